@@ -1,0 +1,1 @@
+//! dm (to be filled in).

@@ -1,0 +1,601 @@
+//! Domain types shared by every layer: what a path is, what a map is, the
+//! states they can be in, and the resolved settings the policy core acts on.
+//!
+//! This module is the contract between the kernel edge (discovery, SG_IO,
+//! device-mapper), the pure policy core and the control socket's formatters.
+//! It holds data only: no I/O, no policy.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A block device number, printed `major:minor` as device-mapper tables use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DevT {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl DevT {
+    pub fn new(major: u32, minor: u32) -> Self {
+        DevT { major, minor }
+    }
+}
+
+impl fmt::Display for DevT {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for DevT {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}' is not major:minor"))?;
+        let major = a.parse().map_err(|_| format!("bad major in '{s}'"))?;
+        let minor = b.parse().map_err(|_| format!("bad minor in '{s}'"))?;
+        Ok(DevT { major, minor })
+    }
+}
+
+/// SCSI address Host:Channel:Target:LUN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Hcil {
+    pub host: u32,
+    pub channel: u32,
+    pub target: u32,
+    pub lun: u64,
+}
+
+impl fmt::Display for Hcil {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.host, self.channel, self.target, self.lun)
+    }
+}
+
+impl FromStr for Hcil {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 4 {
+            return Err(format!("'{s}' is not H:C:T:L"));
+        }
+        let bad = |what: &str| format!("bad {what} in '{s}'");
+        Ok(Hcil {
+            host: parts[0].parse().map_err(|_| bad("host"))?,
+            channel: parts[1].parse().map_err(|_| bad("channel"))?,
+            target: parts[2].parse().map_err(|_| bad("target"))?,
+            lun: parts[3].parse().map_err(|_| bad("lun"))?,
+        })
+    }
+}
+
+/// Result of a path checker, as multipathd names them (`chk_st`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ChkState {
+    #[default]
+    Undef,
+    Up,
+    Down,
+    Shaky,
+    Ghost,
+    Pending,
+    Timeout,
+    Delayed,
+    Disconnected,
+}
+
+impl ChkState {
+    /// The text multipathd prints in `show paths` / topology.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChkState::Undef => "undef",
+            ChkState::Up => "ready",
+            ChkState::Down => "faulty",
+            ChkState::Shaky => "shaky",
+            ChkState::Ghost => "ghost",
+            ChkState::Pending => "i/o pending",
+            ChkState::Timeout => "i/o timeout",
+            ChkState::Delayed => "delayed",
+            ChkState::Disconnected => "disconnected",
+        }
+    }
+
+    /// Name used in `show status` checker state counts.
+    pub fn status_name(self) -> &'static str {
+        match self {
+            ChkState::Undef => "undef",
+            ChkState::Up => "up",
+            ChkState::Down => "down",
+            ChkState::Shaky => "shaky",
+            ChkState::Ghost => "ghost",
+            ChkState::Pending => "pending",
+            ChkState::Timeout => "timeout",
+            ChkState::Delayed => "delayed",
+            ChkState::Disconnected => "disconnected",
+        }
+    }
+
+    /// Whether the kernel should be allowed to send I/O down this path.
+    pub fn is_usable(self) -> bool {
+        matches!(self, ChkState::Up | ChkState::Ghost)
+    }
+}
+
+impl fmt::Display for ChkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kernel's view of a path inside a map (`dm_st`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum DmPathState {
+    #[default]
+    Undef,
+    Active,
+    Failed,
+}
+
+impl DmPathState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DmPathState::Undef => "undef",
+            DmPathState::Active => "active",
+            DmPathState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DmPathState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// SCSI device state from sysfs (`dev_st`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum DevState {
+    Running,
+    Offline,
+    #[default]
+    Unknown,
+}
+
+impl DevState {
+    /// Map the sysfs `device/state` word onto multipathd's three states.
+    pub fn from_sysfs(s: &str) -> Self {
+        match s.trim() {
+            "running" => DevState::Running,
+            "offline" | "transport-offline" | "blocked" | "cancel" | "deleted" => {
+                DevState::Offline
+            }
+            _ => DevState::Unknown,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DevState::Running => "running",
+            DevState::Offline => "offline",
+            DevState::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for DevState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// State of a path group in the kernel's status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum PgState {
+    #[default]
+    Undef,
+    Active,
+    Enabled,
+    Disabled,
+}
+
+impl PgState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PgState::Undef => "undef",
+            PgState::Active => "active",
+            PgState::Enabled => "enabled",
+            PgState::Disabled => "disabled",
+        }
+    }
+}
+
+impl fmt::Display for PgState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Transport of a SCSI path, from the host's sysfs class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Transport {
+    Fcp,
+    Spi,
+    Ssa,
+    Sbp,
+    Srp,
+    Iscsi,
+    Sas,
+    Adt,
+    Ata,
+    Usb,
+    Nvme,
+    #[default]
+    Unspecified,
+}
+
+impl Transport {
+    /// The protocol name used by `blacklist { protocol ... }` and overrides.
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            Transport::Fcp => "scsi:fcp",
+            Transport::Spi => "scsi:spi",
+            Transport::Ssa => "scsi:ssa",
+            Transport::Sbp => "scsi:sbp",
+            Transport::Srp => "scsi:srp",
+            Transport::Iscsi => "scsi:iscsi",
+            Transport::Sas => "scsi:sas",
+            Transport::Adt => "scsi:adt",
+            Transport::Ata => "scsi:ata",
+            Transport::Usb => "scsi:usb",
+            Transport::Nvme => "nvme",
+            Transport::Unspecified => "scsi:unspec",
+        }
+    }
+}
+
+/// Everything discovery knows about one path (a SCSI block device).
+/// Read from udev and sysfs; refreshed on every udev change event.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PathInfo {
+    /// Kernel name, e.g. `sdc`.
+    pub dev: String,
+    pub devt: Option<DevT>,
+    pub hcil: Option<Hcil>,
+    pub vendor: String,
+    pub product: String,
+    pub rev: String,
+    /// Identity used to group paths; None when none could be read.
+    pub wwid: Option<String>,
+    /// Where the WWID came from (uid attribute name, "vpd_pg83", "sgio").
+    pub wwid_source: Option<String>,
+    /// Size in 512-byte sectors.
+    pub size: u64,
+    pub read_only: bool,
+    pub dev_state: DevState,
+    /// SCSI command timeout from `device/timeout`, seconds.
+    pub timeout_secs: Option<u32>,
+    pub transport: Transport,
+    /// TPGS bits from INQUIRY: 0 none, 1 implicit, 2 explicit, 3 both.
+    pub tpgs: u8,
+    /// Target port group from VPD page 0x83, when reported.
+    pub tpg_id: Option<u16>,
+    /// scsi_dh handler attached (`device/dh_state`), e.g. `alua`.
+    pub dh_state: Option<String>,
+    /// `device/access_state` from scsi_dh_alua, e.g. `active/optimized`.
+    pub access_state: Option<String>,
+    pub preferred_path: bool,
+    /// Unit serial number (VPD 0x80) if known.
+    pub serial: Option<String>,
+    /// FC WWNN/WWPN or iSCSI target name, for group_by_node_name and JSON.
+    pub host_wwnn: Option<String>,
+    pub host_wwpn: Option<String>,
+    pub target_wwnn: Option<String>,
+    pub target_wwpn: Option<String>,
+    pub host_adapter: Option<String>,
+    /// udev properties (ID_SERIAL, ID_WWN, DEVTYPE, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+// ----------------------------------------------------------------------
+// Resolved configuration: what the policy core acts on for a path/map.
+// The config module computes these from multipath.conf; the policy core
+// never looks at raw configuration.
+// ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PgPolicy {
+    #[default]
+    Failover,
+    Multibus,
+    GroupBySerial,
+    GroupByPrio,
+    GroupByNodeName,
+    GroupByTpg,
+}
+
+impl PgPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PgPolicy::Failover => "failover",
+            PgPolicy::Multibus => "multibus",
+            PgPolicy::GroupBySerial => "group_by_serial",
+            PgPolicy::GroupByPrio => "group_by_prio",
+            PgPolicy::GroupByNodeName => "group_by_node_name",
+            PgPolicy::GroupByTpg => "group_by_tpg",
+        }
+    }
+}
+
+impl FromStr for PgPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "failover" => PgPolicy::Failover,
+            "multibus" => PgPolicy::Multibus,
+            "group_by_serial" => PgPolicy::GroupBySerial,
+            "group_by_prio" => PgPolicy::GroupByPrio,
+            "group_by_node_name" => PgPolicy::GroupByNodeName,
+            "group_by_tpg" => PgPolicy::GroupByTpg,
+            _ => return Err(format!("unknown path_grouping_policy '{s}'")),
+        })
+    }
+}
+
+/// `failback`: when to return to the highest-priority group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failback {
+    #[default]
+    Manual,
+    Immediate,
+    Followover,
+    /// Deferred by this many seconds.
+    Deferred(u32),
+}
+
+impl fmt::Display for Failback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failback::Manual => f.write_str("manual"),
+            Failback::Immediate => f.write_str("immediate"),
+            Failback::Followover => f.write_str("followover"),
+            Failback::Deferred(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// `no_path_retry`: what to do when every path is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoPathRetry {
+    #[default]
+    Fail,
+    Queue,
+    /// Queue for this many checker intervals, then fail.
+    Retries(u32),
+}
+
+impl fmt::Display for NoPathRetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoPathRetry::Fail => f.write_str("fail"),
+            NoPathRetry::Queue => f.write_str("queue"),
+            NoPathRetry::Retries(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RrWeight {
+    #[default]
+    Uniform,
+    Priorities,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindMultipaths {
+    No,
+    Yes,
+    Greedy,
+    Smart,
+    #[default]
+    Strict,
+}
+
+/// One setting with where it came from, for `config explain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// e.g. "multipaths", "overrides", "devices (built-in HITACHI/OPEN-)",
+    /// "defaults (/etc/multipath.conf:12)", "built-in default",
+    /// "detect_prio".
+    pub source: String,
+}
+
+/// Every effective setting for one path / the map it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub path_grouping_policy: PgPolicy,
+    /// Selector with its argument count, e.g. `service-time 0`.
+    pub path_selector: String,
+    /// Checker name: tur, directio, readsector0, none, ...
+    pub path_checker: String,
+    /// Prioritizer name and its args: (`alua`, ""), (`const`, "").
+    pub prio: String,
+    pub prio_args: String,
+    pub failback: Failback,
+    pub no_path_retry: NoPathRetry,
+    /// The `features` string as configured, e.g. `1 queue_if_no_path`.
+    pub features: String,
+    /// e.g. `0`, `1 alua`.
+    pub hardware_handler: String,
+    pub rr_weight: RrWeight,
+    pub rr_min_io: u32,
+    pub rr_min_io_rq: u32,
+    pub pg_init_retries: Option<u32>,
+    pub retain_attached_hw_handler: bool,
+    pub alias: Option<String>,
+    pub user_friendly_names: bool,
+    pub find_multipaths: FindMultipaths,
+    pub find_multipaths_timeout: i32,
+    pub polling_interval: u32,
+    pub max_polling_interval: u32,
+    /// None: use the device's own `device/timeout`.
+    pub checker_timeout: Option<u32>,
+    pub fast_io_fail_tmo: Option<i32>,
+    pub dev_loss_tmo: Option<u32>,
+    pub flush_on_last_del: bool,
+    pub queue_without_daemon: bool,
+    pub uid_attribute: String,
+    pub detect_prio: bool,
+    pub detect_checker: bool,
+    pub detect_pgpolicy: bool,
+    pub detect_pgpolicy_use_tpg: bool,
+    pub delay_watch_checks: Option<u32>,
+    pub delay_wait_checks: Option<u32>,
+    pub skip_kpartx: bool,
+    pub exclusive_pref_bit: bool,
+    /// Where each setting came from, keyed by keyword.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+impl Default for Settings {
+    /// multipath-tools' built-in defaults (COMPAT.md section 4).
+    fn default() -> Self {
+        Settings {
+            path_grouping_policy: PgPolicy::Failover,
+            path_selector: "service-time 0".into(),
+            path_checker: "tur".into(),
+            prio: "const".into(),
+            prio_args: String::new(),
+            failback: Failback::Manual,
+            no_path_retry: NoPathRetry::Fail,
+            features: "0".into(),
+            hardware_handler: "0".into(),
+            rr_weight: RrWeight::Uniform,
+            rr_min_io: 1000,
+            rr_min_io_rq: 1,
+            pg_init_retries: None,
+            retain_attached_hw_handler: true,
+            alias: None,
+            user_friendly_names: false,
+            find_multipaths: FindMultipaths::Strict,
+            find_multipaths_timeout: -10,
+            polling_interval: 5,
+            max_polling_interval: 20,
+            checker_timeout: None,
+            fast_io_fail_tmo: Some(5),
+            dev_loss_tmo: None,
+            flush_on_last_del: false,
+            queue_without_daemon: false,
+            uid_attribute: "ID_SERIAL".into(),
+            detect_prio: true,
+            detect_checker: true,
+            detect_pgpolicy: true,
+            detect_pgpolicy_use_tpg: false,
+            delay_watch_checks: None,
+            delay_wait_checks: None,
+            skip_kpartx: false,
+            exclusive_pref_bit: false,
+            origins: BTreeMap::new(),
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// Snapshots: the read-only view the control socket formats. The policy
+// core publishes a fresh one after every change, so queries never wait.
+// ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PathSnapshot {
+    pub info: PathInfo,
+    pub chk_state: ChkState,
+    pub dm_state: DmPathState,
+    pub checker: String,
+    pub prio: i32,
+    /// Ticks (seconds) since the last check and the current interval, for
+    /// the `next_check` bar.
+    pub check_elapsed: u32,
+    pub check_interval: u32,
+    /// Map this path belongs to, if any.
+    pub map: Option<String>,
+    pub marginal: bool,
+    /// Why the path is or is not multipathed.
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PathGroupSnapshot {
+    pub selector: String,
+    pub prio: i32,
+    pub dm_state: PgState,
+    pub marginal: bool,
+    pub paths: Vec<PathSnapshot>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MapStats {
+    pub path_faults: u64,
+    pub switch_grp: u64,
+    pub map_loads: u64,
+    pub total_q_time: u64,
+    pub q_timeouts: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MapSnapshot {
+    pub name: String,
+    pub wwid: String,
+    /// DM uuid, `mpath-<wwid>`.
+    pub uuid: String,
+    /// dm minor: the sysfs name is `dm-<minor>`.
+    pub dm_minor: Option<u32>,
+    pub vendor: String,
+    pub product: String,
+    pub rev: String,
+    /// Size in 512-byte sectors.
+    pub size: u64,
+    /// The kernel's features string, e.g. `1 queue_if_no_path`.
+    pub features: String,
+    pub hwhandler: String,
+    pub write_prot: bool,
+    pub failback: Failback,
+    /// `on`, `off`, `-`, `N sec`, `N chk` as `show maps status` prints it.
+    pub queueing: String,
+    /// Number of active paths.
+    pub nr_active: usize,
+    /// `active` or `suspend`.
+    pub dm_st: String,
+    /// Last action on this map (`create`, `reload`, or empty).
+    pub action: String,
+    pub stats: MapStats,
+    pub path_groups: Vec<PathGroupSnapshot>,
+}
+
+impl MapSnapshot {
+    pub fn sysfs_name(&self) -> String {
+        match self.dm_minor {
+            Some(m) => format!("dm-{m}"),
+            None => "#".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DaemonSnapshot {
+    pub maps: Vec<MapSnapshot>,
+    /// Every known path, in or out of maps.
+    pub paths: Vec<PathSnapshot>,
+    /// Reconfigure or a large change is being applied.
+    pub busy: bool,
+    /// `idle`, `running`, `configure`, `shutdown`.
+    pub state: String,
+    pub pid: u32,
+}

@@ -1,0 +1,1 @@
+//! prio (to be filled in).

@@ -1,0 +1,1 @@
+//! scsi (to be filled in).
