@@ -598,4 +598,43 @@ pub struct DaemonSnapshot {
     /// `idle`, `running`, `configure`, `shutdown`.
     pub state: String,
     pub pid: u32,
+    /// `show config` text (effective configuration, multipathd layout).
+    pub config_dump: String,
+    /// `show blacklist` text.
+    pub blacklist_dump: String,
+    /// `show devices` text.
+    pub devices_dump: String,
+}
+
+// ----------------------------------------------------------------------
+// Filtering contract between configuration (blacklists) and discovery.
+// ----------------------------------------------------------------------
+
+/// Outcome of the blacklist / blacklist_exceptions rules for one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterResult {
+    /// No rule matched.
+    Allowed,
+    /// An exception matched; `by` names the rule and where it was written,
+    /// e.g. `blacklist_exceptions wwid "^36" (/etc/multipath.conf:7)`.
+    Excepted { by: String },
+    /// A blacklist rule matched (and no exception overrode it).
+    Blacklisted { by: String },
+}
+
+impl FilterResult {
+    pub fn is_blacklisted(&self) -> bool {
+        matches!(self, FilterResult::Blacklisted { .. })
+    }
+}
+
+/// Blacklist evaluation, implemented by the configuration. Discovery asks
+/// it about each path; tests implement it with fixed answers.
+pub trait PathFilter {
+    /// All rules in multipath-tools' order: devnode, device (vendor/product),
+    /// protocol, property (uid_attribute must be present), wwid. The `wwid`
+    /// check is skipped while `info.wwid` is None.
+    fn filter_path(&self, info: &PathInfo) -> FilterResult;
+    /// Devnode rules alone (before anything else is read from a device).
+    fn filter_devnode(&self, dev: &str) -> FilterResult;
 }
