@@ -1282,6 +1282,17 @@ impl Engine {
         }
     }
 
+    /// True when no path waits for its first check (within the grace
+    /// period) and no map change is being applied.
+    pub fn settled(&self) -> bool {
+        let now = self.now_ms;
+        !self.paths.values().any(|p| {
+            !p.probed
+                && now.saturating_sub(p.added_ms) < PROBE_GRACE_MS
+                && !p.why.starts_with("blacklisted")
+        }) && !self.maps.values().any(|m| m.applying)
+    }
+
     /// Names of the maps the engine manages in the kernel.
     pub fn map_names(&self) -> Vec<String> {
         self.maps
