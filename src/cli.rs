@@ -122,3 +122,86 @@ pub enum GenerateCmd {
     /// Write bash and zsh completions under DIR.
     Completions { dir: PathBuf },
 }
+
+/// Write mpathd(8) (and one page per subcommand) under `dir/man8`, and the
+/// configuration page mpathd.conf(5) under `dir/man5`.
+pub fn generate_man(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    let man8 = dir.join("man8");
+    let man5 = dir.join("man5");
+    std::fs::create_dir_all(&man8)?;
+    std::fs::create_dir_all(&man5)?;
+    let mut written = Vec::new();
+    let cmd = Cli::command().section("8");
+    clap_mangen::generate_to(cmd, &man8)?;
+    for e in std::fs::read_dir(&man8)? {
+        written.push(e?.path());
+    }
+    let conf = man5.join("mpathd.conf.5");
+    std::fs::write(&conf, CONF_MAN)?;
+    written.push(conf);
+    Ok(written)
+}
+
+/// Write bash and zsh completions under `dir`.
+pub fn generate_completions(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    use clap_complete::{generate_to, Shell};
+    let bash = dir.join("bash-completion/completions");
+    let zsh = dir.join("zsh/site-functions");
+    std::fs::create_dir_all(&bash)?;
+    std::fs::create_dir_all(&zsh)?;
+    let mut cmd = Cli::command();
+    Ok(vec![
+        generate_to(Shell::Bash, &mut cmd, "mpathd", &bash)?,
+        generate_to(Shell::Zsh, &mut cmd, "mpathd", &zsh)?,
+    ])
+}
+
+const CONF_MAN: &str = r#".TH MPATHD.CONF 5 "2026" "mpathd" "File Formats"
+.SH NAME
+mpathd.conf \- configuration of the mpathd multipath daemon
+.SH SYNOPSIS
+.B /etc/multipath.conf
+.br
+.B /etc/multipath/conf.d/*.conf
+.br
+.B /etc/multipath.toml
+.SH DESCRIPTION
+mpathd reads the multipath.conf syntax of multipath-tools unchanged:
+sections
+.BR defaults ,
+.BR blacklist ,
+.BR blacklist_exceptions ,
+.BR devices ,
+.B overrides
+and
+.BR multipaths ,
+values as bare words or double-quoted strings (a doubled quote is a literal
+quote), comments starting with # or !. Drop-in files in
+/etc/multipath/conf.d are read in name order after the main file.
+A file whose name ends in .toml holds the same model in TOML; convert
+between the two with
+.BR "mpathd config convert" .
+.SH PRECEDENCE
+For each path the effective value of a setting comes from, highest first:
+multipaths (by WWID), overrides, devices (user entries over the built-in
+hardware table; among matching entries the later one wins per setting),
+defaults, built-in defaults. With detect_prio, detect_checker and
+detect_pgpolicy on (the default), ALUA-capable paths get prio alua,
+checker tur and path_grouping_policy group_by_prio.
+.B mpathd config explain
+prints every setting for a device with the place it came from.
+.SH CHECKING
+.B mpathd config check
+reports errors and warnings as FILE:LINE:COLUMN, with a spelling suggestion
+for unknown keywords and a note for deprecated ones. A running daemon keeps
+its previous configuration when a reload (SIGHUP or
+.BR reconfigure )
+brings a bad one.
+.SH FILES
+/etc/multipath/wwids \- WWIDs of multipathed devices, shared with multipath-tools.
+.SH SEE ALSO
+.BR mpathd (8),
+.BR multipath.conf (5)
+"#;
