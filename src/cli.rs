@@ -132,11 +132,12 @@ pub fn generate_man(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&man8)?;
     std::fs::create_dir_all(&man5)?;
     let mut written = Vec::new();
-    let cmd = Cli::command().section("8");
-    clap_mangen::generate_to(cmd, &man8)?;
-    for e in std::fs::read_dir(&man8)? {
-        written.push(e?.path());
-    }
+    let cmd = Cli::command();
+    let page = man8.join("mpathd.8");
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd).section("8").render(&mut buf)?;
+    std::fs::write(&page, buf)?;
+    written.push(page);
     let conf = man5.join("mpathd.conf.5");
     std::fs::write(&conf, CONF_MAN)?;
     written.push(conf);
