@@ -43,7 +43,7 @@ pub fn init_logging(cli: &Cli) {
 /// Tell systemd something, when we run under it.
 pub fn notify(state: &[sd_notify::NotifyState]) {
     if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = sd_notify::notify(false, state) {
+        if let Err(e) = sd_notify::notify(state) {
             warn!(error = %e, "sd_notify failed");
         }
     }
