@@ -11,7 +11,12 @@ use clap::{Parser, Subcommand};
 /// runs it). With `-k` or with a command as arguments it is a client of a
 /// running daemon, exactly like `multipathd -k`.
 #[derive(Debug, Parser)]
-#[command(name = "mpathd", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "mpathd",
+    version,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Stay in the foreground and log to standard error (mpathd never forks;
     /// accepted for multipathd compatibility).
