@@ -165,7 +165,7 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate within a distance that scales with the length.
 pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.len() / 3).clamp(1, 4);
+    let limit = (word.len().div_ceil(3)).clamp(1, 4);
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
