@@ -464,6 +464,7 @@ pub fn parse_rtpg(buf: &[u8]) -> Result<Vec<TpgDescriptor>, ScsiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

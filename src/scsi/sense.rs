@@ -79,6 +79,7 @@ pub fn parse_sense(sb: &[u8]) -> Option<Sense> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

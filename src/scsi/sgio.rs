@@ -281,6 +281,7 @@ pub fn block_size(file: &File, name: &str) -> Result<usize, ScsiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
