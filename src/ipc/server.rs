@@ -1,0 +1,4 @@
+//! placeholder
+pub struct Server;
+pub struct ServerConfig;
+pub type MutationRequest = ();
