@@ -16,6 +16,7 @@ pub mod codec;
 pub mod command;
 pub mod format;
 pub mod server;
+pub mod socket;
 
 pub use command::{parse, permitted, Command, ParseError};
 pub use server::{MutationRequest, Server, ServerConfig};
