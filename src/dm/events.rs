@@ -134,6 +134,7 @@ pub fn watch(buffer: usize) -> Result<(JoinHandle<()>, mpsc::Receiver<MapEvent>)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

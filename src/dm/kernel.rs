@@ -456,6 +456,7 @@ impl DmOps for RealDm {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

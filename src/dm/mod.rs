@@ -120,6 +120,7 @@ impl From<DmError> for crate::Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

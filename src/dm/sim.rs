@@ -547,6 +547,7 @@ impl DmOps for SimDm {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::dm::target::TableMatch;

@@ -808,6 +808,7 @@ impl FromStr for MultipathStatus {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
