@@ -624,17 +624,9 @@ impl Engine {
                 .unwrap_or(30)
                 .max(1);
             p.in_flight = true;
-            let mut checker = p.settings.path_checker.clone();
-            let mut prio = p.settings.prio.clone();
-            if p.info.tpgs != 0 {
-                // detect_checker / detect_prio for ALUA-capable paths.
-                if p.settings.detect_checker && checker != "none" {
-                    checker = "tur".into();
-                }
-                if p.settings.detect_prio && prio == "const" {
-                    prio = "alua".into();
-                }
-            }
+            // detect_checker / detect_prio are applied by the resolver.
+            let checker = p.settings.path_checker.clone();
+            let prio = p.settings.prio.clone();
             actions.push(Action::Probe {
                 dev: p.info.dev.clone(),
                 info: Box::new(p.info.clone()),
