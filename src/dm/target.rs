@@ -1024,6 +1024,66 @@ mod tests {
         assert_eq!(dis.next_pg, 2);
     }
 
+    /// (loaded, kernel table, kernel status) captured in the guest
+    /// (Debian kernel 6.1, scsi_debug with scsi_dh_alua attached, no I/O
+    /// error), by tests/guest_dm.rs.
+    const CAPTURED: &[(&str, &str, &str)] = &[
+        (
+            "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:0 1",
+            "0 0 2 1 service-time 0 1 2 8:32 1 1 service-time 0 1 2 8:0 1 1",
+            "2 0 0 0 2 1 A 0 1 2 8:32 A 0 0 1 E 0 1 2 8:0 A 0 0 1",
+        ),
+        (
+            "1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:0 1",
+            "1 queue_if_no_path 1 alua 2 1 service-time 0 1 2 8:32 1 1 service-time 0 1 2 8:0 1 1",
+            "2 0 1 0 2 1 A 0 1 2 8:32 A 0 0 1 E 0 1 2 8:0 A 0 0 1",
+        ),
+        (
+            "3 pg_init_retries 50 queue_if_no_path 1 alua 2 1 round-robin 0 1 1 8:32 1 round-robin 0 1 1 8:0 1",
+            "3 queue_if_no_path pg_init_retries 50 1 alua 2 1 round-robin 0 1 1 8:32 1 round-robin 0 1 1 8:0 1",
+            "2 0 1 0 2 1 A 0 1 0 8:32 A 0 E 0 1 0 8:0 A 0",
+        ),
+        (
+            // The kernel names the handler it kept attached.
+            "1 retain_attached_hw_handler 0 1 1 queue-length 0 2 1 8:32 1 8:0 1",
+            "1 retain_attached_hw_handler 1 alua 1 1 queue-length 0 2 1 8:32 1 8:0 1",
+            "2 0 1 0 1 1 A 0 2 1 8:32 A 0 0 8:0 A 0 0",
+        ),
+        (
+            // rr_weight priorities: repeat counts above 1 come back as 1.
+            "0 0 1 1 service-time 0 2 1 8:32 10 8:0 50",
+            "0 0 1 1 service-time 0 2 2 8:32 1 1 8:0 1 1",
+            "2 0 0 0 1 1 A 0 2 2 8:32 A 0 0 1 8:0 A 0 0 1",
+        ),
+        (
+            "2 pg_init_delay_msecs 100 0 2 2 service-time 0 1 2 8:0 1 3 service-time 0 1 0 8:32",
+            "2 pg_init_delay_msecs 100 0 2 2 service-time 0 1 2 8:0 1 3 service-time 0 1 2 8:32 1 1",
+            "2 0 0 0 2 2 E 0 1 2 8:0 A 0 0 3 A 0 1 2 8:32 A 0 0 1",
+        ),
+    ];
+
+    #[test]
+    fn captured_kernel_strings() {
+        for (loaded, back, st) in CAPTURED {
+            let want = table(loaded);
+            let kernel = table(back);
+            assert_eq!(kernel.to_string(), *back);
+            assert_eq!(want.compare(&kernel), TableMatch::Same, "{loaded}");
+            let mut expect = want.kernel_form();
+            expect.hwhandler = kernel.hwhandler.clone();
+            assert_eq!(expect.to_string(), *back, "kernel_form of {loaded}");
+            let s = status(st);
+            assert_eq!(s.to_string(), *st);
+            assert_eq!(s.nr_active_paths(), 2);
+        }
+        // After fail_path 8:32, and after disable_group 1.
+        let failed = status("2 0 0 0 2 1 A 0 1 2 8:32 F 1 0 1 E 0 1 2 8:0 A 0 0 1");
+        assert_eq!(failed.path(d("8:32")).unwrap().1.state, DmPathState::Failed);
+        let disabled = status("2 0 0 0 2 2 D 0 1 2 8:32 A 1 0 1 E 0 1 2 8:0 A 0 0 1");
+        assert_eq!(disabled.groups[0].state, PgState::Disabled);
+        assert_eq!(disabled.path(d("8:32")).unwrap().1.fail_count, 1);
+    }
+
     #[test]
     fn bad_statuses_name_the_problem() {
         for (s, needle) in [

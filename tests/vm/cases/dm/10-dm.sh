@@ -20,4 +20,4 @@ log "paths ${usable[0]} ($DM_TEST_PATH1, $(path_access_state "${usable[0]}"))" \
 
 "$GUEST_TESTS/guest_dm" --ignored --test-threads=1 --nocapture 2>&1 | tee "${CASE_OUT:-/tmp}/guest_dm.out"
 # Real kernel strings for the unit tests' fixtures.
-grep '^FIXTURE ' "${CASE_OUT:-/tmp}/guest_dm.out" >"${CASE_OUT:-/tmp}/fixtures.txt" || true
+grep -o 'FIXTURE .*' "${CASE_OUT:-/tmp}/guest_dm.out" >"${CASE_OUT:-/tmp}/fixtures.txt" || true
