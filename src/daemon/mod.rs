@@ -102,8 +102,18 @@ pub enum Request {
     Reconfigure,
     Suspend(String),
     Resume(String),
+    /// Re-read a map's paths (their size) and reload it.
+    Resize(String),
+    /// Read a path from sysfs/udev now and add it.
+    AddPath(String),
+    /// `forcequeueing daemon` (true) / `restorequeueing daemon` (false):
+    /// whether maps keep queueing after the daemon stops.
+    QueueWithoutDaemon(bool),
     Shutdown,
 }
+
+/// Reads one path now (for `add path`, `resize map`).
+pub type PathReader = Box<dyn Fn(&str) -> Result<PathInfo, String> + Send + Sync>;
 
 pub type Reply = Result<(), String>;
 
@@ -133,6 +143,9 @@ pub struct Daemon {
     ready: Option<ReadyHook>,
     /// The first (coldplug) batch of paths has been applied.
     seen_coldplug: bool,
+    path_reader: Option<PathReader>,
+    /// Forced by `forcequeueing daemon`; None: the configuration decides.
+    queue_without_daemon: Option<bool>,
     /// Ticks each loop iteration so a watchdog can tell the loop is alive.
     pub on_tick: Option<Box<dyn Fn() + Send>>,
 }
@@ -159,8 +172,14 @@ impl Daemon {
             start: Instant::now(),
             ready: None,
             seen_coldplug: false,
+            path_reader: None,
+            queue_without_daemon: None,
             on_tick: None,
         }
+    }
+
+    pub fn set_path_reader(&mut self, reader: PathReader) {
+        self.path_reader = Some(reader);
     }
 
     pub fn on_ready(&mut self, hook: ReadyHook) {
@@ -273,6 +292,30 @@ impl Daemon {
                 let n = self.engine.map_name(&name).ok_or("device not found")?;
                 self.exec.kernel.resume(&n).map_err(|e| e.to_string())
             }
+            Request::Resize(name) => {
+                let n = self.engine.map_name(&name).ok_or("device not found")?;
+                let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
+                let mut events = Vec::new();
+                for dev in self.engine.map_members(&n) {
+                    let info = reader(&dev)?;
+                    events.push(Event::PathChanged(info));
+                }
+                self.drive(events);
+                Ok(())
+            }
+            Request::AddPath(dev) => {
+                if let crate::model::FilterResult::Blacklisted { by } = self.config.policy.filter_devnode(&dev) {
+                    return Err(format!("blacklisted by {by}"));
+                }
+                let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
+                let info = reader(&dev)?;
+                self.drive(vec![Event::PathAdded(info)]);
+                Ok(())
+            }
+            Request::QueueWithoutDaemon(on) => {
+                self.queue_without_daemon = Some(on);
+                Ok(())
+            }
             Request::Shutdown => Ok(()),
         }
     }
@@ -354,6 +397,24 @@ impl Daemon {
             }
         }
         info!("shutting down; maps stay in place");
+        let keep_queueing = self
+            .queue_without_daemon
+            .unwrap_or(self.config.policy.defaults().queue_without_daemon);
+        if !keep_queueing {
+            // queue_without_daemon no: without a daemon nobody would ever
+            // reinstate a path, so queued I/O must not hang forever.
+            let mut actions: Vec<Action> = self
+                .engine
+                .queueing_maps()
+                .into_iter()
+                .map(|map| Action::Message { map, msg: "fail_if_no_path".into() })
+                .collect();
+            if !actions.is_empty() {
+                info!(maps = actions.len(), "queue_without_daemon no: queueing switched off");
+            }
+            let follow = self.exec.apply(std::mem::take(&mut actions), &self.probe_tx);
+            drop(follow);
+        }
         let mut snap = (**self.snapshot_tx.borrow()).clone();
         snap.state = "shutdown".into();
         self.snapshot_tx.send_replace(Arc::new(snap));

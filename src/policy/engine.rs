@@ -1285,6 +1285,20 @@ impl Engine {
         }) && !self.maps.values().any(|m| m.applying)
     }
 
+    /// Paths of a map (by name).
+    pub fn map_members(&self, name: &str) -> Vec<String> {
+        self.maps.values().find(|m| m.name == name).map(|m| m.members.clone()).unwrap_or_default()
+    }
+
+    /// Maps whose table asks the kernel to queue when no path is left.
+    pub fn queueing_maps(&self) -> Vec<String> {
+        self.maps
+            .values()
+            .filter(|m| m.in_kernel && !matches!(m.settings.no_path_retry, NoPathRetry::Fail))
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
     /// Names of the maps the engine manages in the kernel.
     pub fn map_names(&self) -> Vec<String> {
         self.maps
