@@ -877,3 +877,33 @@ fn explain_mentions_entries_and_origins() {
         "{e}"
     );
 }
+
+/// Mangled inputs never panic: deterministic mutations of the fixture.
+#[test]
+fn mutations_never_panic() {
+    let specials = [
+        '{', '}', '"', '!', '#', '\n', ' ', '*', '[', '\\', 'é', '“', '0',
+    ];
+    let base: Vec<char> = FIXTURE.chars().take(6000).collect();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..40 {
+        let mut text = base.clone();
+        for _ in 0..4 {
+            let at = (next() % text.len() as u64) as usize;
+            let c = specials[(next() % specials.len() as u64) as usize];
+            text[at] = c;
+        }
+        let s: String = text.into_iter().collect();
+        if let Ok((c, _)) = Config::parse_str(&s, "m.conf") {
+            let _ = c.show_config();
+            let _ = c.resolve(&path("HP", "OPEN-V"));
+        }
+        let _ = Config::from_toml_str(&s, "m.toml");
+    }
+}

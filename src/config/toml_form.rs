@@ -122,11 +122,13 @@ fn find_key(text: &str, key: &str, from: usize) -> usize {
     while let Some(i) = text.get(pos..).and_then(|t| t.find(key)) {
         let at = pos + i;
         let before_ok = at == 0
-            || text[..at]
+            || text
+                .get(..at)
+                .unwrap_or("")
                 .chars()
                 .next_back()
                 .is_some_and(|c| c == '\n' || c == ' ' || c == '{' || c == ',' || c == '\t');
-        let after = text[at + key.len()..].trim_start();
+        let after = text.get(at + key.len()..).unwrap_or("").trim_start();
         if before_ok && after.starts_with('=') {
             return at;
         }
@@ -211,13 +213,11 @@ pub(crate) fn parse_toml_into(
             let (line, col) = e
                 .span()
                 .map(|s| {
-                    let line = line_of(text, s.start);
-                    let line_start = text[..s.start.min(text.len())]
-                        .rfind('\n')
-                        .map(|p| p + 1)
-                        .unwrap_or(0);
-                    let col = text[line_start..s.start.min(text.len())].chars().count() as u32 + 1;
-                    (line, col)
+                    let start = s.start.min(text.len());
+                    let before = text.get(..start).unwrap_or("");
+                    let line_start = before.rfind('\n').map(|p| p + 1).unwrap_or(0);
+                    let col = before.get(line_start..).unwrap_or("").chars().count() as u32 + 1;
+                    (line_of(text, start), col)
                 })
                 .unwrap_or((0, 0));
             let msg = e.message().to_string();
