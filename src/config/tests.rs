@@ -907,3 +907,25 @@ fn mutations_never_panic() {
         let _ = Config::from_toml_str(&s, "m.toml");
     }
 }
+
+#[test]
+#[ignore = "prints sample output"]
+fn print_samples() {
+    let text = format!("{ESSM_AS_PRINTED}}}\n");
+    match Config::parse_str(&text, "/etc/multipath/conf.d/essm.conf") {
+        Ok((c, d)) => {
+            for x in &d {
+                println!("{x}");
+            }
+            println!("{}", c.explain("eSSM_BIO", "testdisk_0", "", None));
+            println!("{}", c.show_blacklist());
+            println!("{}", c.to_toml_string());
+        }
+        Err(e) => println!("{e}"),
+    }
+    if let Err(e) = Config::parse_str(ESSM_AS_PRINTED, "/etc/multipath.conf") {
+        for x in &e.diagnostics {
+            println!("{x}");
+        }
+    }
+}
