@@ -103,7 +103,11 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
             (0, _) => write!(f, "{}: {}: {}", self.file, self.severity, self.message),
-            (l, 0) => write!(f, "{}:{}: {}: {}", self.file, l, self.severity, self.message),
+            (l, 0) => write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file, l, self.severity, self.message
+            ),
             (l, c) => write!(
                 f,
                 "{}:{}:{}: {}: {}",
@@ -164,7 +168,10 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate within a distance that scales with the length.
-pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.len().div_ceil(3)).clamp(1, 4);
     candidates
         .into_iter()

@@ -150,7 +150,10 @@ pub static BUILTIN_DEVICES: &[HwEntry] = &[
     ],
     &[
         ("vendor", "HP"),
-        ("product", "(MSA2012sa|MSA23(12|24)(fc|i|sa)|MSA2000s VOLUME)"),
+        (
+            "product",
+            "(MSA2012sa|MSA23(12|24)(fc|i|sa)|MSA2000s VOLUME)",
+        ),
         ("path_grouping_policy", "group_by_prio"),
         ("prio", "alua"),
         ("failback", "immediate"),
@@ -181,7 +184,10 @@ pub static BUILTIN_DEVICES: &[HwEntry] = &[
     ],
     &[
         ("vendor", "HP"),
-        ("product", "(P2000 G3 FC|P2000G3 FC/iSCSI|P2000 G3 SAS|P2000 G3 iSCSI)"),
+        (
+            "product",
+            "(P2000 G3 FC|P2000G3 FC/iSCSI|P2000 G3 SAS|P2000 G3 iSCSI)",
+        ),
         ("path_grouping_policy", "group_by_prio"),
         ("prio", "alua"),
         ("failback", "immediate"),

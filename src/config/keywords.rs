@@ -364,18 +364,37 @@ pub fn kind(kw: &str) -> Kind {
     use Kind::*;
     match kw {
         "verbosity" => Int { min: 0, max: 6 },
-        "polling_interval" | "max_polling_interval" | "checker_timeout" | "rr_min_io"
-        | "rr_min_io_rq" | "max_sectors_kb" => Int { min: 1, max: BIG },
-        "uxsock_timeout" | "retrigger_tries" | "retrigger_delay" | "missing_uev_wait_timeout"
+        "polling_interval"
+        | "max_polling_interval"
+        | "checker_timeout"
+        | "rr_min_io"
+        | "rr_min_io_rq"
+        | "max_sectors_kb" => Int { min: 1, max: BIG },
+        "uxsock_timeout"
+        | "retrigger_tries"
+        | "retrigger_delay"
+        | "missing_uev_wait_timeout"
         | "remove_retries" => Int { min: 0, max: BIG },
         "find_multipaths_timeout" => Int {
             min: -BIG,
             max: BIG,
         },
-        "reassign_maps" | "queue_without_daemon" | "allow_usb_devices" | "user_friendly_names"
-        | "all_tg_pt" | "retain_attached_hw_handler" | "detect_prio" | "detect_checker"
-        | "detect_pgpolicy" | "detect_pgpolicy_use_tpg" | "force_sync" | "strict_timing"
-        | "deferred_remove" | "skip_kpartx" | "purge_disconnected" | "recheck_wwid" => YesNo,
+        "reassign_maps"
+        | "queue_without_daemon"
+        | "allow_usb_devices"
+        | "user_friendly_names"
+        | "all_tg_pt"
+        | "retain_attached_hw_handler"
+        | "detect_prio"
+        | "detect_checker"
+        | "detect_pgpolicy"
+        | "detect_pgpolicy_use_tpg"
+        | "force_sync"
+        | "strict_timing"
+        | "deferred_remove"
+        | "skip_kpartx"
+        | "purge_disconnected"
+        | "recheck_wwid" => YesNo,
         "path_grouping_policy" => Words(&[
             "failover",
             "multibus",
@@ -448,16 +467,48 @@ pub fn kind(kw: &str) -> Kind {
 pub fn support(kw: &str) -> Support {
     use Support::*;
     match kw {
-        "path_grouping_policy" | "path_selector" | "path_checker" | "prio" | "prio_args"
-        | "failback" | "no_path_retry" | "features" | "hardware_handler" | "rr_weight"
-        | "rr_min_io" | "rr_min_io_rq" | "retain_attached_hw_handler" | "alias" | "wwid"
-        | "user_friendly_names" | "find_multipaths" | "find_multipaths_timeout"
-        | "polling_interval" | "max_polling_interval" | "checker_timeout"
-        | "fast_io_fail_tmo" | "dev_loss_tmo" | "flush_on_last_del" | "queue_without_daemon"
-        | "uid_attribute" | "detect_prio" | "detect_checker" | "detect_pgpolicy"
-        | "detect_pgpolicy_use_tpg" | "delay_watch_checks" | "delay_wait_checks"
-        | "skip_kpartx" | "vendor" | "product" | "revision" | "product_blacklist" | "type"
-        | "verbosity" | "alias_prefix" | "uxsock_timeout" | "allow_usb_devices" => Implemented,
+        "path_grouping_policy"
+        | "path_selector"
+        | "path_checker"
+        | "prio"
+        | "prio_args"
+        | "failback"
+        | "no_path_retry"
+        | "features"
+        | "hardware_handler"
+        | "rr_weight"
+        | "rr_min_io"
+        | "rr_min_io_rq"
+        | "retain_attached_hw_handler"
+        | "alias"
+        | "wwid"
+        | "user_friendly_names"
+        | "find_multipaths"
+        | "find_multipaths_timeout"
+        | "polling_interval"
+        | "max_polling_interval"
+        | "checker_timeout"
+        | "fast_io_fail_tmo"
+        | "dev_loss_tmo"
+        | "flush_on_last_del"
+        | "queue_without_daemon"
+        | "uid_attribute"
+        | "detect_prio"
+        | "detect_checker"
+        | "detect_pgpolicy"
+        | "detect_pgpolicy_use_tpg"
+        | "delay_watch_checks"
+        | "delay_wait_checks"
+        | "skip_kpartx"
+        | "vendor"
+        | "product"
+        | "revision"
+        | "product_blacklist"
+        | "type"
+        | "verbosity"
+        | "alias_prefix"
+        | "uxsock_timeout"
+        | "allow_usb_devices" => Implemented,
         "getuid_callout" => Deprecated(
             "no callout is run; the WWID comes from the udev property named by \
              uid_attribute (ID_SERIAL for SCSI) — delete this line, or set \
@@ -471,9 +522,9 @@ pub fn support(kw: &str) -> Support {
         "config_dir" => Deprecated(
             "drop-ins are always read from /etc/multipath/conf.d/*.conf; delete this line",
         ),
-        "bindings_file" => Deprecated(
-            "the bindings file is always /etc/multipath/bindings; delete this line",
-        ),
+        "bindings_file" => {
+            Deprecated("the bindings file is always /etc/multipath/bindings; delete this line")
+        }
         "wwids_file" => {
             Deprecated("the WWIDs file is always /etc/multipath/wwids; delete this line")
         }

@@ -279,7 +279,10 @@ impl Config {
 
     /// Parse multipath.conf text; `file_name` is used in diagnostics and
     /// origins.
-    pub fn parse_str(text: &str, file_name: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    pub fn parse_str(
+        text: &str,
+        file_name: &str,
+    ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         let mut cfg = Config::default();
         let mut diags = Vec::new();
         parser::parse_into(&mut cfg, text, file_name, &mut diags);
@@ -287,7 +290,10 @@ impl Config {
     }
 
     /// Parse raw bytes (checks UTF-8 and the size limit first).
-    pub fn parse_bytes(bytes: &[u8], file_name: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    pub fn parse_bytes(
+        bytes: &[u8],
+        file_name: &str,
+    ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         if bytes.len() as u64 > parser::MAX_FILE_SIZE {
             return Err(ConfigError {
                 diagnostics: vec![Diagnostic::file(
@@ -299,12 +305,17 @@ impl Config {
         }
         match parser::decode(bytes.to_vec(), file_name) {
             Ok(text) => Self::parse_str(&text, file_name),
-            Err(d) => Err(ConfigError { diagnostics: vec![d] }),
+            Err(d) => Err(ConfigError {
+                diagnostics: vec![d],
+            }),
         }
     }
 
     /// Parse the TOML form.
-    pub fn from_toml_str(text: &str, file_name: &str) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    pub fn from_toml_str(
+        text: &str,
+        file_name: &str,
+    ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         let mut cfg = Config::default();
         let mut diags = Vec::new();
         toml_form::parse_toml_into(&mut cfg, text, file_name, &mut diags);
@@ -339,11 +350,20 @@ impl Config {
 
     /// Human explanation of the settings a vendor/product (and optionally
     /// a revision and WWID) gets, and where each comes from.
-    pub fn explain(&self, vendor: &str, product: &str, revision: &str, wwid: Option<&str>) -> String {
+    pub fn explain(
+        &self,
+        vendor: &str,
+        product: &str,
+        revision: &str,
+        wwid: Option<&str>,
+    ) -> String {
         show::explain(self, vendor, product, revision, wwid)
     }
 
     pub(crate) fn compiled(&self) -> Arc<resolve::Compiled> {
-        Arc::clone(self.compiled.get_or_init(|| Arc::new(resolve::Compiled::new(self))))
+        Arc::clone(
+            self.compiled
+                .get_or_init(|| Arc::new(resolve::Compiled::new(self))),
+        )
     }
 }

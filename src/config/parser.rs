@@ -72,7 +72,10 @@ fn tokenize(line: &str) -> Result<Vec<Token>, (u32, String)> {
             loop {
                 match chars.get(j) {
                     None => {
-                        return Err((col, "missing closing quote for the string starting here".into()))
+                        return Err((
+                            col,
+                            "missing closing quote for the string starting here".into(),
+                        ))
                     }
                     Some('"') if chars.get(j + 1) == Some(&'"') => {
                         text.push('"');
@@ -118,14 +121,25 @@ fn tokenize(line: &str) -> Result<Vec<Token>, (u32, String)> {
 enum Frame {
     Root,
     Defaults,
-    Blacklist { exceptions: bool },
-    BlacklistDevice { exceptions: bool, idx: usize },
+    Blacklist {
+        exceptions: bool,
+    },
+    BlacklistDevice {
+        exceptions: bool,
+        idx: usize,
+    },
     Devices,
-    Device { idx: usize },
+    Device {
+        idx: usize,
+    },
     Overrides,
-    Protocol { idx: usize },
+    Protocol {
+        idx: usize,
+    },
     Multipaths,
-    Multipath { idx: usize },
+    Multipath {
+        idx: usize,
+    },
     /// An unknown section: skipped with its nested braces.
     Skip,
 }
@@ -191,7 +205,8 @@ impl FileParser<'_> {
 
     fn warn(&mut self, line: u32, col: u32, msg: impl Into<String>) {
         let loc = self.loc(line, col);
-        self.diags.push(Diagnostic::at(Severity::Warning, &loc, msg));
+        self.diags
+            .push(Diagnostic::at(Severity::Warning, &loc, msg));
     }
 
     fn top(&self) -> Frame {
@@ -212,7 +227,10 @@ impl FileParser<'_> {
                 self.err(
                     n,
                     extra.col,
-                    format!("stray '{}' after '}}': '}}' must be alone on its line", extra.text),
+                    format!(
+                        "stray '{}' after '}}': '}}' must be alone on its line",
+                        extra.text
+                    ),
                 );
             }
             if self.stack.len() <= 1 {
@@ -247,7 +265,10 @@ impl FileParser<'_> {
                 self.err(
                     n,
                     extra.col,
-                    format!("stray '{}' after '{{': nothing may follow '{{' on its line", extra.text),
+                    format!(
+                        "stray '{}' after '{{': nothing may follow '{{' on its line",
+                        extra.text
+                    ),
                 );
             }
             let name = first.text.clone();
@@ -266,7 +287,9 @@ impl FileParser<'_> {
             (Frame::Root, "devices") => Frame::Devices,
             (Frame::Root, "overrides") => Frame::Overrides,
             (Frame::Root, "multipaths") => Frame::Multipaths,
-            (Frame::Blacklist { exceptions }, "device") => Frame::BlacklistDevice { exceptions, idx: 0 },
+            (Frame::Blacklist { exceptions }, "device") => {
+                Frame::BlacklistDevice { exceptions, idx: 0 }
+            }
             (Frame::Devices, "device") => Frame::Device { idx: 0 },
             (Frame::Overrides, "protocol") => Frame::Protocol { idx: 0 },
             (Frame::Multipaths, "multipath") => Frame::Multipath { idx: 0 },
@@ -402,7 +425,9 @@ impl FileParser<'_> {
     fn close(&mut self, open: &Open) {
         match open.frame {
             Frame::Device { idx } => {
-                let Some(e) = self.cfg.devices.get(idx) else { return };
+                let Some(e) = self.cfg.devices.get(idx) else {
+                    return;
+                };
                 let has_v = e.attrs.contains_key("vendor");
                 let has_p = e.attrs.contains_key("product");
                 if !has_v {
@@ -422,28 +447,31 @@ impl FileParser<'_> {
                     ));
                 }
             }
-            Frame::Multipath { idx } => {
-                if self.cfg.multipaths.get(idx).is_some_and(|e| !e.attrs.contains_key("wwid")) {
-                    self.diags.push(Diagnostic::at(
-                        Severity::Warning,
-                        &open.loc,
-                        "multipath entry without 'wwid' never matches any map",
-                    ));
-                }
+            Frame::Multipath { idx }
+                if self
+                    .cfg
+                    .multipaths
+                    .get(idx)
+                    .is_some_and(|e| !e.attrs.contains_key("wwid")) =>
+            {
+                self.diags.push(Diagnostic::at(
+                    Severity::Warning,
+                    &open.loc,
+                    "multipath entry without 'wwid' never matches any map",
+                ));
             }
-            Frame::Protocol { idx } => {
+            Frame::Protocol { idx }
                 if self
                     .cfg
                     .overrides_protocols
                     .get(idx)
-                    .is_some_and(|e| !e.attrs.contains_key("type"))
-                {
-                    self.diags.push(Diagnostic::at(
-                        Severity::Warning,
-                        &open.loc,
-                        "protocol subsection without 'type' never matches any path",
-                    ));
-                }
+                    .is_some_and(|e| !e.attrs.contains_key("type")) =>
+            {
+                self.diags.push(Diagnostic::at(
+                    Severity::Warning,
+                    &open.loc,
+                    "protocol subsection without 'type' never matches any path",
+                ));
             }
             Frame::BlacklistDevice { exceptions, idx } => {
                 let empty = self.blacklist(exceptions).device.get(idx).is_some_and(|e| {
@@ -477,7 +505,8 @@ impl FileParser<'_> {
         let is_bl_rule = matches!(frame, Frame::Blacklist { .. })
             && matches!(kw, "devnode" | "wwid" | "property" | "protocol");
         let valid_here = is_bl_rule
-            || section.is_some_and(|s| s.accepts(kw) || (kw == "checker" && s.accepts("path_checker")));
+            || section
+                .is_some_and(|s| s.accepts(kw) || (kw == "checker" && s.accepts("path_checker")));
         let section_word = keywords::ROOT_SECTIONS.contains(&kw)
             || matches!(kw, "device" | "multipath" | "protocol");
         if !valid_here && section_word && Self::child(frame, kw).is_some() {
@@ -489,7 +518,11 @@ impl FileParser<'_> {
             return;
         }
         if !valid_here && (section_word && frame == Frame::Root) {
-            self.err(n, kw_tok.col, format!("expected '{{' after '{kw}' on the same line"));
+            self.err(
+                n,
+                kw_tok.col,
+                format!("expected '{{' after '{kw}' on the same line"),
+            );
             return;
         }
         // Value presence and stray tokens.
@@ -534,7 +567,11 @@ impl FileParser<'_> {
                 } else {
                     format!(" ('{kw}' belongs in {})", belongs.join(", "))
                 };
-                self.err(n, kw_tok.col, format!("'{kw}' outside its section: {inside}{hint}"));
+                self.err(
+                    n,
+                    kw_tok.col,
+                    format!("'{kw}' outside its section: {inside}{hint}"),
+                );
             }
             Frame::Blacklist { exceptions } => {
                 if is_bl_rule {
@@ -555,7 +592,14 @@ impl FileParser<'_> {
                     self.warn(
                         n,
                         kw_tok.col,
-                        format!("unknown keyword '{kw}' in the '{}' section{hint}: ignored", if exceptions { "blacklist_exceptions" } else { "blacklist" }),
+                        format!(
+                            "unknown keyword '{kw}' in the '{}' section{hint}: ignored",
+                            if exceptions {
+                                "blacklist_exceptions"
+                            } else {
+                                "blacklist"
+                            }
+                        ),
                     );
                 }
             }
@@ -622,7 +666,12 @@ fn sections_of(kw: &str) -> Vec<&'static str> {
 
 /// Validate a blacklist rule (`devnode`, `wwid`, `property`, `protocol`).
 /// A leading `!` inverts it; `\!` is a literal `!`.
-pub(crate) fn check_rule(kw: &str, text: &str, loc: &Loc, diags: &mut Vec<Diagnostic>) -> Option<Value> {
+pub(crate) fn check_rule(
+    kw: &str,
+    text: &str,
+    loc: &Loc,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Value> {
     let (_, pat) = split_invert(text);
     if let Err(e) = posix::compile(pat) {
         diags.push(Diagnostic::at(Severity::Error, loc, format!("{kw}: {e}")));
@@ -813,7 +862,10 @@ fn value_lints(kw: &str, v: &str) -> Vec<(Severity, String)> {
                 .unwrap_or_default();
             out.push((
                 Severity::Warning,
-                format!("unknown path_checker \"{v}\"{hint}; known: {}", keywords::CHECKERS.join(", ")),
+                format!(
+                    "unknown path_checker \"{v}\"{hint}; known: {}",
+                    keywords::CHECKERS.join(", ")
+                ),
             ));
         }
         "prio" if !keywords::PRIOS.contains(&v) => {
@@ -822,7 +874,10 @@ fn value_lints(kw: &str, v: &str) -> Vec<(Severity, String)> {
                 .unwrap_or_default();
             out.push((
                 Severity::Warning,
-                format!("unknown prio \"{v}\"{hint}; known: {}", keywords::PRIOS.join(", ")),
+                format!(
+                    "unknown prio \"{v}\"{hint}; known: {}",
+                    keywords::PRIOS.join(", ")
+                ),
             ));
         }
         "path_selector" => {
@@ -831,7 +886,10 @@ fn value_lints(kw: &str, v: &str) -> Vec<(Severity, String)> {
             if !keywords::SELECTORS.contains(&name) {
                 out.push((
                     Severity::Warning,
-                    format!("unknown path_selector \"{v}\"; known: {}", keywords::SELECTORS.join(", ")),
+                    format!(
+                        "unknown path_selector \"{v}\"; known: {}",
+                        keywords::SELECTORS.join(", ")
+                    ),
                 ));
             } else if words.next().is_none() {
                 out.push((
@@ -850,12 +908,22 @@ pub fn read_file(path: &std::path::Path) -> Result<String, Diagnostic> {
     use std::io::Read;
     let name = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|e| {
-        Diagnostic::file(Severity::Error, &name, format!("cannot read configuration file: {e}"))
+        Diagnostic::file(
+            Severity::Error,
+            &name,
+            format!("cannot read configuration file: {e}"),
+        )
     })?;
     let mut buf = Vec::new();
     f.take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| Diagnostic::file(Severity::Error, &name, format!("cannot read configuration file: {e}")))?;
+        .map_err(|e| {
+            Diagnostic::file(
+                Severity::Error,
+                &name,
+                format!("cannot read configuration file: {e}"),
+            )
+        })?;
     if buf.len() as u64 > MAX_FILE_SIZE {
         return Err(Diagnostic::file(
             Severity::Error,
@@ -878,7 +946,11 @@ pub fn decode(buf: Vec<u8>, name: &str) -> Result<String, Diagnostic> {
             let at = e.utf8_error().valid_up_to();
             let good = &bytes[..at];
             let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
-            let line_start = good.iter().rposition(|b| *b == b'\n').map(|p| p + 1).unwrap_or(0);
+            let line_start = good
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map(|p| p + 1)
+                .unwrap_or(0);
             let col = String::from_utf8_lossy(&good[line_start..]).chars().count() as u32 + 1;
             let byte = bytes.get(at).copied().unwrap_or(0);
             Err(Diagnostic {
@@ -895,6 +967,7 @@ pub fn decode(buf: Vec<u8>, name: &str) -> Result<String, Diagnostic> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -52,18 +52,18 @@ pub fn translate(p: &str) -> Result<String, String> {
                         "back-references (\\{n}) are not supported in \"{p}\""
                     ));
                 }
-                if n.is_ascii_alphanumeric() && !matches!(n, 'w' | 'W' | 's' | 'S' | 'b' | 'B')
-                {
+                if n.is_ascii_alphanumeric() && !matches!(n, 'w' | 'W' | 's' | 'S' | 'b' | 'B') {
                     // glibc treats an unknown escaped letter as the letter.
                     out.push(n);
                 } else if n == '<' || n == '>' {
                     out.push_str(r"\b");
-                } else if n.is_ascii() && !n.is_ascii_alphanumeric() {
+                } else if n.is_ascii_alphanumeric() {
+                    // \w \W \s \S \b \B: GNU extensions regex knows too.
                     out.push('\\');
                     out.push(n);
                 } else {
-                    out.push('\\');
-                    out.push(n);
+                    // An escaped punctuation or other character is itself.
+                    out.push_str(&regex::escape(&n.to_string()));
                 }
                 i += 2;
                 have_atom = true;
@@ -245,6 +245,7 @@ pub fn lint(kw: &str, pattern: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

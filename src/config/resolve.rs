@@ -47,7 +47,10 @@ pub(crate) static BUILTIN_ENTRIES: LazyLock<Vec<Entry>> = LazyLock::new(|| {
     BUILTIN_DEVICES
         .iter()
         .map(|e| Entry {
-            attrs: e.iter().map(|(k, v)| (k.to_string(), Value::new(*v))).collect(),
+            attrs: e
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::new(*v)))
+                .collect(),
             loc: None,
         })
         .collect()
@@ -139,7 +142,12 @@ pub(crate) struct DeviceRule {
 }
 
 impl DeviceRule {
-    fn new(vendor: Option<&str>, product: Option<&str>, origin: &str, builtin: bool) -> Option<Self> {
+    fn new(
+        vendor: Option<&str>,
+        product: Option<&str>,
+        origin: &str,
+        builtin: bool,
+    ) -> Option<Self> {
         let comp = |t: Option<&str>| -> Result<Option<(Regex, bool)>, ()> {
             match t {
                 None => Ok(None),
@@ -195,7 +203,9 @@ impl Rules {
     fn from(bl: &Blacklist, section: &str) -> Rules {
         let mk = |kw: &str, list: &[Value]| -> Vec<Rule> {
             list.iter()
-                .filter_map(|v| Rule::new(&format!("{section} {kw}"), &v.text, &origin_of(v), false))
+                .filter_map(|v| {
+                    Rule::new(&format!("{section} {kw}"), &v.text, &origin_of(v), false)
+                })
                 .collect()
         };
         Rules {
@@ -376,7 +386,11 @@ fn layers<'a>(cfg: &'a Config, info: Option<&PathInfo>) -> Vec<Layer<'a>> {
         );
         let compiled = cfg.compiled();
         for (i, e) in cfg.devices.iter().enumerate().rev() {
-            if compiled.user_devices.get(i).is_some_and(|m| m.matches(v, p, r)) {
+            if compiled
+                .user_devices
+                .get(i)
+                .is_some_and(|m| m.matches(v, p, r))
+            {
                 out.push(Layer {
                     attrs: &e.attrs,
                     kind: LayerKind::Device,
@@ -407,7 +421,12 @@ fn layers<'a>(cfg: &'a Config, info: Option<&PathInfo>) -> Vec<Layer<'a>> {
 }
 
 /// The matching device entries (user first, later first), for explain.
-pub(crate) fn matching_devices(cfg: &Config, vendor: &str, product: &str, rev: &str) -> Vec<String> {
+pub(crate) fn matching_devices(
+    cfg: &Config,
+    vendor: &str,
+    product: &str,
+    rev: &str,
+) -> Vec<String> {
     let info = PathInfo {
         vendor: vendor.into(),
         product: product.into(),
@@ -419,7 +438,11 @@ pub(crate) fn matching_devices(cfg: &Config, vendor: &str, product: &str, rev: &
         .filter(|l| l.kind == LayerKind::Device)
         .map(|l| {
             let v = l.attrs.get("vendor").map(|v| v.text.as_str()).unwrap_or("");
-            let p = l.attrs.get("product").map(|v| v.text.as_str()).unwrap_or("");
+            let p = l
+                .attrs
+                .get("product")
+                .map(|v| v.text.as_str())
+                .unwrap_or("");
             let at = if l.label.is_empty() {
                 l.attrs
                     .get("vendor")
@@ -435,7 +458,10 @@ pub(crate) fn matching_devices(cfg: &Config, vendor: &str, product: &str, rev: &
 }
 
 fn builtin_default(kw: &str) -> Option<&'static str> {
-    BUILTIN_DEFAULTS.iter().find(|(k, _)| *k == kw).map(|(_, v)| *v)
+    BUILTIN_DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == kw)
+        .map(|(_, v)| *v)
 }
 
 struct Resolver<'a> {
@@ -446,9 +472,9 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     /// The configured text for `kw` and its origin, if any layer sets it.
     fn find(&self, kw: &str) -> Option<(String, String)> {
-        self.layers.iter().find_map(|l| {
-            l.attrs.get(kw).map(|v| (v.text.clone(), l.origin(v)))
-        })
+        self.layers
+            .iter()
+            .find_map(|l| l.attrs.get(kw).map(|v| (v.text.clone(), l.origin(v))))
     }
 
     /// Like `find`, falling back to the built-in default.
@@ -537,7 +563,14 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         }
         .to_string();
         prio_args = String::new();
-        let why = format!("detect_prio (path reports TPGS {tpgs}{})", if prio == "sysfs" { ", kernel exposes access_state" } else { "" });
+        let why = format!(
+            "detect_prio (path reports TPGS {tpgs}{})",
+            if prio == "sysfs" {
+                ", kernel exposes access_state"
+            } else {
+                ""
+            }
+        );
         r.note("prio", why.clone());
         r.note("prio_args", why);
     } else {
@@ -553,9 +586,15 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
                     r.layers[i..]
                         .iter()
                         .filter(|l| l.kind == LayerKind::Device)
-                        .find_map(|l| l.attrs.get("prio_args").map(|v| (v.text.clone(), l.origin(v))))
+                        .find_map(|l| {
+                            l.attrs
+                                .get("prio_args")
+                                .map(|v| (v.text.clone(), l.origin(v)))
+                        })
                 } else {
-                    l.attrs.get("prio_args").map(|v| (v.text.clone(), l.origin(v)))
+                    l.attrs
+                        .get("prio_args")
+                        .map(|v| (v.text.clone(), l.origin(v)))
                 };
                 r.note("prio", po.clone());
                 match args {
@@ -592,7 +631,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
             r.note("path_checker", "detect_checker (RDAC array)".into());
             "rdac".to_string()
         } else {
-            r.note("path_checker", format!("detect_checker (path reports TPGS {tpgs})"));
+            r.note(
+                "path_checker",
+                format!("detect_checker (path reports TPGS {tpgs})"),
+            );
             "tur".to_string()
         }
     } else {
@@ -607,7 +649,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         } else {
             PgPolicy::GroupByPrio
         };
-        r.note("path_grouping_policy", format!("detect_pgpolicy (prio {prio})"));
+        r.note(
+            "path_grouping_policy",
+            format!("detect_pgpolicy (prio {prio})"),
+        );
         p
     } else {
         r.get("path_grouping_policy")
@@ -627,7 +672,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         Some("immediate") => Failback::Immediate,
         Some("followover") => Failback::Followover,
         Some("manual") | None => Failback::Manual,
-        Some(n) => n.parse().map(Failback::Deferred).unwrap_or(Failback::Manual),
+        Some(n) => n
+            .parse()
+            .map(Failback::Deferred)
+            .unwrap_or(Failback::Manual),
     };
 
     // features and no_path_retry, reconciled as multipath-tools does.
@@ -636,17 +684,27 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
     let mut no_path_retry = match npr_conf.as_ref().map(|(t, _)| t.as_str()) {
         Some("queue") => NoPathRetry::Queue,
         Some("fail") | Some("0") | None => NoPathRetry::Fail,
-        Some(n) => n.parse().map(NoPathRetry::Retries).unwrap_or(NoPathRetry::Fail),
+        Some(n) => n
+            .parse()
+            .map(NoPathRetry::Retries)
+            .unwrap_or(NoPathRetry::Fail),
     };
     match &npr_conf {
         Some((_, o)) => r.note("no_path_retry", o.clone()),
         None => r.note("no_path_retry", "built-in default".into()),
     }
     if features.split_whitespace().any(|w| w == "queue_if_no_path") {
-        let fo = r.origins.get("features").map(|o| o.source.clone()).unwrap_or_default();
+        let fo = r
+            .origins
+            .get("features")
+            .map(|o| o.source.clone())
+            .unwrap_or_default();
         if npr_conf.is_none() {
             no_path_retry = NoPathRetry::Queue;
-            r.note("no_path_retry", format!("features \"queue_if_no_path\" ({fo})"));
+            r.note(
+                "no_path_retry",
+                format!("features \"queue_if_no_path\" ({fo})"),
+            );
         } else if no_path_retry != NoPathRetry::Queue {
             features = remove_feature(&features, "queue_if_no_path");
             r.note(
@@ -664,7 +722,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
     };
     r.note(
         "pg_init_retries",
-        r.origins.get("features").map(|o| o.source.clone()).unwrap_or_default(),
+        r.origins
+            .get("features")
+            .map(|o| o.source.clone())
+            .unwrap_or_default(),
     );
 
     // hardware_handler
@@ -675,10 +736,15 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         .filter(|h| !h.is_empty() && *h != "detached");
     let mut hardware_handler = match (retain, attached) {
         (true, Some(h)) => {
-            r.note("hardware_handler", format!("retained: the kernel attached scsi_dh \"{h}\""));
+            r.note(
+                "hardware_handler",
+                format!("retained: the kernel attached scsi_dh \"{h}\""),
+            );
             format!("1 {h}")
         }
-        _ => r.get("hardware_handler").unwrap_or(d.hardware_handler.clone()),
+        _ => r
+            .get("hardware_handler")
+            .unwrap_or(d.hardware_handler.clone()),
     };
     if info.is_some() {
         let from_default = r
@@ -708,7 +774,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         t
     });
     if alias.is_none() {
-        r.note("alias", "none (the map is named by WWID or user_friendly_names)".into());
+        r.note(
+            "alias",
+            "none (the map is named by WWID or user_friendly_names)".into(),
+        );
     }
     let user_friendly_names = r.yes("user_friendly_names", d.user_friendly_names);
     let find_multipaths = match r.get("find_multipaths").as_deref() {
@@ -726,7 +795,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
             t.parse().unwrap_or(d.max_polling_interval)
         }
         None => {
-            r.note("max_polling_interval", "built-in default (4 x polling_interval)".into());
+            r.note(
+                "max_polling_interval",
+                "built-in default (4 x polling_interval)".into(),
+            );
             polling_interval.saturating_mul(4)
         }
     };
@@ -761,13 +833,18 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         Some(n) => n.parse().ok(),
         None => None,
     };
-    let flush_on_last_del = matches!(r.get("flush_on_last_del").as_deref(), Some("yes" | "always"));
+    let flush_on_last_del = matches!(
+        r.get("flush_on_last_del").as_deref(),
+        Some("yes" | "always")
+    );
     let queue_without_daemon = r.yes("queue_without_daemon", d.queue_without_daemon);
     let uid_attribute = r.get("uid_attribute").unwrap_or(d.uid_attribute.clone());
     let delay_watch_checks = opt_no(r.get("delay_watch_checks"));
     let delay_wait_checks = opt_no(r.get("delay_wait_checks"));
     let skip_kpartx = r.yes("skip_kpartx", d.skip_kpartx);
-    let exclusive_pref_bit = prio_args.split_whitespace().any(|w| w == "exclusive_pref_bit");
+    let exclusive_pref_bit = prio_args
+        .split_whitespace()
+        .any(|w| w == "exclusive_pref_bit");
     let po = r.origins.get("prio_args").cloned();
     if let Some(po) = po {
         r.origins.insert("exclusive_pref_bit".into(), po);
@@ -866,7 +943,9 @@ impl Config {
             queue_without_daemon: s.queue_without_daemon,
             checker_timeout: s.checker_timeout,
             flush_on_last_del: s.flush_on_last_del,
-            uxsock_timeout_ms: get("uxsock_timeout").and_then(|v| v.parse().ok()).unwrap_or(4000),
+            uxsock_timeout_ms: get("uxsock_timeout")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4000),
             allow_usb_devices: get("allow_usb_devices").as_deref() == Some("yes"),
         }
     }
@@ -883,9 +962,11 @@ fn check_list(bl: &[Rule], el: &[Rule], s: &str, what: &str) -> Option<FilterRes
             by: format!("{} matched {what} \"{s}\"", e.by),
         });
     }
-    bl.iter().find(|r| r.matches(s)).map(|b| FilterResult::Blacklisted {
-        by: format!("{} matched {what} \"{s}\"", b.by),
-    })
+    bl.iter()
+        .find(|r| r.matches(s))
+        .map(|b| FilterResult::Blacklisted {
+            by: format!("{} matched {what} \"{s}\"", b.by),
+        })
 }
 
 impl PathFilter for Config {
@@ -927,7 +1008,12 @@ impl PathFilter for Config {
                 }
             }
             if res.is_none() && !uid.is_empty() && info.properties.contains_key(&uid) {
-                let rules: Vec<&str> = c.exceptions.property.iter().map(|r| r.by.as_str()).collect();
+                let rules: Vec<&str> = c
+                    .exceptions
+                    .property
+                    .iter()
+                    .map(|r| r.by.as_str())
+                    .collect();
                 res = Some(FilterResult::Blacklisted {
                     by: format!(
                         "udev property missing: no udev property matches {}",
@@ -939,7 +1025,12 @@ impl PathFilter for Config {
                 return b;
             }
         }
-        if let Some(b) = step(check_list(&c.blacklist.devnode, &c.exceptions.devnode, &info.dev, "device node")) {
+        if let Some(b) = step(check_list(
+            &c.blacklist.devnode,
+            &c.exceptions.devnode,
+            &info.dev,
+            "device node",
+        )) {
             return b;
         }
         let (v, p) = (info.vendor.trim_end(), info.product.trim_end());
@@ -948,9 +1039,13 @@ impl PathFilter for Config {
                 by: format!("{} matched \"{v}\" \"{p}\"", e.by),
             })
         } else {
-            c.blacklist.device.iter().find(|r| r.matches(v, p)).map(|b| FilterResult::Blacklisted {
-                by: format!("{} matched \"{v}\" \"{p}\"", b.by),
-            })
+            c.blacklist
+                .device
+                .iter()
+                .find(|r| r.matches(v, p))
+                .map(|b| FilterResult::Blacklisted {
+                    by: format!("{} matched \"{v}\" \"{p}\"", b.by),
+                })
         };
         if let Some(b) = step(dev) {
             return b;
@@ -961,7 +1056,12 @@ impl PathFilter for Config {
             };
         }
         let proto = info.transport.protocol_name();
-        if let Some(b) = step(check_list(&c.blacklist.protocol, &c.exceptions.protocol, proto, "protocol")) {
+        if let Some(b) = step(check_list(
+            &c.blacklist.protocol,
+            &c.exceptions.protocol,
+            proto,
+            "protocol",
+        )) {
             return b;
         }
         if let Some(w) = info.wwid.as_deref() {
@@ -974,7 +1074,12 @@ impl PathFilter for Config {
 
     fn filter_devnode(&self, dev: &str) -> FilterResult {
         let c = self.compiled();
-        check_list(&c.blacklist.devnode, &c.exceptions.devnode, dev, "device node")
-            .unwrap_or(FilterResult::Allowed)
+        check_list(
+            &c.blacklist.devnode,
+            &c.exceptions.devnode,
+            dev,
+            "device node",
+        )
+        .unwrap_or(FilterResult::Allowed)
     }
 }

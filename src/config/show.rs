@@ -114,7 +114,11 @@ fn same_id(a: &Entry, b: &Entry) -> bool {
 /// with the same vendor/product/revision strings as a later one is merged
 /// into it (the later one's values win), as factorize_hwtable does.
 pub(crate) fn effective_devices(cfg: &Config) -> Vec<Entry> {
-    let mut list: Vec<Entry> = BUILTIN_ENTRIES.iter().cloned().chain(cfg.devices.iter().cloned()).collect();
+    let mut list: Vec<Entry> = BUILTIN_ENTRIES
+        .iter()
+        .cloned()
+        .chain(cfg.devices.iter().cloned())
+        .collect();
     let mut i = 0;
     while i < list.len() {
         let later = (i + 1..list.len()).find(|&j| same_id(&list[i], &list[j]));
@@ -158,7 +162,10 @@ pub(crate) fn show_config(cfg: &Config) -> String {
     }
     out.push_str("}\n");
     let c = cfg.compiled();
-    for (name, rules) in [("blacklist", &c.blacklist), ("blacklist_exceptions", &c.exceptions)] {
+    for (name, rules) in [
+        ("blacklist", &c.blacklist),
+        ("blacklist_exceptions", &c.exceptions),
+    ] {
         let _ = writeln!(out, "{name} {{");
         for (kw, list) in [
             ("devnode", &rules.devnode),
@@ -194,7 +201,13 @@ pub(crate) fn show_config(cfg: &Config) -> String {
 pub(crate) fn show_blacklist(cfg: &Config) -> String {
     let c = cfg.compiled();
     let mut out = String::new();
-    let tag = |builtin: bool| if builtin { "(default rule)    " } else { "(config file rule)" };
+    let tag = |builtin: bool| {
+        if builtin {
+            "(default rule)    "
+        } else {
+            "(config file rule)"
+        }
+    };
     let group = |out: &mut String, rules: &[resolve::Rule]| {
         if rules.is_empty() {
             out.push_str("        <empty>\n");
@@ -204,9 +217,21 @@ pub(crate) fn show_blacklist(cfg: &Config) -> String {
         }
     };
     for (title, b, e) in [
-        ("device node rules", &c.blacklist.devnode, &c.exceptions.devnode),
-        ("udev property rules", &c.blacklist.property, &c.exceptions.property),
-        ("protocol rules", &c.blacklist.protocol, &c.exceptions.protocol),
+        (
+            "device node rules",
+            &c.blacklist.devnode,
+            &c.exceptions.devnode,
+        ),
+        (
+            "udev property rules",
+            &c.blacklist.property,
+            &c.exceptions.property,
+        ),
+        (
+            "protocol rules",
+            &c.blacklist.protocol,
+            &c.exceptions.protocol,
+        ),
         ("wwid rules", &c.blacklist.wwid, &c.exceptions.wwid),
     ] {
         let _ = writeln!(out, "{title}:\n- blacklist:");
@@ -220,7 +245,13 @@ pub(crate) fn show_blacklist(cfg: &Config) -> String {
             out.push_str("        <empty>\n");
         }
         for d in list.iter() {
-            let _ = writeln!(out, "        {} {}:{}", tag(d.builtin), d.vendor_text, d.product_text);
+            let _ = writeln!(
+                out,
+                "        {} {}:{}",
+                tag(d.builtin),
+                d.vendor_text,
+                d.product_text
+            );
         }
         if std::ptr::eq(list, &c.blacklist.device) {
             out.push_str("- exceptions:\n");
@@ -250,7 +281,10 @@ pub(crate) fn show_devices(cfg: &Config, devices: &[(String, bool)]) -> String {
 pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
     let opt = |o: Option<String>, none: &str| o.unwrap_or_else(|| none.to_string());
     vec![
-        ("path_grouping_policy", s.path_grouping_policy.as_str().to_string()),
+        (
+            "path_grouping_policy",
+            s.path_grouping_policy.as_str().to_string(),
+        ),
         ("path_selector", s.path_selector.clone()),
         ("path_checker", s.path_checker.clone()),
         ("prio", s.prio.clone()),
@@ -262,16 +296,34 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
         ("rr_weight", format!("{:?}", s.rr_weight).to_lowercase()),
         ("rr_min_io", s.rr_min_io.to_string()),
         ("rr_min_io_rq", s.rr_min_io_rq.to_string()),
-        ("pg_init_retries", opt(s.pg_init_retries.map(|v| v.to_string()), "unset")),
-        ("retain_attached_hw_handler", yn(s.retain_attached_hw_handler)),
+        (
+            "pg_init_retries",
+            opt(s.pg_init_retries.map(|v| v.to_string()), "unset"),
+        ),
+        (
+            "retain_attached_hw_handler",
+            yn(s.retain_attached_hw_handler),
+        ),
         ("alias", opt(s.alias.clone(), "none")),
         ("user_friendly_names", yn(s.user_friendly_names)),
-        ("find_multipaths", format!("{:?}", s.find_multipaths).to_lowercase()),
-        ("find_multipaths_timeout", s.find_multipaths_timeout.to_string()),
+        (
+            "find_multipaths",
+            format!("{:?}", s.find_multipaths).to_lowercase(),
+        ),
+        (
+            "find_multipaths_timeout",
+            s.find_multipaths_timeout.to_string(),
+        ),
         ("polling_interval", s.polling_interval.to_string()),
         ("max_polling_interval", s.max_polling_interval.to_string()),
-        ("checker_timeout", opt(s.checker_timeout.map(|v| v.to_string()), "device timeout")),
-        ("fast_io_fail_tmo", opt(s.fast_io_fail_tmo.map(|v| v.to_string()), "off")),
+        (
+            "checker_timeout",
+            opt(s.checker_timeout.map(|v| v.to_string()), "device timeout"),
+        ),
+        (
+            "fast_io_fail_tmo",
+            opt(s.fast_io_fail_tmo.map(|v| v.to_string()), "off"),
+        ),
         (
             "dev_loss_tmo",
             match s.dev_loss_tmo {
@@ -287,8 +339,14 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
         ("detect_checker", yn(s.detect_checker)),
         ("detect_pgpolicy", yn(s.detect_pgpolicy)),
         ("detect_pgpolicy_use_tpg", yn(s.detect_pgpolicy_use_tpg)),
-        ("delay_watch_checks", opt(s.delay_watch_checks.map(|v| v.to_string()), "no")),
-        ("delay_wait_checks", opt(s.delay_wait_checks.map(|v| v.to_string()), "no")),
+        (
+            "delay_watch_checks",
+            opt(s.delay_watch_checks.map(|v| v.to_string()), "no"),
+        ),
+        (
+            "delay_wait_checks",
+            opt(s.delay_wait_checks.map(|v| v.to_string()), "no"),
+        ),
         ("skip_kpartx", yn(s.skip_kpartx)),
         ("exclusive_pref_bit", yn(s.exclusive_pref_bit)),
     ]
@@ -299,7 +357,13 @@ fn yn(b: bool) -> String {
 }
 
 /// `mpathd config explain VENDOR PRODUCT [REVISION] [WWID]`.
-pub(crate) fn explain(cfg: &Config, vendor: &str, product: &str, revision: &str, wwid: Option<&str>) -> String {
+pub(crate) fn explain(
+    cfg: &Config,
+    vendor: &str,
+    product: &str,
+    revision: &str,
+    wwid: Option<&str>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -330,7 +394,11 @@ pub(crate) fn explain(cfg: &Config, vendor: &str, product: &str, revision: &str,
     let lines = settings_lines(&plain);
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in &lines {
-        let origin = plain.origins.get(*k).map(|o| o.source.as_str()).unwrap_or("");
+        let origin = plain
+            .origins
+            .get(*k)
+            .map(|o| o.source.as_str())
+            .unwrap_or("");
         let _ = writeln!(out, "  {k:width$} {v:<20} <- {origin}");
     }
     let alua = cfg.resolve(&PathInfo { tpgs: 1, ..base });

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Unit tests: grammar, errors, precedence, detect_*, lints, eSSM seed,
 //! hwtable parity with multipath-tools 0.9.4, round trips.
 
@@ -38,7 +39,9 @@ fn errors(text: &str) -> Vec<Diagnostic> {
 }
 
 fn has(diags: &[Diagnostic], sev: Severity, needle: &str) -> bool {
-    diags.iter().any(|d| d.severity == sev && d.message.contains(needle))
+    diags
+        .iter()
+        .any(|d| d.severity == sev && d.message.contains(needle))
 }
 
 fn path(vendor: &str, product: &str) -> PathInfo {
@@ -83,17 +86,28 @@ fn brace_without_space_and_checker_alias() {
 
 #[test]
 fn error_unclosed_section_points_at_its_line() {
-    let e = errors("defaults {\n polling_interval 5\n}\ndevices {\n  device {\n   vendor A\n   product B\n}\n");
+    let e = errors(
+        "defaults {\n polling_interval 5\n}\ndevices {\n  device {\n   vendor A\n   product B\n}\n",
+    );
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!((e[0].line, e[0].column), (4, 1));
-    assert!(e[0].message.contains("'devices' opened here is never closed"));
+    assert!(e[0]
+        .message
+        .contains("'devices' opened here is never closed"));
 }
 
 #[test]
 fn error_unclosed_before_next_section() {
-    let e = errors("devices {\n  device {\n   vendor A\n   product B\n\ndefaults {\n polling_interval 5\n}\n");
+    let e = errors(
+        "devices {\n  device {\n   vendor A\n   product B\n\ndefaults {\n polling_interval 5\n}\n",
+    );
     // device (line 2) and devices (line 1) are both unclosed at 'defaults {'.
-    assert!(e.iter().any(|d| d.line == 2 && d.message.contains("'device' opened here is not closed before 'defaults {' at line 6")), "{e:?}");
+    assert!(
+        e.iter().any(|d| d.line == 2
+            && d.message
+                .contains("'device' opened here is not closed before 'defaults {' at line 6")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -109,10 +123,16 @@ fn error_unmatched_brace_stray_value_bad_number() {
 
     let e = errors("defaults {\n\tpolling_interval 5s\n}\n");
     assert_eq!((e[0].line, e[0].column), (2, 19));
-    assert!(e[0].message.contains("bad number \"5s\" for polling_interval"));
+    assert!(e[0]
+        .message
+        .contains("bad number \"5s\" for polling_interval"));
 
     let e = errors("defaults {\n\tno_path_retry qeueu\n}\n");
-    assert!(e[0].message.contains("did you mean \"queue\""), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("did you mean \"queue\""),
+        "{}",
+        e[0].message
+    );
 
     let e = errors("defaults {\n\tpolling_interval\n}\n");
     assert!(e[0].message.contains("missing value"));
@@ -121,7 +141,9 @@ fn error_unmatched_brace_stray_value_bad_number() {
     assert!(e[0].message.contains("'!' outside quotes starts a comment"));
 
     let e = errors("devices\n{\n}\n");
-    assert!(e.iter().any(|d| d.line == 1 && d.message.contains("expected '{' after 'devices'")));
+    assert!(e
+        .iter()
+        .any(|d| d.line == 1 && d.message.contains("expected '{' after 'devices'")));
 
     let e = errors("defaults {\n\tuid_attribute \"ID_SERIAL\n}\n");
     assert_eq!((e[0].line, e[0].column), (2, 16));
@@ -143,7 +165,10 @@ fn error_non_utf8_and_size() {
     let d = e.errors().next().unwrap();
     assert_eq!((d.line, d.column), (2, 9));
     assert!(d.message.contains("0xe9"));
-    assert_eq!(d.to_string(), format!("latin1.conf:2:9: error: {}", d.message));
+    assert_eq!(
+        d.to_string(),
+        format!("latin1.conf:2:9: error: {}", d.message)
+    );
 
     let big = vec![b'#'; (parser::MAX_FILE_SIZE + 1) as usize];
     assert!(Config::parse_bytes(&big, "big.conf").is_err());
@@ -170,21 +195,49 @@ fn warnings_unknown_deprecated_unsupported_misplaced() {
          \treassign_maps yes\n\tverbosity 2\n\tmax_fds max\n\tvendor X\n}\n",
     );
     assert!(has(&d, Severity::Warning, "unknown keyword 'polling_intervall' in the 'defaults' section (did you mean 'polling_interval'?)"));
-    let dep = d.iter().find(|x| x.message.contains("getuid_callout")).unwrap();
+    let dep = d
+        .iter()
+        .find(|x| x.message.contains("getuid_callout"))
+        .unwrap();
     assert!(dep.message.contains("deprecated") && dep.message.contains("uid_attribute"));
     assert_eq!((dep.line, dep.column), (3, 2));
-    assert!(has(&d, Severity::Warning, "'reassign_maps' is accepted but not supported"));
+    assert!(has(
+        &d,
+        Severity::Warning,
+        "'reassign_maps' is accepted but not supported"
+    ));
     // Unsupported keywords at their default value are quiet.
     assert!(!d.iter().any(|x| x.message.contains("'max_fds'")));
-    assert!(has(&d, Severity::Warning, "'vendor' is not valid in the 'defaults' section (it belongs in devices/device)"));
+    assert!(has(
+        &d,
+        Severity::Warning,
+        "'vendor' is not valid in the 'defaults' section (it belongs in devices/device)"
+    ));
     assert!(!c.defaults.contains_key("getuid_callout"));
     assert_eq!(c.defaults["reassign_maps"].text, "yes");
-    let line = d.iter().find(|x| x.message.contains("polling_intervall")).unwrap().to_string();
-    assert!(line.starts_with("test.conf:2:2: warning: unknown keyword"), "{line}");
+    let line = d
+        .iter()
+        .find(|x| x.message.contains("polling_intervall"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.starts_with("test.conf:2:2: warning: unknown keyword"),
+        "{line}"
+    );
 
-    for kw in ["multipath_dir \"/lib\"", "pg_timeout 10", "config_dir \"/etc/x\"", "bindings_file \"/b\"", "wwids_file \"/w\"", "prkeys_file \"/p\""] {
+    for kw in [
+        "multipath_dir \"/lib\"",
+        "pg_timeout 10",
+        "config_dir \"/etc/x\"",
+        "bindings_file \"/b\"",
+        "wwids_file \"/w\"",
+        "prkeys_file \"/p\"",
+    ] {
         let (_, d) = parse(&format!("defaults {{\n\t{kw}\n}}\n"));
-        assert!(has(&d, Severity::Warning, "is deprecated and ignored"), "{kw}: {d:?}");
+        assert!(
+            has(&d, Severity::Warning, "is deprecated and ignored"),
+            "{kw}: {d:?}"
+        );
     }
 }
 
@@ -212,11 +265,24 @@ fn every_documented_keyword_is_known() {
                 "prio" => "const".to_string(),
                 _ => value,
             };
-            let close = if sec.matches('{').count() == 2 { "}\n}\n" } else { "}\n" };
-            let extra = if *kw == "vendor" { "product y\n" } else if sec.starts_with("devices") { "vendor y\nproduct y\n" } else { "" };
+            let close = if sec.matches('{').count() == 2 {
+                "}\n}\n"
+            } else {
+                "}\n"
+            };
+            let extra = if *kw == "vendor" {
+                "product y\n"
+            } else if sec.starts_with("devices") {
+                "vendor y\nproduct y\n"
+            } else {
+                ""
+            };
             let text = format!("{sec}{extra}{kw} {value}\n{close}");
             let (_, d) = parse(&text);
-            assert!(!d.iter().any(|x| x.message.contains("unknown keyword")), "{kw}: {d:?}");
+            assert!(
+                !d.iter().any(|x| x.message.contains("unknown keyword")),
+                "{kw}: {d:?}"
+            );
         }
     }
 }
@@ -240,7 +306,9 @@ fn essm_as_printed_gives_one_clear_error() {
     let errs: Vec<_> = e.errors().collect();
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0].line, 2);
-    assert!(errs[0].message.contains("not closed before 'device {' at line 14"));
+    assert!(errs[0]
+        .message
+        .contains("not closed before 'device {' at line 14"));
 }
 
 fn assert_essm_settings(c: &Config) {
@@ -259,9 +327,25 @@ fn assert_essm_settings(c: &Config) {
     assert_eq!(s.no_path_retry, NoPathRetry::Queue);
     assert_eq!(s.prio, "alua");
     // Where they come from: the user's entry (not the built-in one).
-    assert!(s.origins["rr_min_io"].source.starts_with("devices (essm.conf:"), "{:?}", s.origins["rr_min_io"]);
-    assert!(s.origins["features"].source.starts_with("devices (essm.conf:"));
-    for kw in ["path_grouping_policy", "prio", "path_checker", "failback", "no_path_retry", "hardware_handler", "rr_weight"] {
+    assert!(
+        s.origins["rr_min_io"]
+            .source
+            .starts_with("devices (essm.conf:"),
+        "{:?}",
+        s.origins["rr_min_io"]
+    );
+    assert!(s.origins["features"]
+        .source
+        .starts_with("devices (essm.conf:"));
+    for kw in [
+        "path_grouping_policy",
+        "prio",
+        "path_checker",
+        "failback",
+        "no_path_retry",
+        "hardware_handler",
+        "rr_weight",
+    ] {
         assert!(s.origins.contains_key(kw), "{kw}");
     }
 }
@@ -271,10 +355,22 @@ fn essm_corrected_inside_devices() {
     let text = format!("devices {{\n{ESSM_AS_PRINTED}}}\n}}\n");
     let (c, d) = Config::parse_str(&text, "essm.conf").unwrap();
     assert!(has(&d, Severity::Warning, "getuid_callout' is deprecated"));
-    assert!(has(&d, Severity::Warning, "\"eSS\" followed by any number of 'M'"));
+    assert!(has(
+        &d,
+        Severity::Warning,
+        "\"eSS\" followed by any number of 'M'"
+    ));
     assert!(has(&d, Severity::Warning, "device entry without 'product'"));
-    assert!(has(&d, Severity::Warning, "features \"queue_if_no_path\" is deprecated"));
-    assert!(has(&d, Severity::Note, "rr_min_io only applies to bio-based maps"));
+    assert!(has(
+        &d,
+        Severity::Warning,
+        "features \"queue_if_no_path\" is deprecated"
+    ));
+    assert!(has(
+        &d,
+        Severity::Note,
+        "rr_min_io only applies to bio-based maps"
+    ));
     assert_essm_settings(&c);
 }
 
@@ -311,13 +407,11 @@ fn essm_conf_example_file() {
 
 #[test]
 fn example_files_parse() {
-    for (name, text) in [
-        ("multipath.conf", include_str!("../../conf/multipath.conf")),
-    ] {
-        let (_, d) = Config::parse_str(text, name).unwrap();
-        assert!(!d.iter().any(|x| x.severity == Severity::Warning), "{name}: {d:?}");
-    }
-    let (c, d) = Config::from_toml_str(include_str!("../../conf/mpathd.toml"), "mpathd.toml").unwrap();
+    let text = include_str!("../../conf/multipath.conf");
+    let (_, d) = Config::parse_str(text, "multipath.conf").unwrap();
+    assert!(!d.iter().any(|x| x.severity == Severity::Warning), "{d:?}");
+    let (c, d) =
+        Config::from_toml_str(include_str!("../../conf/mpathd.toml"), "mpathd.toml").unwrap();
     assert!(!d.iter().any(|x| x.severity == Severity::Warning), "{d:?}");
     assert!(!c.devices.is_empty());
 }
@@ -339,7 +433,10 @@ fn precedence_full_chain() {
     assert_eq!(s.origins["failback"].source, "devices (test.conf:19)");
     assert_eq!(s.rr_min_io_rq, 4); // earlier device entry, later lacks it
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(7)); // overrides over devices
-    assert_eq!(s.origins["no_path_retry"].source, "overrides (test.conf:23)");
+    assert_eq!(
+        s.origins["no_path_retry"].source,
+        "overrides (test.conf:23)"
+    );
     assert_eq!(s.path_selector, "round-robin 0"); // defaults
     assert_eq!(s.origins["path_selector"].source, "defaults (test.conf:5)");
     assert!(s.flush_on_last_del);
@@ -348,7 +445,9 @@ fn precedence_full_chain() {
     info.wwid = Some("3600a".into());
     let s = c.resolve(&info);
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(9)); // multipaths wins
-    assert!(s.origins["no_path_retry"].source.starts_with("multipaths (test.conf:"));
+    assert!(s.origins["no_path_retry"]
+        .source
+        .starts_with("multipaths (test.conf:"));
     // Every Settings field has an origin.
     for (kw, _) in show::settings_lines(&s) {
         assert!(s.origins.contains_key(kw), "no origin for {kw}");
@@ -360,8 +459,12 @@ fn user_device_over_builtin_and_builtin_origin() {
     // HITACHI OPEN- is built in with group_by_prio/alua... use 3PARdata VV.
     let s = Config::default().resolve(&path("3PARdata", "VV"));
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(18));
-    assert_eq!(s.origins["no_path_retry"].source, "devices (built-in 3PARdata/VV)");
-    let (c, _) = parse("devices {\n device {\n  vendor 3PARdata\n  product VV\n  no_path_retry 2\n }\n}\n");
+    assert_eq!(
+        s.origins["no_path_retry"].source,
+        "devices (built-in 3PARdata/VV)"
+    );
+    let (c, _) =
+        parse("devices {\n device {\n  vendor 3PARdata\n  product VV\n  no_path_retry 2\n }\n}\n");
     let s = c.resolve(&path("3PARdata", "VV"));
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(2));
     assert_eq!(s.dev_loss_tmo, Some(u32::MAX)); // still from the built-in entry
@@ -370,13 +473,17 @@ fn user_device_over_builtin_and_builtin_origin() {
 
 #[test]
 fn overrides_protocol_subsection() {
-    let (c, _) = parse("overrides {\n dev_loss_tmo 30\n protocol {\n  type scsi:iscsi\n  dev_loss_tmo 60\n }\n}\n");
+    let (c, _) = parse(
+        "overrides {\n dev_loss_tmo 30\n protocol {\n  type scsi:iscsi\n  dev_loss_tmo 60\n }\n}\n",
+    );
     let mut info = path("X", "Y");
     assert_eq!(c.resolve(&info).dev_loss_tmo, Some(30));
     info.transport = Transport::Iscsi;
     let s = c.resolve(&info);
     assert_eq!(s.dev_loss_tmo, Some(60));
-    assert!(s.origins["dev_loss_tmo"].source.starts_with("overrides protocol scsi:iscsi ("));
+    assert!(s.origins["dev_loss_tmo"]
+        .source
+        .starts_with("overrides protocol scsi:iscsi ("));
 }
 
 #[test]
@@ -387,7 +494,10 @@ fn max_polling_interval_follows_polling_interval() {
     let d = c.daemon();
     assert_eq!(d.max_polling_interval, 40);
     assert_eq!(d.uxsock_timeout_ms, 4000);
-    assert_eq!(Config::default().defaults_settings().max_polling_interval, 20);
+    assert_eq!(
+        Config::default().defaults_settings().max_polling_interval,
+        20
+    );
 }
 
 // ---------------------------------------------------------------- detect_*
@@ -399,7 +509,10 @@ fn detect_prio_checker_pgpolicy() {
     );
     let mut info = path("ACME", "Z");
     let s = c.resolve(&info);
-    assert_eq!((s.prio.as_str(), s.path_checker.as_str()), ("const", "directio"));
+    assert_eq!(
+        (s.prio.as_str(), s.path_checker.as_str()),
+        ("const", "directio")
+    );
     assert_eq!(s.path_grouping_policy, PgPolicy::Multibus);
     assert_eq!(s.hardware_handler, "0");
 
@@ -408,9 +521,13 @@ fn detect_prio_checker_pgpolicy() {
     assert_eq!(s.prio, "alua");
     assert!(s.origins["prio"].source.starts_with("detect_prio"));
     assert_eq!(s.path_checker, "tur");
-    assert!(s.origins["path_checker"].source.starts_with("detect_checker"));
+    assert!(s.origins["path_checker"]
+        .source
+        .starts_with("detect_checker"));
     assert_eq!(s.path_grouping_policy, PgPolicy::GroupByPrio);
-    assert!(s.origins["path_grouping_policy"].source.starts_with("detect_pgpolicy"));
+    assert!(s.origins["path_grouping_policy"]
+        .source
+        .starts_with("detect_pgpolicy"));
     assert_eq!(s.hardware_handler, "1 alua");
 
     // The kernel's ALUA handler exposes access_state: sysfs prio.
@@ -422,7 +539,10 @@ fn detect_prio_checker_pgpolicy() {
         "defaults {\n detect_prio no\n detect_checker no\n detect_pgpolicy no\n prio const\n path_checker directio\n}\n",
     );
     let s = c.resolve(&info);
-    assert_eq!((s.prio.as_str(), s.path_checker.as_str()), ("const", "directio"));
+    assert_eq!(
+        (s.prio.as_str(), s.path_checker.as_str()),
+        ("const", "directio")
+    );
     assert_eq!(s.path_grouping_policy, PgPolicy::Failover);
 
     // Even a multipaths prio loses to detect_prio (propsel.c order).
@@ -448,7 +568,9 @@ fn features_queue_if_no_path_reconciled() {
     let (c, _) = parse("defaults {\n features \"1 queue_if_no_path\"\n}\n");
     let s = c.resolve(&path("X", "Y"));
     assert_eq!(s.no_path_retry, NoPathRetry::Queue);
-    let (c, _) = parse("defaults {\n features \"2 queue_if_no_path pg_init_retries 50\"\n no_path_retry 4\n}\n");
+    let (c, _) = parse(
+        "defaults {\n features \"2 queue_if_no_path pg_init_retries 50\"\n no_path_retry 4\n}\n",
+    );
     let s = c.resolve(&path("X", "Y"));
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(4));
     assert_eq!(s.features, "2 pg_init_retries 50");
@@ -469,21 +591,28 @@ fn blacklist_semantics() {
     }
     info.properties.insert("ID_WWN".into(), "0x6".into());
     match c.filter_path(&info) {
-        FilterResult::Excepted { by } => assert!(by.contains("(SCSI_IDENT_|ID_WWN)") && by.contains("built-in")),
+        FilterResult::Excepted { by } => {
+            assert!(by.contains("(SCSI_IDENT_|ID_WWN)") && by.contains("built-in"))
+        }
         r => panic!("{r:?}"),
     }
     // Built-in devnode rule.
     assert!(c.filter_devnode("dm-0").is_blacklisted());
     assert!(!c.filter_devnode("sdc").is_blacklisted());
     // product_blacklist of the built-in table.
-    assert!(c.filter_path(&path("DELL", "Universal Xport")).is_blacklisted());
+    assert!(c
+        .filter_path(&path("DELL", "Universal Xport"))
+        .is_blacklisted());
 
     let (c, _) = parse(
         "blacklist {\n devnode \"^sd[a-b]$\"\n wwid \"^36\"\n protocol \"scsi:usb\"\n device {\n  vendor QEMU\n }\n}\n\
          blacklist_exceptions {\n wwid \"^3600a\"\n}\n",
     );
     match c.filter_devnode("sda") {
-        FilterResult::Blacklisted { by } => assert_eq!(by, "blacklist devnode \"^sd[a-b]$\" (test.conf:2) matched device node \"sda\""),
+        FilterResult::Blacklisted { by } => assert_eq!(
+            by,
+            "blacklist devnode \"^sd[a-b]$\" (test.conf:2) matched device node \"sda\""
+        ),
         r => panic!("{r:?}"),
     }
     assert!(c.filter_path(&path("QEMU", "HARDDISK")).is_blacklisted());
@@ -491,7 +620,10 @@ fn blacklist_semantics() {
     info.wwid = Some("36001".into());
     assert!(c.filter_path(&info).is_blacklisted());
     info.wwid = Some("3600a1".into());
-    assert!(matches!(c.filter_path(&info), FilterResult::Excepted { .. }));
+    assert!(matches!(
+        c.filter_path(&info),
+        FilterResult::Excepted { .. }
+    ));
     info.wwid = None;
     assert_eq!(c.filter_path(&info), FilterResult::Allowed);
 }
@@ -520,7 +652,10 @@ fn fixture_devices() -> Vec<Vec<(String, String)>> {
             "}" => out.extend(cur.take()),
             l => {
                 let (k, v) = l.split_once(' ').unwrap_or((l, ""));
-                let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
                 if let Some(c) = cur.as_mut() {
                     c.push((k.to_string(), v.replace("\"\"", "\"")));
                 }
@@ -564,12 +699,19 @@ fn show_config_matches_multipath_t() {
     let expected: Vec<&str> = FIXTURE
         .lines()
         .filter(|l| {
-            !["bindings_file", "wwids_file", "prkeys_file", "disable_changed_wwids"]
-                .iter()
-                .any(|k| l.trim_start().starts_with(k))
+            ![
+                "bindings_file",
+                "wwids_file",
+                "prkeys_file",
+                "disable_changed_wwids",
+            ]
+            .iter()
+            .any(|k| l.trim_start().starts_with(k))
         })
         .collect();
-    let essm_start = ours.find("\tdevice {\n\t\tvendor \"^eSSM\"").expect("eSSM entry");
+    let essm_start = ours
+        .find("\tdevice {\n\t\tvendor \"^eSSM\"")
+        .expect("eSSM entry");
     let essm_end = essm_start + ours[essm_start..].find("\t}\n").unwrap() + 3;
     let without_essm = format!("{}{}", &ours[..essm_start], &ours[essm_end..]);
     let ours_lines: Vec<&str> = without_essm.lines().collect();
@@ -584,7 +726,10 @@ fn show_config_matches_multipath_t() {
 #[test]
 fn fixture_round_trip() {
     let (c, d) = Config::parse_str(FIXTURE, "multipath-t-0.9.4.txt").unwrap();
-    assert!(!d.iter().any(|x| x.message.contains("unknown keyword")), "{d:?}");
+    assert!(
+        !d.iter().any(|x| x.message.contains("unknown keyword")),
+        "{d:?}"
+    );
     assert!(!d.iter().any(|x| x.is_error()));
     assert_eq!(c.devices.len(), 123);
     // show config of it: the same effective table (user entries replace
@@ -593,7 +738,10 @@ fn fixture_round_trip() {
     let (c2, _) = Config::parse_str(&shown, "shown").unwrap();
     let (c3, _) = Config::parse_str(&c2.show_config(), "shown2").unwrap();
     assert_eq!(c2, c3);
-    assert_eq!(shown.matches("\tdevice {").count(), FIXTURE.matches("\tdevice {").count() + 1);
+    assert_eq!(
+        shown.matches("\tdevice {").count(),
+        FIXTURE.matches("\tdevice {").count() + 1
+    );
     // Model round trips, both syntaxes.
     let (c4, _) = Config::parse_str(&c.to_conf_string(), "conf").unwrap();
     assert_eq!(c, c4);
@@ -616,7 +764,8 @@ fn toml_round_trip_and_errors() {
     let (c3, _) = parse(&c2.to_conf_string());
     assert_eq!(c, c3);
 
-    let e = Config::from_toml_str("[defaults]\npolling_interval = \"x\"\n", "bad.toml").unwrap_err();
+    let e =
+        Config::from_toml_str("[defaults]\npolling_interval = \"x\"\n", "bad.toml").unwrap_err();
     let d = e.errors().next().unwrap();
     assert_eq!(d.line, 2);
     assert!(d.message.contains("bad number"));
@@ -633,10 +782,26 @@ fn load_main_then_dropins_in_name_order() {
     let dir = std::env::temp_dir().join(format!("mpathd-cfg-load-{}", std::process::id()));
     let conf_d = dir.join("conf.d");
     std::fs::create_dir_all(&conf_d).unwrap();
-    std::fs::write(dir.join("multipath.conf"), "defaults {\n polling_interval 7\n}\n").unwrap();
-    std::fs::write(conf_d.join("20-b.conf"), "defaults {\n polling_interval 9\n}\n").unwrap();
-    std::fs::write(conf_d.join("10-a.conf"), "defaults {\n polling_interval 8\n}\n").unwrap();
-    std::fs::write(conf_d.join("30-c.toml"), "[defaults]\nmax_polling_interval = 99\n").unwrap();
+    std::fs::write(
+        dir.join("multipath.conf"),
+        "defaults {\n polling_interval 7\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf_d.join("20-b.conf"),
+        "defaults {\n polling_interval 9\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf_d.join("10-a.conf"),
+        "defaults {\n polling_interval 8\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf_d.join("30-c.toml"),
+        "[defaults]\nmax_polling_interval = 99\n",
+    )
+    .unwrap();
     std::fs::write(conf_d.join("ignored.txt"), "garbage {\n").unwrap();
     let paths = ConfigPaths {
         main: dir.join("multipath.conf"),
@@ -658,7 +823,9 @@ fn load_main_then_dropins_in_name_order() {
     // check() reports errors without failing.
     std::fs::write(conf_d.join("40-bad.conf"), "devices {\n").unwrap();
     let diags = Config::check(&paths);
-    assert!(diags.iter().any(|x| x.is_error() && x.file.ends_with("40-bad.conf") && x.line == 1));
+    assert!(diags
+        .iter()
+        .any(|x| x.is_error() && x.file.ends_with("40-bad.conf") && x.line == 1));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -671,14 +838,20 @@ fn show_blacklist_layout() {
     assert!(s.starts_with(
         "device node rules:\n- blacklist:\n        (config file rule) ^sda$\n        (default rule)     !^(sd[a-z]|dasd[a-z]|nvme[0-9])\n- exceptions:\n        <empty>\nudev property rules:\n"
     ), "{s}");
-    assert!(s.contains("device rules:\n- blacklist:\n        (default rule)     SGI:Universal Xport\n"));
+    assert!(
+        s.contains("device rules:\n- blacklist:\n        (default rule)     SGI:Universal Xport\n")
+    );
     assert!(s.ends_with("- exceptions:\n        <empty>\n"), "{s}");
 }
 
 #[test]
 fn show_devices_layout() {
     let c = Config::default();
-    let s = c.show_devices(&[("sda".into(), true), ("sr0".into(), false), ("sdb".into(), false)]);
+    let s = c.show_devices(&[
+        ("sda".into(), true),
+        ("sr0".into(), false),
+        ("sdb".into(), false),
+    ]);
     assert_eq!(
         s,
         "available block devices:\n    sda  devnode whitelisted, monitored\n    sr0 devnode blacklisted, unmonitored\n    sdb devnode whitelisted, unmonitored\n"
@@ -690,8 +863,69 @@ fn explain_mentions_entries_and_origins() {
     let text = format!("devices {{\n{ESSM_AS_PRINTED}}}\n}}\n");
     let (c, _) = Config::parse_str(&text, "essm.conf").unwrap();
     let e = c.explain("eSSM_BIO", "testdisk_0", "", None);
-    assert!(e.contains("vendor \"eSSM*\" product \"\" (essm.conf:3)"), "{e}");
-    assert!(e.contains("vendor \"^eSSM\" product \".*\" (built-in)"), "{e}");
+    assert!(
+        e.contains("vendor \"eSSM*\" product \"\" (essm.conf:3)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("vendor \"^eSSM\" product \".*\" (built-in)"),
+        "{e}"
+    );
     assert!(e.contains("rr_min_io"), "{e}");
-    assert!(e.contains("a path with ALUA (TPGS) support gets instead"), "{e}");
+    assert!(
+        e.contains("a path with ALUA (TPGS) support gets instead"),
+        "{e}"
+    );
+}
+
+/// Mangled inputs never panic: deterministic mutations of the fixture.
+#[test]
+fn mutations_never_panic() {
+    let specials = [
+        '{', '}', '"', '!', '#', '\n', ' ', '*', '[', '\\', 'é', '“', '0',
+    ];
+    let base: Vec<char> = FIXTURE.chars().take(6000).collect();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..40 {
+        let mut text = base.clone();
+        for _ in 0..4 {
+            let at = (next() % text.len() as u64) as usize;
+            let c = specials[(next() % specials.len() as u64) as usize];
+            text[at] = c;
+        }
+        let s: String = text.into_iter().collect();
+        if let Ok((c, _)) = Config::parse_str(&s, "m.conf") {
+            let _ = c.show_config();
+            let _ = c.resolve(&path("HP", "OPEN-V"));
+        }
+        let _ = Config::from_toml_str(&s, "m.toml");
+    }
+}
+
+#[test]
+#[ignore = "prints sample output"]
+fn print_samples() {
+    let text = format!("{ESSM_AS_PRINTED}}}\n");
+    match Config::parse_str(&text, "/etc/multipath/conf.d/essm.conf") {
+        Ok((c, d)) => {
+            for x in &d {
+                println!("{x}");
+            }
+            println!("{}", c.explain("eSSM_BIO", "testdisk_0", "", None));
+            println!("{}", c.show_blacklist());
+            println!("{}", c.to_toml_string());
+        }
+        Err(e) => println!("{e}"),
+    }
+    if let Err(e) = Config::parse_str(ESSM_AS_PRINTED, "/etc/multipath.conf") {
+        for x in &e.diagnostics {
+            println!("{x}");
+        }
+    }
 }

@@ -122,11 +122,13 @@ fn find_key(text: &str, key: &str, from: usize) -> usize {
     while let Some(i) = text.get(pos..).and_then(|t| t.find(key)) {
         let at = pos + i;
         let before_ok = at == 0
-            || text[..at]
+            || text
+                .get(..at)
+                .unwrap_or("")
                 .chars()
                 .next_back()
                 .is_some_and(|c| c == '\n' || c == ' ' || c == '{' || c == ',' || c == '\t');
-        let after = text[at + key.len()..].trim_start();
+        let after = text.get(at + key.len()..).unwrap_or("").trim_start();
         if before_ok && after.starts_with('=') {
             return at;
         }
@@ -198,7 +200,12 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) fn parse_toml_into(cfg: &mut Config, text: &str, file_name: &str, diags: &mut Vec<Diagnostic>) {
+pub(crate) fn parse_toml_into(
+    cfg: &mut Config,
+    text: &str,
+    file_name: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let file: Arc<str> = Arc::from(file_name);
     let parsed: TomlConfig = match toml::from_str(text) {
         Ok(p) => p,
@@ -206,14 +213,19 @@ pub(crate) fn parse_toml_into(cfg: &mut Config, text: &str, file_name: &str, dia
             let (line, col) = e
                 .span()
                 .map(|s| {
-                    let line = line_of(text, s.start);
-                    let line_start = text[..s.start.min(text.len())].rfind('\n').map(|p| p + 1).unwrap_or(0);
-                    let col = text[line_start..s.start.min(text.len())].chars().count() as u32 + 1;
-                    (line, col)
+                    let start = s.start.min(text.len());
+                    let before = text.get(..start).unwrap_or("");
+                    let line_start = before.rfind('\n').map(|p| p + 1).unwrap_or(0);
+                    let col = before.get(line_start..).unwrap_or("").chars().count() as u32 + 1;
+                    (line_of(text, start), col)
                 })
                 .unwrap_or((0, 0));
             let msg = e.message().to_string();
-            diags.push(Diagnostic::at(Severity::Error, &Loc::new(&file, line, col), msg));
+            diags.push(Diagnostic::at(
+                Severity::Error,
+                &Loc::new(&file, line, col),
+                msg,
+            ));
             return;
         }
     };
@@ -223,13 +235,27 @@ pub(crate) fn parse_toml_into(cfg: &mut Config, text: &str, file_name: &str, dia
         diags,
         cursor: 0,
     };
-    cx.attrs(&parsed.defaults, SectionKind::Defaults, &mut cfg.defaults, "defaults");
+    cx.attrs(
+        &parsed.defaults,
+        SectionKind::Defaults,
+        &mut cfg.defaults,
+        "defaults",
+    );
     cx.blacklist(&parsed.blacklist, &mut cfg.blacklist, "blacklist");
-    cx.blacklist(&parsed.blacklist_exceptions, &mut cfg.blacklist_exceptions, "blacklist_exceptions");
+    cx.blacklist(
+        &parsed.blacklist_exceptions,
+        &mut cfg.blacklist_exceptions,
+        "blacklist_exceptions",
+    );
     for (i, d) in parsed.devices.iter().enumerate() {
         let loc = cx.loc_of("vendor");
         let mut e = Entry::at(loc.clone());
-        cx.attrs(d, SectionKind::Device, &mut e.attrs, &format!("devices[{i}]"));
+        cx.attrs(
+            d,
+            SectionKind::Device,
+            &mut e.attrs,
+            &format!("devices[{i}]"),
+        );
         if !e.attrs.contains_key("vendor") {
             cx.diags.push(Diagnostic::at(
                 Severity::Error,
@@ -247,18 +273,33 @@ pub(crate) fn parse_toml_into(cfg: &mut Config, text: &str, file_name: &str, dia
     }
     if let Some(o) = &parsed.overrides {
         cfg.has_overrides = true;
-        cx.attrs(&o.attrs, SectionKind::Overrides, &mut cfg.overrides, "overrides");
+        cx.attrs(
+            &o.attrs,
+            SectionKind::Overrides,
+            &mut cfg.overrides,
+            "overrides",
+        );
         for (i, p) in o.protocol.iter().enumerate() {
             let loc = cx.loc_of("type");
             let mut e = Entry::at(loc);
-            cx.attrs(p, SectionKind::Protocol, &mut e.attrs, &format!("overrides.protocol[{i}]"));
+            cx.attrs(
+                p,
+                SectionKind::Protocol,
+                &mut e.attrs,
+                &format!("overrides.protocol[{i}]"),
+            );
             cfg.overrides_protocols.push(e);
         }
     }
     for (i, m) in parsed.multipaths.iter().enumerate() {
         let loc = cx.loc_of("wwid");
         let mut e = Entry::at(loc.clone());
-        cx.attrs(m, SectionKind::Multipath, &mut e.attrs, &format!("multipaths[{i}]"));
+        cx.attrs(
+            m,
+            SectionKind::Multipath,
+            &mut e.attrs,
+            &format!("multipaths[{i}]"),
+        );
         if !e.attrs.contains_key("wwid") {
             cx.diags.push(Diagnostic::at(
                 Severity::Warning,
@@ -283,7 +324,10 @@ fn to_value(kw: &str, text: &str) -> toml::Value {
 }
 
 fn table(attrs: &Attrs) -> Table {
-    attrs.iter().map(|(k, v)| (k.clone(), to_value(k, &v.text))).collect()
+    attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), to_value(k, &v.text)))
+        .collect()
 }
 
 fn bl(b: &Blacklist) -> TomlBlacklist {
@@ -310,10 +354,17 @@ pub(crate) fn to_toml(cfg: &Config) -> String {
         blacklist: bl(&cfg.blacklist),
         blacklist_exceptions: bl(&cfg.blacklist_exceptions),
         devices: cfg.devices.iter().map(|e| table(&e.attrs)).collect(),
-        overrides: if cfg.has_overrides || !cfg.overrides.is_empty() || !cfg.overrides_protocols.is_empty() {
+        overrides: if cfg.has_overrides
+            || !cfg.overrides.is_empty()
+            || !cfg.overrides_protocols.is_empty()
+        {
             Some(TomlOverrides {
                 attrs: table(&cfg.overrides),
-                protocol: cfg.overrides_protocols.iter().map(|e| table(&e.attrs)).collect(),
+                protocol: cfg
+                    .overrides_protocols
+                    .iter()
+                    .map(|e| table(&e.attrs))
+                    .collect(),
             })
         } else {
             None
