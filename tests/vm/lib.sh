@@ -1,0 +1,2 @@
+# placeholder
+rig_cleanup() { :; }
