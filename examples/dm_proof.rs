@@ -153,6 +153,7 @@ fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Re
 
 struct Proof<'a> {
     dm: DM,
+    start: Instant,
     name: &'a DmName,
     failures: usize,
 }
@@ -163,11 +164,12 @@ impl Proof<'_> {
     }
 
     fn check(&mut self, what: &str, result: Res<String>) {
+        let t = self.start.elapsed().as_secs_f32();
         match result {
-            Ok(detail) if detail.is_empty() => println!("ok: {what}"),
-            Ok(detail) => println!("ok: {what}: {detail}"),
+            Ok(detail) if detail.is_empty() => println!("[{t:5.1}s] ok: {what}"),
+            Ok(detail) => println!("[{t:5.1}s] ok: {what}: {detail}"),
             Err(e) => {
-                println!("FAILED: {what}: {e}");
+                println!("[{t:5.1}s] FAILED: {what}: {e}");
                 self.failures += 1;
             }
         }
@@ -228,6 +230,7 @@ fn run(args: &Args) -> Res<usize> {
     let dm = DM::new().map_err(|e| format!("open /dev/mapper/control: {e}"))?;
     let mut p = Proof {
         dm,
+        start: Instant::now(),
         name,
         failures: 0,
     };
@@ -309,15 +312,26 @@ fn run(args: &Args) -> Res<usize> {
     if args.keep {
         println!("keeping map {}", args.name);
     } else {
-        let r =
-            p.dm.device_remove(&p.id(), DmOptions::default())
-                .map_err(|e| format!("{e}"))
-                .and_then(|_| {
-                    wait_until("the map's udev link to go", Duration::from_secs(60), || {
-                        !mapper.exists()
-                    })
+        // udev may still hold the map open (blkid after the resume event):
+        // retry for a while as multipathd does.
+        let mut removed = Err(String::new());
+        for _ in 0..20 {
+            removed =
+                p.dm.device_remove(&p.id(), DmOptions::default())
+                    .map(|_| ())
+                    .map_err(|e| format!("{e}"));
+            if removed.is_ok() {
+                break;
+            }
+            sleep(Duration::from_millis(500));
+        }
+        let r = removed
+            .and_then(|_| {
+                wait_until("the map's udev link to go", Duration::from_secs(60), || {
+                    !mapper.exists()
                 })
-                .map(|_| String::new());
+            })
+            .map(|_| String::new());
         p.check("map removed", r);
     }
     Ok(p.failures)

@@ -14,11 +14,14 @@ assert_eq 2 "${#paths[@]}" "paths of LUN 0"
 wwid=$(dev_wwid "${paths[0]}")
 assert_eq "$wwid" "$(dev_wwid "${paths[1]}")" "both paths have one WWID"
 
+log "running dm_proof"
 "$MPATHD_BIN/examples/dm_proof" --name dmproof --wwid "$wwid" --keep "${paths[@]}"
 
 # The map as dmsetup sees it, and plain dd through it.
+log "dm_proof done"
 dmsetup table dmproof
 dmsetup status dmproof
 dd if=/dev/mapper/dmproof of=/dev/null bs=1M count=4 iflag=direct
-dmsetup remove dmproof
+udev_settle
+dmsetup remove --retry dmproof
 wait_for "[ ! -e /dev/mapper/dmproof ]" 30
