@@ -348,3 +348,79 @@ fn non_root_clients_may_only_query() {
     // Nothing reached the daemon.
     assert!(s.seen.lock().expect("seen").is_empty());
 }
+
+/// Run only as a helper: a child whose fd 3 is a listening socket, as
+/// systemd passes it.
+#[test]
+#[ignore = "helper for systemd_socket_activation"]
+fn activation_helper() {
+    let Ok(path) = std::env::var("MPATHD_IPC_TEST_ACTIVATION") else {
+        return;
+    };
+    std::env::set_var("LISTEN_PID", std::process::id().to_string());
+    std::env::set_var("LISTEN_FDS", "1");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
+    // No socket of its own: everything must come from fd 3.
+    let mut cfg = mpathd::ipc::ServerConfig::with_sockets(Vec::new());
+    cfg.systemd_activation = true;
+    let server = rt
+        .block_on(async { mpathd::ipc::Server::bind(cfg) })
+        .expect("adopt fd 3");
+    assert_eq!(server.names(), vec![path.clone()]);
+    let (_snap_tx, snap_rx) = tokio::sync::watch::channel(std::sync::Arc::new(sample_snapshot()));
+    let (mut_tx, _mut_rx) = tokio::sync::mpsc::channel(1);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(server.run(snap_rx, mut_tx, async {
+        let _ = stop_rx.await;
+    }));
+    let mut c = UnixStream::connect(&path).expect("connect");
+    assert_eq!(ask(&mut c, "show daemon"), "pid 4242 idle\n");
+    let _ = stop_tx.send(());
+    rt.block_on(task).expect("join").expect("run");
+}
+
+#[test]
+fn systemd_socket_activation() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("mpathd-ipc-act-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("activated.socket");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let fd = listener.as_raw_fd();
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("exe"));
+    cmd.args([
+        "--exact",
+        "activation_helper",
+        "--ignored",
+        "--test-threads=1",
+    ])
+    .env("MPATHD_IPC_TEST_ACTIVATION", &path);
+    // SAFETY: only dup2 and fcntl, which are async-signal-safe, run between fork and
+    // exec; it puts the listening socket at fd 3 like systemd does.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd != 3 && libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("spawn helper");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
