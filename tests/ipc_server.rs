@@ -13,7 +13,8 @@ use mpathd::ipc::Command;
 
 fn connect(s: &TestServer) -> UnixStream {
     let c = UnixStream::connect(&s.path).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     c
 }
 
@@ -38,8 +39,10 @@ fn many_requests_on_one_connection() {
     let maps = ask(&mut c, "show maps");
     assert_eq!(
         maps,
-        format!("name{p} sysfs uuid{p}\n{WWID_A} dm-0  {WWID_A}\n{WWID_B} dm-1  {WWID_B}\n",
-            p = " ".repeat(WWID_A.len() - 4))
+        format!(
+            "name{p} sysfs uuid{p}\n{WWID_A} dm-0  {WWID_A}\n{WWID_B} dm-1  {WWID_B}\n",
+            p = " ".repeat(WWID_A.len() - 4)
+        )
     );
     let paths = ask(&mut c, "list paths");
     assert!(paths.starts_with("hcil    dev dev_t pri dm_st  chk_st dev_st  next_check"));
@@ -54,7 +57,10 @@ fn many_requests_on_one_connection() {
     assert_eq!(ask(&mut c, "show daemon"), "pid 4242 idle\n");
     let json: serde_json::Value =
         serde_json::from_str(&ask(&mut c, "show maps json")).expect("json");
-    assert_eq!(json["maps"][1]["path_groups"][0]["paths"][1]["chk_st"], "faulty");
+    assert_eq!(
+        json["maps"][1]["path_groups"][0]["paths"][1]["chk_st"],
+        "faulty"
+    );
 }
 
 #[test]
@@ -76,7 +82,10 @@ fn prefixes_aliases_and_help() {
     let full = ask(&mut c, "show topology");
     assert_eq!(ask(&mut c, "sho top"), full);
     assert_eq!(ask(&mut c, "list multipaths topology"), full);
-    assert_eq!(ask(&mut c, "show map dm-1 topology"), ask(&mut c, &format!("show map {WWID_B} topology")));
+    assert_eq!(
+        ask(&mut c, "show map dm-1 topology"),
+        ask(&mut c, &format!("show map {WWID_B} topology"))
+    );
     // "sh" could be show or shutdown.
     assert_eq!(ask(&mut c, "sh maps"), "fail\n");
     let help = ask(&mut c, "help");
@@ -85,8 +94,14 @@ fn prefixes_aliases_and_help() {
     assert!(help.contains(" switch|switchgroup map|multipath $map group $group\n"));
     let missing = ask(&mut c, "show maps format");
     assert!(missing.starts_with("fail\nshow maps format: Missing argument\n"));
-    assert_eq!(ask(&mut c, "show map nomap topology"), "fail\ndevice not found\n");
-    assert_eq!(ask(&mut c, "show maps raw format \"%n %N\""), format!("{WWID_A} 2\n{WWID_B} 1\n"));
+    assert_eq!(
+        ask(&mut c, "show map nomap topology"),
+        "fail\ndevice not found\n"
+    );
+    assert_eq!(
+        ask(&mut c, "show maps raw format \"%n %N\""),
+        format!("{WWID_A} 2\n{WWID_B} 1\n")
+    );
 }
 
 #[test]
@@ -96,7 +111,10 @@ fn fake_daemon_answers_mutations() {
     assert_eq!(ask(&mut c, "add path sdc"), "ok\n");
     assert_eq!(ask(&mut c, "remove path /dev/sdc"), "ok\n");
     assert_eq!(ask(&mut c, "switchgroup map dm-0 group 2"), "ok\n");
-    assert_eq!(ask(&mut c, "del map busy"), "fail\nmap or partition in use\n");
+    assert_eq!(
+        ask(&mut c, "del map busy"),
+        "fail\nmap or partition in use\n"
+    );
     assert_eq!(ask(&mut c, "resize map nomap"), "fail\ndevice not found\n");
     assert_eq!(ask(&mut c, "getprkey map dm-0"), "0x1234\n");
     // The daemon never answers this one: the deadline (500 ms here) hits.
@@ -109,9 +127,14 @@ fn fake_daemon_answers_mutations() {
         vec![
             Command::AddPath { path: "sdc".into() },
             Command::DelPath { path: "sdc".into() },
-            Command::SwitchGroup { map: "dm-0".into(), group: 2 },
+            Command::SwitchGroup {
+                map: "dm-0".into(),
+                group: 2
+            },
             Command::DelMap { map: "busy".into() },
-            Command::ResizeMap { map: "nomap".into() },
+            Command::ResizeMap {
+                map: "nomap".into()
+            },
             Command::GetPrKey { map: "dm-0".into() },
             Command::ResizeMap { map: "slow".into() },
             Command::ReconfigureAll,
@@ -148,7 +171,14 @@ fn garbage_gets_a_reply_not_a_crash() {
     let r = codec::read_frame_blocking(&mut c, MAX_REPLY_LEN).expect("reply");
     assert!(r.starts_with("fail\n"), "{r:?}");
     // Unterminated quote, braces, lone percent signs.
-    for cmd in ["show maps format \"%", "{ }", "show map \"\" topology", "%%%", "\"", "show paths format %"] {
+    for cmd in [
+        "show maps format \"%",
+        "{ }",
+        "show map \"\" topology",
+        "%%%",
+        "\"",
+        "show paths format %",
+    ] {
         let r = ask(&mut c, cmd);
         assert!(!r.is_empty(), "{cmd}");
     }
@@ -225,9 +255,9 @@ fn stale_socket_is_replaced_live_one_is_not() {
     let stale = s.dir.join("stale.socket");
     drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
     assert!(stale.exists());
-    let cfg = mpathd::ipc::ServerConfig::with_sockets(vec![
-        mpathd::ipc::socket::SocketName::Path(stale.clone()),
-    ]);
+    let cfg = mpathd::ipc::ServerConfig::with_sockets(vec![mpathd::ipc::socket::SocketName::Path(
+        stale.clone(),
+    )]);
     let ok = rt.block_on(async { mpathd::ipc::Server::bind(cfg).is_ok() });
     assert!(ok);
 }
@@ -245,13 +275,19 @@ fn abstract_socket() {
     let (snap_tx, snap_rx) = tokio::sync::watch::channel(std::sync::Arc::new(sample_snapshot()));
     let (mut_tx, _mut_rx) = tokio::sync::mpsc::channel(1);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.block_on(async { mpathd::ipc::Server::bind(cfg) }).expect("bind");
+    let server = rt
+        .block_on(async { mpathd::ipc::Server::bind(cfg) })
+        .expect("bind");
     assert_eq!(server.names(), vec![name.clone()]);
     let task = rt.spawn(server.run(snap_rx, mut_tx, async {
         let _ = stop_rx.await;
     }));
-    let mut client = mpathd::client::Client::connect_to(&[sock], Duration::from_secs(5)).expect("connect");
-    assert_eq!(client.request("show daemon").expect("reply"), "pid 4242 idle\n");
+    let mut client =
+        mpathd::client::Client::connect_to(&[sock], Duration::from_secs(5)).expect("connect");
+    assert_eq!(
+        client.request("show daemon").expect("reply"),
+        "pid 4242 idle\n"
+    );
     let _ = stop_tx.send(());
     rt.block_on(task).expect("join").expect("run");
     drop(snap_tx);
@@ -268,8 +304,14 @@ fn non_root_helper() {
     let mut c = UnixStream::connect(&path).expect("connect");
     assert_eq!(ask(&mut c, "show daemon"), "pid 4242 idle\n");
     assert!(ask(&mut c, "show maps").starts_with("name"));
-    assert_eq!(ask(&mut c, "reconfigure"), "fail\npermission deny: need to be root\n");
-    assert_eq!(ask(&mut c, "del map busy"), "fail\npermission deny: need to be root\n");
+    assert_eq!(
+        ask(&mut c, "reconfigure"),
+        "fail\npermission deny: need to be root\n"
+    );
+    assert_eq!(
+        ask(&mut c, "del map busy"),
+        "fail\npermission deny: need to be root\n"
+    );
     assert!(ask(&mut c, "help").contains("switchgroup"));
 }
 
@@ -285,15 +327,100 @@ fn non_root_clients_may_only_query() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&s.dir, perms).expect("chmod");
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args(["--exact", "non_root_helper", "--ignored", "--test-threads=1"])
+        .args([
+            "--exact",
+            "non_root_helper",
+            "--ignored",
+            "--test-threads=1",
+        ])
         .env("MPATHD_IPC_TEST_SOCKET", &s.path)
         .uid(65534)
         .gid(65534)
         .output()
         .expect("spawn helper");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("1 passed"), "{text}");
     // Nothing reached the daemon.
     assert!(s.seen.lock().expect("seen").is_empty());
+}
+
+/// Run only as a helper: a child whose fd 3 is a listening socket, as
+/// systemd passes it.
+#[test]
+#[ignore = "helper for systemd_socket_activation"]
+fn activation_helper() {
+    let Ok(path) = std::env::var("MPATHD_IPC_TEST_ACTIVATION") else {
+        return;
+    };
+    std::env::set_var("LISTEN_PID", std::process::id().to_string());
+    std::env::set_var("LISTEN_FDS", "1");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
+    // No socket of its own: everything must come from fd 3.
+    let mut cfg = mpathd::ipc::ServerConfig::with_sockets(Vec::new());
+    cfg.systemd_activation = true;
+    let server = rt
+        .block_on(async { mpathd::ipc::Server::bind(cfg) })
+        .expect("adopt fd 3");
+    assert_eq!(server.names(), vec![path.clone()]);
+    let (_snap_tx, snap_rx) = tokio::sync::watch::channel(std::sync::Arc::new(sample_snapshot()));
+    let (mut_tx, _mut_rx) = tokio::sync::mpsc::channel(1);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(server.run(snap_rx, mut_tx, async {
+        let _ = stop_rx.await;
+    }));
+    let mut c = UnixStream::connect(&path).expect("connect");
+    assert_eq!(ask(&mut c, "show daemon"), "pid 4242 idle\n");
+    let _ = stop_tx.send(());
+    rt.block_on(task).expect("join").expect("run");
+}
+
+#[test]
+fn systemd_socket_activation() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("mpathd-ipc-act-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("activated.socket");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let fd = listener.as_raw_fd();
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("exe"));
+    cmd.args([
+        "--exact",
+        "activation_helper",
+        "--ignored",
+        "--test-threads=1",
+    ])
+    .env("MPATHD_IPC_TEST_ACTIVATION", &path);
+    // SAFETY: only dup2 and fcntl, which are async-signal-safe, run between fork and
+    // exec; it puts the listening socket at fd 3 like systemd does.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd != 3 && libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("spawn helper");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

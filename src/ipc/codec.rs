@@ -145,7 +145,10 @@ mod tests {
         assert_eq!(&buf[..LEN_SIZE], &10usize.to_ne_bytes());
         assert_eq!(buf[LEN_SIZE + 9], 0);
         let mut r = io::Cursor::new(buf);
-        assert_eq!(read_frame_blocking(&mut r, MAX_CMD_LEN).expect("1"), "show maps");
+        assert_eq!(
+            read_frame_blocking(&mut r, MAX_CMD_LEN).expect("1"),
+            "show maps"
+        );
         assert_eq!(read_frame_blocking(&mut r, MAX_CMD_LEN).expect("2"), "ok\n");
         assert!(matches!(
             read_frame_blocking(&mut r, MAX_CMD_LEN),
@@ -190,8 +193,14 @@ mod tests {
     async fn roundtrip_async() {
         let (mut a, mut b) = tokio::io::duplex(64);
         write_frame(&mut a, "list paths").await.expect("write");
-        assert_eq!(read_frame(&mut b, MAX_CMD_LEN).await.expect("read"), "list paths");
+        assert_eq!(
+            read_frame(&mut b, MAX_CMD_LEN).await.expect("read"),
+            "list paths"
+        );
         drop(a);
-        assert!(matches!(read_frame(&mut b, MAX_CMD_LEN).await, Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame(&mut b, MAX_CMD_LEN).await,
+            Err(FrameError::Closed)
+        ));
     }
 }

@@ -225,21 +225,37 @@ pub enum Command {
     // ---- queries (list/show): answered from the snapshot, allowed for all
     ShowPaths,
     /// `show paths [raw] format F`
-    ShowPathsFormat { format: String, raw: bool },
+    ShowPathsFormat {
+        format: String,
+        raw: bool,
+    },
     /// `show path P`: the path's dev_st.
-    ShowPath { path: String },
+    ShowPath {
+        path: String,
+    },
     ShowMaps,
     /// `show maps [raw] format F`
-    ShowMapsFormat { format: String, raw: bool },
+    ShowMapsFormat {
+        format: String,
+        raw: bool,
+    },
     ShowMapsStatus,
     ShowMapsStats,
     /// `show topology` and `show maps topology`
     ShowTopology,
     ShowMapsJson,
-    ShowMapTopology { map: String },
+    ShowMapTopology {
+        map: String,
+    },
     /// `show map M [raw] format F`
-    ShowMapFormat { map: String, format: String, raw: bool },
-    ShowMapJson { map: String },
+    ShowMapFormat {
+        map: String,
+        format: String,
+        raw: bool,
+    },
+    ShowMapJson {
+        map: String,
+    },
     ShowConfig,
     ShowConfigLocal,
     ShowBlacklist,
@@ -250,46 +266,105 @@ pub enum Command {
 
     // ---- everything else is root only
     ResetMapsStats,
-    ResetMapStats { map: String },
-    AddPath { path: String },
-    DelPath { path: String },
-    AddMap { map: String },
-    DelMap { map: String },
+    ResetMapStats {
+        map: String,
+    },
+    AddPath {
+        path: String,
+    },
+    DelPath {
+        path: String,
+    },
+    AddMap {
+        map: String,
+    },
+    DelMap {
+        map: String,
+    },
     DelMaps,
     /// `switchgroup map M group N`; N is read like C's atoi (0 if bad).
-    SwitchGroup { map: String, group: i32 },
+    SwitchGroup {
+        map: String,
+        group: i32,
+    },
     Reconfigure,
     ReconfigureAll,
-    SuspendMap { map: String },
-    ResumeMap { map: String },
-    ResizeMap { map: String },
-    ReloadMap { map: String },
+    SuspendMap {
+        map: String,
+    },
+    ResumeMap {
+        map: String,
+    },
+    ResizeMap {
+        map: String,
+    },
+    ReloadMap {
+        map: String,
+    },
     /// `reset map M`: reassign the map's table (multipathd's cli_reassign).
-    ResetMap { map: String },
-    ReinstatePath { path: String },
-    FailPath { path: String },
-    DisableQueueingMap { map: String },
-    RestoreQueueingMap { map: String },
+    ResetMap {
+        map: String,
+    },
+    ReinstatePath {
+        path: String,
+    },
+    FailPath {
+        path: String,
+    },
+    DisableQueueingMap {
+        map: String,
+    },
+    RestoreQueueingMap {
+        map: String,
+    },
     DisableQueueingMaps,
     RestoreQueueingMaps,
     /// `quit` / `exit`: answered `ok` by the server itself.
     Quit,
     Shutdown,
-    GetPrStatus { map: String },
-    SetPrStatus { map: String },
-    SetPrStatusPathList { map: String, pathlist: String },
-    UnsetPrStatus { map: String },
+    GetPrStatus {
+        map: String,
+    },
+    SetPrStatus {
+        map: String,
+    },
+    SetPrStatusPathList {
+        map: String,
+        pathlist: String,
+    },
+    UnsetPrStatus {
+        map: String,
+    },
     ForceQueueingDaemon,
     RestoreQueueingDaemon,
-    GetPrKey { map: String },
-    SetPrKey { map: String, key: String },
-    UnsetPrKey { map: String },
-    SetMarginalPath { path: String },
-    UnsetMarginalPath { path: String },
-    UnsetMarginalMap { map: String },
-    GetPrHold { map: String },
-    SetPrHold { map: String },
-    UnsetPrHold { map: String },
+    GetPrKey {
+        map: String,
+    },
+    SetPrKey {
+        map: String,
+        key: String,
+    },
+    UnsetPrKey {
+        map: String,
+    },
+    SetMarginalPath {
+        path: String,
+    },
+    UnsetMarginalPath {
+        path: String,
+    },
+    UnsetMarginalMap {
+        map: String,
+    },
+    GetPrHold {
+        map: String,
+    },
+    SetPrHold {
+        map: String,
+    },
+    UnsetPrHold {
+        map: String,
+    },
 }
 
 impl Command {

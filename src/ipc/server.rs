@@ -261,10 +261,12 @@ impl Server {
                     .local_addr()
                     .ok()
                     .and_then(|a| {
-                        a.as_pathname().map(|p| p.display().to_string()).or_else(|| {
-                            a.as_abstract_name()
-                                .map(|n| format!("@{}", String::from_utf8_lossy(n)))
-                        })
+                        a.as_pathname()
+                            .map(|p| p.display().to_string())
+                            .or_else(|| {
+                                a.as_abstract_name()
+                                    .map(|n| format!("@{}", String::from_utf8_lossy(n)))
+                            })
                     })
                     .unwrap_or_else(|| "systemd socket".into());
                 std_listeners.push((l, name, None));
@@ -282,14 +284,16 @@ impl Server {
                 }
             }
             if std_listeners.is_empty() {
-                return Err(last_err
-                    .unwrap_or_else(|| Error::Ipc("no control socket configured".into())));
+                return Err(
+                    last_err.unwrap_or_else(|| Error::Ipc("no control socket configured".into()))
+                );
             }
         }
         let mut listeners = Vec::new();
         for (l, name, cleanup) in std_listeners {
             let place = name.clone();
-            l.set_nonblocking(true).map_err(|e| Error::io(place.clone(), e))?;
+            l.set_nonblocking(true)
+                .map_err(|e| Error::io(place.clone(), e))?;
             let inner = UnixListener::from_std(l).map_err(|e| Error::io(place, e))?;
             listeners.push(Listener {
                 inner,
@@ -432,7 +436,8 @@ async fn serve(mut stream: UnixStream, ctx: &Ctx, mut stop: watch::Receiver<bool
                 return;
             }
         };
-        let text = match tokio::time::timeout_at(deadline, codec::read_body(&mut stream, len)).await {
+        let text = match tokio::time::timeout_at(deadline, codec::read_body(&mut stream, len)).await
+        {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 debug!("{who}: {e}");
@@ -475,7 +480,10 @@ mod tests {
             route("reconfigure", false),
             Route::Reply("fail\npermission deny: need to be root\n".into())
         );
-        assert_eq!(route("reconfigure", true), Route::Daemon(Command::Reconfigure));
+        assert_eq!(
+            route("reconfigure", true),
+            Route::Daemon(Command::Reconfigure)
+        );
         assert_eq!(route("quit", true), Route::Reply("ok\n".into()));
         assert_eq!(
             route("quit", false),

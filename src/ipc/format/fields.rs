@@ -2,9 +2,7 @@
 //! paths, one for path groups, and the engine that expands a format with
 //! optional column widths.
 
-use crate::model::{
-    DevState, Failback, MapSnapshot, PathGroupSnapshot, PathSnapshot, Transport,
-};
+use crate::model::{DevState, Failback, MapSnapshot, PathGroupSnapshot, PathSnapshot, Transport};
 
 /// Widths are clamped like multipathd's `unsigned char` field widths.
 pub const MAX_FIELD_WIDTH: usize = 255;
@@ -152,7 +150,7 @@ fn expand(
 /// Column widths over `items`, starting from the headers' lengths when
 /// `with_header`, or from `start` (to widen an existing layout).
 pub fn layout<'a, T: Fields + 'a>(
-    items: impl IntoIterator<Item = &'a T> + Clone,
+    items: impl IntoIterator<Item = &'a T>,
     with_header: bool,
 ) -> Vec<usize> {
     let table = T::table();
@@ -273,8 +271,19 @@ impl Fields for PathSnapshot {
                 }
             }
             's' => {
-                let dflt = |s: &str| if s.is_empty() { "##".to_string() } else { s.to_string() };
-                format!("{},{},{}", dflt(&info.vendor), dflt(&info.product), dflt(&info.rev))
+                let dflt = |s: &str| {
+                    if s.is_empty() {
+                        "##".to_string()
+                    } else {
+                        s.to_string()
+                    }
+                };
+                format!(
+                    "{},{},{}",
+                    dflt(&info.vendor),
+                    dflt(&info.product),
+                    dflt(&info.rev)
+                )
             }
             'c' => {
                 if self.checker.is_empty() {
@@ -304,7 +313,10 @@ impl Fields for PathSnapshot {
             'N' | 'R' | 'r' if !fc => "[undef]".into(),
             'N' => info.host_wwnn.clone().unwrap_or_else(|| "[unknown]".into()),
             'R' => info.host_wwpn.clone().unwrap_or_else(|| "[unknown]".into()),
-            'r' => info.target_wwpn.clone().unwrap_or_else(|| "[unknown]".into()),
+            'r' => info
+                .target_wwpn
+                .clone()
+                .unwrap_or_else(|| "[unknown]".into()),
             'n' => or_undef(&info.target_wwnn),
             'a' => or_undef(&info.host_adapter),
             'G' => "--".into(),
@@ -335,7 +347,7 @@ pub fn map_paths(map: &MapSnapshot) -> impl Iterator<Item = &PathSnapshot> + Clo
 /// First non-empty value of a path attribute across the map's paths.
 fn first_path_attr(map: &MapSnapshot, get: impl Fn(&PathSnapshot) -> &str) -> Option<String> {
     map_paths(map)
-        .map(|p| get(p))
+        .map(get)
         .find(|s| !s.is_empty())
         .map(str::to_string)
 }

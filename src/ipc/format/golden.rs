@@ -6,7 +6,14 @@ use crate::model::{
     DevState, DevT, DmPathState, Hcil, MapSnapshot, PathGroupSnapshot, PathInfo, PgState,
 };
 
-fn path(hcil: &str, dev: &str, devt: &str, dm: DmPathState, chk: ChkState, map: &str) -> PathSnapshot {
+fn path(
+    hcil: &str,
+    dev: &str,
+    devt: &str,
+    dm: DmPathState,
+    chk: ChkState,
+    map: &str,
+) -> PathSnapshot {
     PathSnapshot {
         info: PathInfo {
             dev: dev.into(),
@@ -162,10 +169,16 @@ fn sm_show_map_topology_golden() {
     let sample = include_str!("testdata/sm_show_map_topology.txt");
     // The sample is the interactive client's output: echo line first.
     let (echo, reply) = sample.split_once('\n').unwrap_or_default();
-    assert_eq!(echo, "multipathd> show map 3600a098038303973743f486833396d44 topology");
+    assert_eq!(
+        echo,
+        "multipathd> show map 3600a098038303973743f486833396d44 topology"
+    );
     assert_eq!(got, reply);
     // By dm name too.
-    assert_eq!(answer_query(&parse_ok("show map dm-1 topology"), &snap), Some(got));
+    assert_eq!(
+        answer_query(&parse_ok("show map dm-1 topology"), &snap),
+        Some(got)
+    );
 }
 
 fn parse_ok(s: &str) -> Command {
@@ -251,9 +264,18 @@ fn maps_status_stats_and_format() {
     );
     // Nothing to show: empty (the server turns it into "ok").
     let empty = DaemonSnapshot::default();
-    assert_eq!(answer_query(&Command::ShowMaps, &empty).as_deref(), Some(""));
-    assert_eq!(answer_query(&Command::ShowTopology, &empty).as_deref(), Some(""));
-    assert_eq!(answer_query(&Command::ShowPaths, &empty).as_deref(), Some(""));
+    assert_eq!(
+        answer_query(&Command::ShowMaps, &empty).as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        answer_query(&Command::ShowTopology, &empty).as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        answer_query(&Command::ShowPaths, &empty).as_deref(),
+        Some("")
+    );
 }
 
 #[test]
@@ -338,10 +360,15 @@ fn json_layout() {
         ..Default::default()
     };
     let v: serde_json::Value = serde_json::from_str(&maps_json(&snap)).unwrap_or_default();
-    assert_eq!(v["maps"][1]["path_groups"][0]["paths"][3]["chk_st"], "faulty");
+    assert_eq!(
+        v["maps"][1]["path_groups"][0]["paths"][3]["chk_st"],
+        "faulty"
+    );
     assert_eq!(v["maps"][0]["path_groups"][1]["group"], 2);
     let one = map_json(&m);
-    assert!(one.starts_with("{\n   \"major_version\": 0,\n   \"minor_version\": 1,\n   \"map\":{\n"));
+    assert!(
+        one.starts_with("{\n   \"major_version\": 0,\n   \"minor_version\": 1,\n   \"map\":{\n")
+    );
     assert!(one.ends_with("      }]\n   }\n}\n"));
     let v: serde_json::Value = serde_json::from_str(&one).unwrap_or_default();
     assert_eq!(v["map"]["name"], "mpatha");

@@ -5,8 +5,8 @@ mod fields;
 mod json;
 
 pub use fields::{
-    layout, lun_hex, map_paths, progress, render, render_header, size_text, wildcards_text,
-    widen, Fields, Wildcard, GROUP_WILDCARDS, MAP_WILDCARDS, MAX_FIELD_WIDTH, PATH_WILDCARDS,
+    layout, lun_hex, map_paths, progress, render, render_header, size_text, widen, wildcards_text,
+    Fields, Wildcard, GROUP_WILDCARDS, MAP_WILDCARDS, MAX_FIELD_WIDTH, PATH_WILDCARDS,
 };
 pub use json::{map_json, maps_json};
 
@@ -60,7 +60,11 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
             }
             None => not_found(),
         },
-        C::ShowMapFormat { map, format, raw: _ } => match find_map(snap, map) {
+        C::ShowMapFormat {
+            map,
+            format,
+            raw: _,
+        } => match find_map(snap, map) {
             // multipathd pads to the widths of all maps, raw or not.
             Some(m) => {
                 let widths = layout(snap.maps.iter(), true);
