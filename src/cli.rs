@@ -42,15 +42,30 @@ pub struct Cli {
     pub readonly_bindings: bool,
 
     /// Configuration file (multipath.conf syntax, or TOML when it ends in .toml).
-    #[arg(long, value_name = "FILE", env = "MPATHD_CONFIG", default_value = "/etc/multipath.conf")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MPATHD_CONFIG",
+        default_value = "/etc/multipath.conf"
+    )]
     pub config: PathBuf,
 
     /// Directory of drop-in files read after the configuration file, in name order.
-    #[arg(long, value_name = "DIR", env = "MPATHD_CONFIG_DIR", default_value = "/etc/multipath/conf.d")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MPATHD_CONFIG_DIR",
+        default_value = "/etc/multipath/conf.d"
+    )]
     pub config_dir: PathBuf,
 
     /// The wwids file, shared with multipath-tools.
-    #[arg(long, value_name = "FILE", env = "MPATHD_WWIDS_FILE", default_value = "/etc/multipath/wwids")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MPATHD_WWIDS_FILE",
+        default_value = "/etc/multipath/wwids"
+    )]
     pub wwids_file: PathBuf,
 
     /// Control socket names: `@name` is abstract, anything else a path.
@@ -99,14 +114,8 @@ pub enum ConfigCmd {
         product: String,
         #[arg(long, default_value = "")]
         revision: String,
-        /// Protocol, e.g. scsi:iscsi, scsi:fcp.
-        #[arg(long, default_value = "scsi:unspec")]
-        protocol: String,
         #[arg(long)]
         wwid: Option<String>,
-        /// Report the path as ALUA-capable (TPGS), as detect_prio sees it.
-        #[arg(long)]
-        tpgs: bool,
     },
     /// Convert between multipath.conf and TOML (by the input's extension).
     Convert {

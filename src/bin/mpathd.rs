@@ -18,7 +18,8 @@ fn main() -> ExitCode {
             if let Some(cmd) = &cli.client {
                 client(&cli, Some(cmd.as_str()))
             } else if !cli.command.is_empty() {
-                let cmd = cli.command.join(" ");
+                // Quotes words with spaces, as multipathd does.
+                let cmd = mpathd::client::command_from_args(&cli.command);
                 client(&cli, Some(cmd.as_str()))
             } else {
                 mpathd::daemon::real::run_daemon(&cli)

@@ -4,18 +4,115 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, error, warn};
 
 use super::{MapKernel, ProbeRequest, ProbeResult, Prober, WwidStore};
 use crate::model::ChkState;
 use crate::policy::{Action, Event};
 
+/// Map loads and removals that may run at once. Each one waits for udev
+/// to process the map (the devicemapper crate's udev sync), which takes
+/// seconds under load; running them in parallel off the run loop keeps the
+/// loop responsive and a big SAN's start-up short.
+const DM_SLOTS: usize = 16;
+
 pub struct Executor {
     pub(crate) kernel: Arc<dyn MapKernel>,
     prober: Arc<dyn Prober>,
     pub(crate) wwids: Arc<dyn WwidStore>,
     errors: Vec<String>,
+    /// Where background map changes report; None: apply them inline.
+    applied_tx: Option<mpsc::Sender<Vec<Event>>>,
+    slots: Arc<Semaphore>,
+}
+
+/// A create, reload or remove, runnable inline or on a blocking thread.
+#[derive(Debug, Clone)]
+enum MapChange {
+    Create {
+        name: String,
+        uuid: String,
+        size: u64,
+        params: String,
+    },
+    Reload {
+        name: String,
+        size: u64,
+        params: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+impl MapChange {
+    fn name(&self) -> &str {
+        match self {
+            MapChange::Create { name, .. }
+            | MapChange::Reload { name, .. }
+            | MapChange::Remove { name } => name,
+        }
+    }
+
+    /// Apply and describe the outcome as events (plus the new status).
+    fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<String>) {
+        let (name, result, removed, params) = match self {
+            MapChange::Create {
+                name,
+                uuid,
+                size,
+                params,
+            } => {
+                let r = k.create(&name, &uuid, size, &params);
+                (name, r, false, params)
+            }
+            MapChange::Reload { name, size, params } => {
+                let r = k.reload(&name, size, &params).map(|()| None);
+                (name, r, false, params)
+            }
+            MapChange::Remove { name } => {
+                let r = k.remove(&name).map(|()| None);
+                (name, r, true, String::new())
+            }
+        };
+        match result {
+            Ok(minor) => {
+                let mut ev = vec![Event::MapApplied {
+                    name: name.clone(),
+                    ok: true,
+                    removed,
+                    dm_minor: minor,
+                    error: None,
+                }];
+                if !removed {
+                    match k.status(&name) {
+                        Ok(st) => ev.push(st),
+                        Err(e) => debug!(map = %name, error = %e, "status read failed"),
+                    }
+                }
+                (ev, None)
+            }
+            Err(e) => {
+                if removed {
+                    warn!(map = %name, error = %e, "remove failed");
+                } else {
+                    error!(map = %name, error = %e, %params, "map load failed");
+                }
+                let msg = e.to_string();
+                (
+                    vec![Event::MapApplied {
+                        name,
+                        ok: false,
+                        removed,
+                        dm_minor: None,
+                        error: Some(msg.clone()),
+                    }],
+                    Some(msg),
+                )
+            }
+        }
+    }
 }
 
 impl Executor {
@@ -29,7 +126,18 @@ impl Executor {
             prober,
             wwids,
             errors: Vec::new(),
+            applied_tx: None,
+            slots: Arc::new(Semaphore::new(DM_SLOTS)),
         }
+    }
+
+    /// Run creates/reloads/removes in the background, reporting on `tx`;
+    /// None: inline (operator commands, whose reply needs the outcome).
+    pub fn set_background(
+        &mut self,
+        tx: Option<mpsc::Sender<Vec<Event>>>,
+    ) -> Option<mpsc::Sender<Vec<Event>>> {
+        std::mem::replace(&mut self.applied_tx, tx)
     }
 
     /// Errors from the last actions, for the reply to an operator command.
@@ -37,8 +145,45 @@ impl Executor {
         std::mem::take(&mut self.errors)
     }
 
-    /// Apply actions in order; probes run in the background and report on
-    /// `probe_tx`. Returns the events the kernel's answers produced.
+    fn change(&mut self, change: MapChange, events: &mut Vec<Event>) {
+        if let (Some(tx), Ok(handle)) = (
+            self.applied_tx.clone(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            let kernel = self.kernel.clone();
+            let slots = self.slots.clone();
+            let name = change.name().to_string();
+            handle.spawn(async move {
+                let _permit = slots.acquire_owned().await;
+                let events = match tokio::task::spawn_blocking(move || {
+                    change.run(kernel.as_ref()).0
+                })
+                .await
+                {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        error!(map = %name, error = %e, "map change task failed");
+                        vec![Event::MapApplied {
+                            name,
+                            ok: false,
+                            removed: false,
+                            dm_minor: None,
+                            error: Some(e.to_string()),
+                        }]
+                    }
+                };
+                let _ = tx.send(events).await;
+            });
+            return;
+        }
+        let (ev, err) = change.run(self.kernel.as_ref());
+        events.extend(ev);
+        self.errors.extend(err);
+    }
+
+    /// Apply actions in order; probes (and, in background mode, map
+    /// changes) run concurrently and report later. Returns the events the
+    /// kernel's immediate answers produced.
     pub fn apply(
         &mut self,
         actions: Vec<Action>,
@@ -93,68 +238,23 @@ impl Executor {
                     uuid,
                     size,
                     params,
-                } => match self.kernel.create(&name, &uuid, size, &params) {
-                    Ok(minor) => {
-                        events.push(Event::MapApplied {
-                            name: name.clone(),
-                            ok: true,
-                            removed: false,
-                            dm_minor: minor,
-                            error: None,
-                        });
-                        touched.insert(name);
-                    }
-                    Err(e) => {
-                        error!(map = %name, error = %e, %params, "create failed");
-                        self.errors.push(e.to_string());
-                        events.push(Event::MapApplied {
+                } => {
+                    self.change(
+                        MapChange::Create {
                             name,
-                            ok: false,
-                            removed: false,
-                            dm_minor: None,
-                            error: Some(e.to_string()),
-                        });
-                    }
-                },
+                            uuid,
+                            size,
+                            params,
+                        },
+                        &mut events,
+                    );
+                }
                 Action::ReloadMap { name, size, params } => {
-                    match self.kernel.reload(&name, size, &params) {
-                        Ok(()) => {
-                            events.push(Event::MapApplied {
-                                name: name.clone(),
-                                ok: true,
-                                removed: false,
-                                dm_minor: None,
-                                error: None,
-                            });
-                            touched.insert(name);
-                        }
-                        Err(e) => {
-                            error!(map = %name, error = %e, %params, "reload failed");
-                            self.errors.push(e.to_string());
-                            events.push(Event::MapApplied {
-                                name,
-                                ok: false,
-                                removed: false,
-                                dm_minor: None,
-                                error: Some(e.to_string()),
-                            });
-                        }
-                    }
+                    self.change(MapChange::Reload { name, size, params }, &mut events);
                 }
                 Action::RemoveMap { name } => {
-                    let r = self.kernel.remove(&name);
-                    if let Err(e) = &r {
-                        warn!(map = %name, error = %e, "remove failed");
-                        self.errors.push(e.to_string());
-                    }
                     touched.remove(&name);
-                    events.push(Event::MapApplied {
-                        name,
-                        ok: r.is_ok(),
-                        removed: true,
-                        dm_minor: None,
-                        error: r.err().map(|e| e.to_string()),
-                    });
+                    self.change(MapChange::Remove { name }, &mut events);
                 }
                 Action::Message { map, msg } => {
                     debug!(%map, %msg, "dm message");
@@ -171,7 +271,7 @@ impl Executor {
                 }
             }
         }
-        // One status read per touched map brings dm's view back in.
+        // One status read per messaged map brings dm's view back in.
         for name in touched {
             match self.kernel.status(&name) {
                 Ok(ev) => events.push(ev),

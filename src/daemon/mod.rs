@@ -139,6 +139,8 @@ pub struct Daemon {
     snapshot_tx: watch::Sender<Arc<DaemonSnapshot>>,
     probe_tx: mpsc::Sender<ProbeResult>,
     probe_rx: mpsc::Receiver<ProbeResult>,
+    /// Outcomes of map changes run in the background.
+    applied_rx: mpsc::Receiver<Vec<Event>>,
     start: Instant,
     ready: Option<ReadyHook>,
     /// The first (coldplug) batch of paths has been applied.
@@ -160,10 +162,14 @@ impl Daemon {
         snapshot_tx: watch::Sender<Arc<DaemonSnapshot>>,
     ) -> Self {
         let (probe_tx, probe_rx) = mpsc::channel(4096);
+        let (applied_tx, applied_rx) = mpsc::channel(1024);
         let engine = Engine::new(config.policy.clone(), std::process::id());
+        let mut exec = Executor::new(kernel, prober, wwids);
+        exec.set_background(Some(applied_tx));
         Daemon {
             engine,
-            exec: Executor::new(kernel, prober, wwids),
+            exec,
+            applied_rx,
             config,
             loader,
             snapshot_tx,
@@ -274,7 +280,10 @@ impl Daemon {
             Request::Map(cmd) => {
                 let (res, mut actions) = self.engine.command(cmd, self.now_ms());
                 let errs = self.exec.take_errors();
-                self.run_actions(&mut actions);
+                // Inline, so the reply tells how the kernel took it.
+                let bg = self.exec.set_background(None);
+                blocking(|| self.run_actions(&mut actions));
+                self.exec.set_background(bg);
                 let errs2 = self.exec.take_errors();
                 self.publish();
                 res?;
@@ -304,7 +313,9 @@ impl Daemon {
                 Ok(())
             }
             Request::AddPath(dev) => {
-                if let crate::model::FilterResult::Blacklisted { by } = self.config.policy.filter_devnode(&dev) {
+                if let crate::model::FilterResult::Blacklisted { by } =
+                    self.config.policy.filter_devnode(&dev)
+                {
                     return Err(format!("blacklisted by {by}"));
                 }
                 let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
@@ -370,6 +381,13 @@ impl Daemon {
                     }
                     self.drive(events);
                 }
+                Some(first) = self.applied_rx.recv() => {
+                    let mut events = first;
+                    while let Ok(more) = self.applied_rx.try_recv() {
+                        events.extend(more);
+                    }
+                    self.drive(events);
+                }
                 Some(names) = inputs.dm_events.recv() => {
                     let mut events = Vec::new();
                     for n in names {
@@ -407,17 +425,36 @@ impl Daemon {
                 .engine
                 .queueing_maps()
                 .into_iter()
-                .map(|map| Action::Message { map, msg: "fail_if_no_path".into() })
+                .map(|map| Action::Message {
+                    map,
+                    msg: "fail_if_no_path".into(),
+                })
                 .collect();
             if !actions.is_empty() {
-                info!(maps = actions.len(), "queue_without_daemon no: queueing switched off");
+                info!(
+                    maps = actions.len(),
+                    "queue_without_daemon no: queueing switched off"
+                );
             }
-            let follow = self.exec.apply(std::mem::take(&mut actions), &self.probe_tx);
+            let follow = self
+                .exec
+                .apply(std::mem::take(&mut actions), &self.probe_tx);
             drop(follow);
         }
         let mut snap = (**self.snapshot_tx.borrow()).clone();
         snap.state = "shutdown".into();
         self.snapshot_tx.send_replace(Arc::new(snap));
+    }
+}
+
+/// Run blocking kernel work from the loop without stalling the runtime's
+/// other tasks (possible on the multi-threaded runtime the daemon uses).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

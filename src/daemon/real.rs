@@ -98,7 +98,8 @@ impl MapKernel for DmKernel {
     }
 
     fn message(&self, name: &str, msg: &str) -> Result<()> {
-        let m = DmMessage::from_str(msg).map_err(|e| Error::Dm(format!("{name}: bad message '{msg}': {e}")))?;
+        let m = DmMessage::from_str(msg)
+            .map_err(|e| Error::Dm(format!("{name}: bad message '{msg}': {e}")))?;
         Ok(self.0.message(name, &m)?)
     }
 
@@ -141,7 +142,10 @@ impl MapKernel for DmKernel {
 pub struct RunnerProber(pub Arc<CheckRunner<SysProbe>>);
 
 impl Prober for RunnerProber {
-    fn probe(&self, req: ProbeRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
+    fn probe(
+        &self,
+        req: ProbeRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
         let runner = self.0.clone();
         Box::pin(async move {
             let timeout = Duration::from_secs(u64::from(req.timeout_secs.max(1)));
@@ -158,7 +162,12 @@ impl Prober for RunnerProber {
             } else {
                 None
             };
-            ProbeResult { dev: req.info.dev.clone(), chk: check.state, prio, msg: check.to_string() }
+            ProbeResult {
+                dev: req.info.dev.clone(),
+                chk: check.state,
+                prio,
+                msg: check.to_string(),
+            }
         })
     }
 }
@@ -183,7 +192,10 @@ impl WwidStore for WwidsFile {
 // ----------------------------------------------------------------------
 
 fn config_paths(cli: &Cli) -> ConfigPaths {
-    ConfigPaths { main: cli.config.clone(), conf_dir: cli.config_dir.clone() }
+    ConfigPaths {
+        main: cli.config.clone(),
+        conf_dir: cli.config_dir.clone(),
+    }
 }
 
 /// Load the configuration; errors (with every diagnostic) as one string.
@@ -229,12 +241,21 @@ pub fn init_logging(cli: &Cli) {
     if under_journal {
         if let Ok(layer) = tracing_journald::layer() {
             use tracing_subscriber::prelude::*;
-            let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init();
             return;
         }
     }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if cli.no_timestamps { builder.without_time().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cli.no_timestamps {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Tell systemd something, when we run under it.
@@ -300,7 +321,11 @@ fn reply_text(r: &std::result::Result<(), String>) -> String {
 pub fn run_daemon(cli: &Cli) -> ExitCode {
     init_logging(cli);
     info!("mpathd {} starting", env!("CARGO_PKG_VERSION"));
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the async runtime");
@@ -335,10 +360,15 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     // Discovery.
     let source = Arc::new(UdevPathSource::new(UdevConfig::default()));
     let resolver = config.policy.clone();
-    source.set_uid_attribute(Arc::new(move |info: &PathInfo| resolver.resolve(info).uid_attribute));
+    source.set_uid_attribute(Arc::new(move |info: &PathInfo| {
+        resolver.resolve(info).uid_attribute
+    }));
     let reader_source = source.clone();
     daemon.set_path_reader(Box::new(move |dev: &str| {
-        reader_source.read_path(dev).map(|(info, _)| info).map_err(|e| e.to_string())
+        reader_source
+            .read_path(dev)
+            .map(|(info, _)| info)
+            .map_err(|e| e.to_string())
     }));
 
     // Control socket.
@@ -347,7 +377,10 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     } else {
         cli.sockets.iter().map(|s| SocketName::parse(s)).collect()
     };
-    let server = Server::bind(ServerConfig { sockets, ..ServerConfig::default() })?;
+    let server = Server::bind(ServerConfig {
+        sockets,
+        ..ServerConfig::default()
+    })?;
     let (mut_tx, mut mut_rx) = mpsc::channel::<ipc::MutationRequest>(64);
     let (req_tx, req_rx) = mpsc::channel::<(Request, oneshot::Sender<super::Reply>)>(64);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -477,7 +510,14 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
         }));
     }
     daemon.start();
-    daemon.run(Inputs { paths: paths_rx, dm_events: dm_rx, requests: req_rx, shutdown: stop_rx }).await;
+    daemon
+        .run(Inputs {
+            paths: paths_rx,
+            dm_events: dm_rx,
+            requests: req_rx,
+            shutdown: stop_rx,
+        })
+        .await;
     let _ = stop_tx.send(true);
     if let Ok(Err(e)) = server_task.await {
         warn!(error = %e, "control socket");
@@ -535,7 +575,10 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
         ConfigCmd::Check { file } => {
             let p = match file {
                 // A single file: no drop-ins (an empty dir that cannot exist).
-                Some(f) => ConfigPaths { main: f.clone(), conf_dir: PathBuf::from("/nonexistent/mpathd-check") },
+                Some(f) => ConfigPaths {
+                    main: f.clone(),
+                    conf_dir: PathBuf::from("/nonexistent/mpathd-check"),
+                },
                 None => paths,
             };
             let diags = Config::check(&p);
@@ -543,7 +586,11 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
             if errors {
                 ExitCode::FAILURE
             } else {
-                println!("{}: configuration OK ({} warning(s))", p.main.display(), diags.len());
+                println!(
+                    "{}: configuration OK ({} warning(s))",
+                    p.main.display(),
+                    diags.len()
+                );
                 ExitCode::SUCCESS
             }
         }
@@ -562,11 +609,18 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        ConfigCmd::Explain { vendor, product, revision, protocol, wwid, tpgs } => match Config::load(&paths) {
+        ConfigCmd::Explain {
+            vendor,
+            product,
+            revision,
+            wwid,
+        } => match Config::load(&paths) {
             Ok((cfg, diags)) => {
                 print_diags(&diags);
-                let _ = (protocol, tpgs);
-                print!("{}", cfg.explain(vendor, product, revision, wwid.as_deref()));
+                print!(
+                    "{}",
+                    cfg.explain(vendor, product, revision, wwid.as_deref())
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -598,7 +652,11 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
             match parsed {
                 Ok((cfg, diags)) => {
                     print_diags(&diags);
-                    let text = if is_toml { cfg.to_conf_string() } else { cfg.to_toml_string() };
+                    let text = if is_toml {
+                        cfg.to_conf_string()
+                    } else {
+                        cfg.to_toml_string()
+                    };
                     write_out(output.as_deref(), &text)
                 }
                 Err(e) => {
@@ -618,12 +676,4 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
-}
-
-fn transport_of(protocol: &str) -> crate::model::Transport {
-    use crate::model::Transport as T;
-    [T::Fcp, T::Spi, T::Ssa, T::Sbp, T::Srp, T::Iscsi, T::Sas, T::Adt, T::Ata, T::Usb, T::Nvme]
-        .into_iter()
-        .find(|t| t.protocol_name() == protocol)
-        .unwrap_or(T::Unspecified)
 }

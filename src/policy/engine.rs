@@ -17,6 +17,7 @@ use crate::model::{
 use super::grouping::{group_paths, GroupInput, PathGroup};
 use super::table;
 use super::Policy;
+use crate::dm::TableMatch;
 
 /// How long a new map waits for its paths' first check before it is
 /// created anyway (a hung path must not hold back the map).
@@ -175,6 +176,9 @@ struct Map {
     product: String,
     rev: String,
     remove_requested: bool,
+    /// Path states read from the kernel for an adopted map, applied to
+    /// paths as discovery finds them.
+    adopted_dm: BTreeMap<DevT, bool>,
 }
 
 pub struct Engine {
@@ -509,8 +513,22 @@ impl Engine {
         let attached = first.info.dh_state.clone();
         let name = settings.alias.clone().unwrap_or_else(|| wwid.to_string());
 
+        let kernel_dm = self
+            .maps
+            .get(wwid)
+            .map(|m| m.adopted_dm.clone())
+            .unwrap_or_default();
         for d in &members {
             if let Some(p) = self.paths.get_mut(d) {
+                if p.dm == DmPathState::Undef {
+                    if let Some(active) = p.info.devt.and_then(|t| kernel_dm.get(&t)) {
+                        p.dm = if *active {
+                            DmPathState::Active
+                        } else {
+                            DmPathState::Failed
+                        };
+                    }
+                }
                 p.map = Some(name.clone());
                 p.why = format!("multipathed in map {name}");
             }
@@ -565,11 +583,11 @@ impl Engine {
             return Vec::new();
         }
         let mut actions = Vec::new();
-        let changed = map
-            .params
-            .as_deref()
-            .is_none_or(|old| !table::same_table(old, &params))
-            || map.size != size;
+        let verdict = match map.params.as_deref() {
+            Some(old) => table::compare(old, &params),
+            None => TableMatch::ReloadNeeded,
+        };
+        let changed = verdict == TableMatch::ReloadNeeded || map.size != size;
         if !map.in_kernel {
             info!(map = %map.name, %wwid, %params, "creating map");
             map.applying = true;
@@ -600,8 +618,24 @@ impl Engine {
                 params,
             });
         } else {
-            // Adopted map whose table matches: keep groups for display.
+            // Same table (maybe as the kernel rewrote it): keep groups for
+            // display; a queueing difference is fixed by a message.
             map.groups = groups;
+            if verdict == TableMatch::QueueingDiffers {
+                let queue =
+                    !matches!(map.settings.no_path_retry, NoPathRetry::Fail) && !map.queue_disabled;
+                let msg = if queue {
+                    "queue_if_no_path"
+                } else {
+                    "fail_if_no_path"
+                };
+                info!(map = %map.name, %msg, "queueing differs from the configuration");
+                actions.push(Action::Message {
+                    map: map.name.clone(),
+                    msg: msg.into(),
+                });
+                map.params = Some(params);
+            }
         }
         actions
     }
@@ -938,6 +972,8 @@ impl Engine {
             }
         }
         let map_name = m.name.clone();
+        m.adopted_dm = paths.iter().copied().collect();
+        let has_members = !m.members.is_empty();
         let mut faults = 0;
         for (devt, active) in paths {
             let Some(p) = self.paths.values_mut().find(|p| p.info.devt == Some(*devt)) else {
@@ -964,6 +1000,10 @@ impl Engine {
         }
         if let Some(m) = self.maps.get_mut(&wwid) {
             m.stats.path_faults += faults;
+        }
+        if !has_members {
+            // Adopted at start-up, paths not discovered yet.
+            return Vec::new();
         }
         self.update_queueing(&wwid)
     }
@@ -1287,7 +1327,11 @@ impl Engine {
 
     /// Paths of a map (by name).
     pub fn map_members(&self, name: &str) -> Vec<String> {
-        self.maps.values().find(|m| m.name == name).map(|m| m.members.clone()).unwrap_or_default()
+        self.maps
+            .values()
+            .find(|m| m.name == name)
+            .map(|m| m.members.clone())
+            .unwrap_or_default()
     }
 
     /// Maps whose table asks the kernel to queue when no path is left.
@@ -1348,6 +1392,7 @@ impl Map {
             product: String::new(),
             rev: String::new(),
             remove_requested: false,
+            adopted_dm: BTreeMap::new(),
         }
     }
 

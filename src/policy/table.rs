@@ -1,6 +1,9 @@
 //! Rendering a map's desired device-mapper `multipath` table parameters
 //! from resolved settings and path groups.
 
+use std::str::FromStr;
+
+use crate::dm::{MultipathTable, TableMatch};
 use crate::model::{NoPathRetry, Settings};
 
 use super::grouping::PathGroup;
@@ -87,9 +90,18 @@ pub fn normalize_selector(sel: &str) -> String {
     }
 }
 
-/// Whitespace-insensitive comparison of two table parameter strings.
-pub fn same_table(a: &str, b: &str) -> bool {
-    a.split_whitespace().eq(b.split_whitespace())
+/// Compare the desired parameters with those loaded (or read back from
+/// the kernel, which rewrites some of them). Unparseable input compares
+/// word by word.
+pub fn compare(loaded: &str, desired: &str) -> TableMatch {
+    match (
+        MultipathTable::from_str(loaded),
+        MultipathTable::from_str(desired),
+    ) {
+        (Ok(old), Ok(new)) => new.compare(&old),
+        _ if loaded.split_whitespace().eq(desired.split_whitespace()) => TableMatch::Same,
+        _ => TableMatch::ReloadNeeded,
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +141,18 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(counted(&feature_words(&s)), "2 pg_init_retries 50");
+    }
+
+    #[test]
+    fn kernel_rewrites_are_not_changes() {
+        let ours = "0 1 alua 2 1 service-time 0 1 1 8:0 1 service-time 0 1 1 8:64 1";
+        let kernel = "0 1 alua 2 2 service-time 0 1 2 8:0 1 1 service-time 0 1 2 8:64 1 1";
+        assert_eq!(compare(kernel, ours), TableMatch::Same);
+        let swapped = "0 1 alua 2 1 service-time 0 1 1 8:64 1 service-time 0 1 1 8:0 1";
+        assert_eq!(compare(kernel, swapped), TableMatch::ReloadNeeded);
+        let queue =
+            "1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:0 1 service-time 0 1 1 8:64 1";
+        assert_eq!(compare(kernel, queue), TableMatch::QueueingDiffers);
     }
 
     #[test]
