@@ -407,7 +407,7 @@ start_peer_multipathd() {
     log "starting peer multipathd"
     /sbin/multipathd -d -s -v3 >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
     PEER_MULTIPATHD_PID=$!
-    wait_for "multipathd show daemon | grep -q running" 60
+    wait_for "multipathd show daemon | grep -qE \"running|idle\"" 180
 }
 
 stop_peer_multipathd() {
