@@ -188,7 +188,7 @@ lun_paths() {
 }
 
 san_teardown() {
-    lsmod | grep -q '^scsi_debug' || return 0
+    [ -d /sys/module/scsi_debug ] || return 0
     log "removing scsi_debug"
     udev_settle 30
     modprobe -r scsi_debug
@@ -364,7 +364,7 @@ iscsi_set_alua() {
 
 iscsi_teardown() {
     local tpg lun np dev g
-    [ -d "$LIO/iscsi/$ISCSI_IQN" ] || ip netns list 2>/dev/null | grep -q "$ISCSI_NS" || return 0
+    [ -d "$LIO/iscsi/$ISCSI_IQN" ] || [ -e "/run/netns/$ISCSI_NS" ] || running iscsid || return 0
     log "tearing down the iSCSI SAN"
     iscsiadm -m node --logoutall=all >/dev/null 2>&1
     iscsiadm -m node -o delete >/dev/null 2>&1
@@ -415,26 +415,39 @@ start_peer_multipathd() {
     log "starting peer multipathd"
     /sbin/multipathd -d -s -v3 >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
     PEER_MULTIPATHD_PID=$!
-    wait_for "multipathd show daemon | grep -q running" 60
+    wait_for "multipathd show daemon | grep -Eq 'idle|running'" 60
 }
 
 stop_peer_multipathd() {
-    [ -n "${PEER_MULTIPATHD_PID:-}" ] || pgrep -x multipathd >/dev/null || return 0
+    [ -n "${PEER_MULTIPATHD_PID:-}" ] || running multipathd || return 0
     log "stopping peer multipathd"
     multipathd shutdown >/dev/null 2>&1 || true
-    wait_for "! pgrep -x multipathd" 20 || pkill -9 -x multipathd
+    wait_for "! running multipathd" 20 || pkill -9 -x multipathd
     multipath -F >/dev/null 2>&1 || true
     PEER_MULTIPATHD_PID=
 }
 
 # ---------------------------------------------------------------- cleanup
-# rig_cleanup: undo every fixture (run by stage 2 after each case).
+# running NAME: is a process with this exact name alive? (no process start)
+running() {
+    local f c
+    for f in /proc/[0-9]*/comm; do
+        read -r c <"$f" 2>/dev/null && [ "$c" = "$1" ] && return 0
+    done
+    return 1
+}
+
+# rig_cleanup: undo every fixture (run by stage 2 after each case). Checks
+# with builtins first, since starting tools costs under TCG.
 rig_cleanup() {
-    pkill -x mpathd 2>/dev/null
-    stop_peer_multipathd
+    if running mpathd; then pkill -x mpathd; fi
+    if running multipathd; then stop_peer_multipathd; fi
     iscsi_teardown
-    dmsetup remove_all --force >/dev/null 2>&1 || true
+    local dm
+    for dm in /sys/block/dm-*; do
+        [ -e "$dm" ] && { dmsetup remove_all --force >/dev/null 2>&1; break; }
+    done
     san_teardown
-    rm -rf /etc/multipath /etc/multipath.conf
+    [ -e /etc/multipath ] || [ -e /etc/multipath.conf ] && rm -rf /etc/multipath /etc/multipath.conf
     return 0
 }
