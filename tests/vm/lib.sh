@@ -188,7 +188,7 @@ lun_paths() {
 }
 
 san_teardown() {
-    lsmod | grep -q '^scsi_debug' || return 0
+    [ -d /sys/module/scsi_debug ] || return 0
     log "removing scsi_debug"
     udev_settle 30
     modprobe -r scsi_debug
@@ -208,6 +208,7 @@ ISCSI_IQN=iqn.2003-01.org.linux-iscsi.rig:target
 ISCSI_INITIATOR=iqn.2003-01.org.linux-iscsi.rig:initiator
 ISCSI_DIR=/run/rig-iscsi
 LIO=/sys/kernel/config/target
+ISCSI_GROUPS=(a b) # ALUA group of link 0 and link 1: ctl_a, ctl_b
 
 iscsi_portal_ip() { echo "192.168.20$(($1 + 1)).2"; }
 
@@ -243,26 +244,33 @@ iscsi_san() {
     modprobe -a target_core_mod target_core_file iscsi_target_mod iscsi_tcp || return 1
     mkdir -p "$ISCSI_DIR"
     ip netns add "$ISCSI_NS" || return 1
-    ip -n "$ISCSI_NS" link set lo up
-    for n in 0 1; do
-        ip link add "ini$n" type veth peer name "tgt$n" netns "$ISCSI_NS" || return 1
-        ip addr add "192.168.20$((n + 1)).1/24" dev "ini$n"
-        ip -n "$ISCSI_NS" addr add "$(iscsi_portal_ip $n)/24" dev "tgt$n"
-        ip link set "ini$n" up
-        ip -n "$ISCSI_NS" link set "tgt$n" up
-    done
+    # One `ip -batch` per namespace: every process start costs under TCG.
+    ip -batch - <<IP || return 1
+link add ini0 type veth peer name tgt0 netns $ISCSI_NS
+link add ini1 type veth peer name tgt1 netns $ISCSI_NS
+addr add 192.168.201.1/24 dev ini0
+addr add 192.168.202.1/24 dev ini1
+link set ini0 up
+link set ini1 up
+IP
+    ip -n "$ISCSI_NS" -batch - <<IP || return 1
+link set lo up
+addr add $(iscsi_portal_ip 0)/24 dev tgt0
+addr add $(iscsi_portal_ip 1)/24 dev tgt1
+link set tgt0 up
+link set tgt1 up
+IP
 
     # Backstores, each with two ALUA groups.
     for ((l = 0; l < luns; l++)); do
         local dev=$LIO/core/fileio_0/lun$l
-        mkdir -p "$dev" || return 1
+        mkdir -p "$dev" "$dev/alua/ctl_a" "$dev/alua/ctl_b" || return 1
         echo "fd_dev_name=$ISCSI_DIR/lun$l.img,fd_dev_size=$((mb * 1024 * 1024)),fd_buffered_io=1" >"$dev/control"
         # LIO derives the NAA WWID from the serial's hex digits.
         printf 'c0ffee%010x\n' "$l" >"$dev/wwn/vpd_unit_serial"
         echo 1 >"$dev/enable" || return 1
         for g in 1 2; do
-            local gp=$dev/alua/ctl_$(tr 12 ab <<<"$g")
-            mkdir "$gp"
+            local gp=$dev/alua/ctl_${ISCSI_GROUPS[g - 1]}
             echo "$g" >"$gp/tg_pt_gp_id"
             echo 1 >"$gp/alua_access_type"
             echo 0 >"$gp/alua_access_state"
@@ -277,7 +285,7 @@ iscsi_san() {
         for ((l = 0; l < luns; l++)); do
             mkdir "$tpg/lun/lun_$l"
             ln -s "$LIO/core/fileio_0/lun$l" "$tpg/lun/lun_$l/backstore"
-            echo "ctl_$(tr 01 ab <<<"$n")" >"$tpg/lun/lun_$l/alua_tg_pt_gp"
+            echo "ctl_${ISCSI_GROUPS[n]}" >"$tpg/lun/lun_$l/alua_tg_pt_gp"
         done
         echo 0 >"$tpg/attrib/authentication"
         echo 1 >"$tpg/attrib/generate_node_acls"
@@ -356,7 +364,7 @@ iscsi_set_alua() {
 
 iscsi_teardown() {
     local tpg lun np dev g
-    [ -d "$LIO/iscsi/$ISCSI_IQN" ] || ip netns list 2>/dev/null | grep -q "$ISCSI_NS" || return 0
+    [ -d "$LIO/iscsi/$ISCSI_IQN" ] || [ -e "/run/netns/$ISCSI_NS" ] || running iscsid || return 0
     log "tearing down the iSCSI SAN"
     iscsiadm -m node --logoutall=all >/dev/null 2>&1
     iscsiadm -m node -o delete >/dev/null 2>&1
@@ -407,26 +415,39 @@ start_peer_multipathd() {
     log "starting peer multipathd"
     /sbin/multipathd -d -s -v3 >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
     PEER_MULTIPATHD_PID=$!
-    wait_for "multipathd show daemon | grep -qE \"running|idle\"" 180
+    wait_for "multipathd show daemon | grep -Eq 'idle|running'" 180
 }
 
 stop_peer_multipathd() {
-    [ -n "${PEER_MULTIPATHD_PID:-}" ] || pgrep -x multipathd >/dev/null || return 0
+    [ -n "${PEER_MULTIPATHD_PID:-}" ] || running multipathd || return 0
     log "stopping peer multipathd"
     multipathd shutdown >/dev/null 2>&1 || true
-    wait_for "! pgrep -x multipathd" 20 || pkill -9 -x multipathd
+    wait_for "! running multipathd" 20 || pkill -9 -x multipathd
     multipath -F >/dev/null 2>&1 || true
     PEER_MULTIPATHD_PID=
 }
 
 # ---------------------------------------------------------------- cleanup
-# rig_cleanup: undo every fixture (run by stage 2 after each case).
+# running NAME: is a process with this exact name alive? (no process start)
+running() {
+    local f c
+    for f in /proc/[0-9]*/comm; do
+        read -r c <"$f" 2>/dev/null && [ "$c" = "$1" ] && return 0
+    done
+    return 1
+}
+
+# rig_cleanup: undo every fixture (run by stage 2 after each case). Checks
+# with builtins first, since starting tools costs under TCG.
 rig_cleanup() {
-    pkill -x mpathd 2>/dev/null
-    stop_peer_multipathd
+    if running mpathd; then pkill -x mpathd; fi
+    if running multipathd; then stop_peer_multipathd; fi
     iscsi_teardown
-    dmsetup remove_all --force >/dev/null 2>&1 || true
+    local dm
+    for dm in /sys/block/dm-*; do
+        [ -e "$dm" ] && { dmsetup remove_all --force >/dev/null 2>&1; break; }
+    done
     san_teardown
-    rm -rf /etc/multipath /etc/multipath.conf
+    [ -e /etc/multipath ] || [ -e /etc/multipath.conf ] && rm -rf /etc/multipath /etc/multipath.conf
     return 0
 }

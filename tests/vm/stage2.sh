@@ -3,7 +3,8 @@
 # the host root. Sets up the system, runs the suite's case scripts one by one
 # and writes their results to the results share, then powers off.
 # Usage (from the initramfs): stage2.sh OUT_DIR
-# OUT_DIR/guest.env (written by tests/vm/run) names the suite and the paths.
+# OUT_DIR/guest.env (written by tests/vm/run) names the suite, its case files
+# and the paths.
 set -u
 OUT=$1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -37,15 +38,10 @@ say "setup done at $(now)s"
 echo "boot $(now)" >"$OUT/timing"
 
 export REPO MPATHD_BIN GUEST_TESTS SUITE
-cases_dir=$REPO/tests/vm/cases/$SUITE
 : >"$OUT/results"
-for c in "$cases_dir"/[0-9]*.sh; do
-    [ -f "$c" ] || continue
+for c in $CASE_FILES; do
     name=${c##*/}
     name=${name%.sh}
-    if [ -n "${RIG_CASES:-}" ] && ! grep -qw -- "$name" <<<"$RIG_CASES"; then
-        continue
-    fi
     # A case may ask for its own time limit with a line "# rig-timeout: N".
     t=$(sed -n 's/^# rig-timeout: *\([0-9][0-9]*\).*/\1/p' "$c" | head -n1)
     t=${t:-$CASE_TIMEOUT}

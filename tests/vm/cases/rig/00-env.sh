@@ -10,4 +10,6 @@ test -d "$GUEST_TESTS"
 test -w "$CASE_OUT"
 grep -q configfs /proc/mounts
 lsmod | grep -q dm_multipath
-echo ok
+
+# An integration-test binary from the host build runs here.
+"$GUEST_TESTS/guest_rig" --ignored --test-threads=1
