@@ -68,6 +68,15 @@ pub struct Cli {
     )]
     pub wwids_file: PathBuf,
 
+    /// The user_friendly_names bindings file, shared with multipath-tools.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MPATHD_BINDINGS_FILE",
+        default_value = "/etc/multipath/bindings"
+    )]
+    pub bindings_file: PathBuf,
+
     /// Control socket names: `@name` is abstract, anything else a path.
     /// Defaults to multipathd's two sockets; MULTIPATH_SOCKET_NAME overrides.
     #[arg(long = "socket", value_name = "NAME")]

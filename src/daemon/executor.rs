@@ -264,6 +264,11 @@ impl Executor {
                     }
                     touched.insert(map);
                 }
+                Action::AddBinding { alias, wwid } => {
+                    if let Err(e) = self.wwids.add_binding(&alias, &wwid) {
+                        warn!(%alias, %wwid, error = %e, "cannot record the binding in the bindings file");
+                    }
+                }
                 Action::AddWwid(w) => {
                     if let Err(e) = self.wwids.add(&w) {
                         warn!(wwid = %w, error = %e, "cannot record WWID in the wwids file");

@@ -4,6 +4,7 @@
 //! with through narrow kernel traits. After every change a fresh snapshot
 //! is published for the control socket, so queries never wait on us.
 
+pub mod bindings;
 pub mod executor;
 pub mod real;
 
@@ -76,10 +77,18 @@ pub struct ProbeResult {
     pub msg: String,
 }
 
-/// Persisted WWIDs (the wwids file).
+/// Persisted state shared with multipath-tools: the wwids file and the
+/// user_friendly_names bindings file.
 pub trait WwidStore: Send + Sync + 'static {
     fn load(&self) -> Vec<String>;
     fn add(&self, wwid: &str) -> crate::Result<()>;
+    /// (alias, WWID) pairs.
+    fn load_bindings(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn add_binding(&self, _alias: &str, _wwid: &str) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 /// A loaded configuration: the policy the engine uses and the texts the
@@ -248,7 +257,10 @@ impl Daemon {
     /// Adopt maps that already exist and load the wwids file; call before
     /// the first coldplug batch.
     pub fn start(&mut self) {
-        let mut events = vec![Event::KnownWwids(self.exec.wwids.load())];
+        let mut events = vec![
+            Event::KnownWwids(self.exec.wwids.load()),
+            Event::KnownBindings(self.exec.wwids.load_bindings()),
+        ];
         match self.exec.kernel.existing_maps() {
             Ok(maps) => {
                 for m in maps {

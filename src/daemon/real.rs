@@ -42,6 +42,9 @@ impl Resolver for ConfigPolicy {
     fn defaults(&self) -> Settings {
         self.0.defaults_settings()
     }
+    fn alias_prefix(&self) -> String {
+        self.0.daemon().alias_prefix
+    }
 }
 
 impl PathFilter for ConfigPolicy {
@@ -172,18 +175,33 @@ impl Prober for RunnerProber {
     }
 }
 
-impl WwidStore for WwidsFile {
+/// The state files shared with multipath-tools.
+pub struct StateFiles {
+    pub wwids: WwidsFile,
+    pub bindings: super::bindings::BindingsFile,
+}
+
+impl WwidStore for StateFiles {
     fn load(&self) -> Vec<String> {
-        match self.read() {
+        match self.wwids.read() {
             Ok(w) => w.to_set().into_iter().collect(),
             Err(e) => {
-                warn!(file = %self.path().display(), error = %e, "cannot read the wwids file");
+                warn!(file = %self.wwids.path().display(), error = %e, "cannot read the wwids file");
                 Vec::new()
             }
         }
     }
     fn add(&self, wwid: &str) -> Result<()> {
-        WwidsFile::add(self, wwid).map(|_| ())
+        self.wwids.add(wwid).map(|_| ())
+    }
+    fn load_bindings(&self) -> Vec<(String, String)> {
+        self.bindings.read().unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read the bindings file");
+            Vec::new()
+        })
+    }
+    fn add_binding(&self, alias: &str, wwid: &str) -> Result<()> {
+        self.bindings.add(alias, wwid)
     }
 }
 
@@ -352,7 +370,10 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     let kernel = Arc::new(DmKernel(dm));
     let runner = Arc::new(CheckRunner::new(Arc::new(SysProbe), 64));
     let prober = Arc::new(RunnerProber(runner));
-    let wwids = Arc::new(WwidsFile::new(cli.wwids_file.clone()));
+    let wwids = Arc::new(StateFiles {
+        wwids: WwidsFile::new(cli.wwids_file.clone()),
+        bindings: super::bindings::BindingsFile::new(cli.bindings_file.clone()),
+    });
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(crate::model::DaemonSnapshot::default()));
     let mut daemon = Daemon::new(config.clone(), loader, kernel, prober, wwids, snap_tx);

@@ -66,6 +66,8 @@ pub enum Event {
     },
     /// The WWIDs recorded in the wwids file.
     KnownWwids(Vec<String>),
+    /// The bindings file: (alias, WWID) pairs for user_friendly_names.
+    KnownBindings(Vec<(String, String)>),
     /// Time passes: checks due, no_path_retry and failback deadlines.
     Tick,
 }
@@ -103,6 +105,11 @@ pub enum Action {
     },
     /// Record a WWID in the wwids file.
     AddWwid(String),
+    /// Record a user_friendly_names binding in the bindings file.
+    AddBinding {
+        alias: String,
+        wwid: String,
+    },
 }
 
 /// Operator commands the engine handles (from the control socket).
@@ -188,6 +195,9 @@ pub struct Engine {
     /// Maps by WWID.
     maps: BTreeMap<String, Map>,
     wwids: BTreeSet<String>,
+    /// user_friendly_names bindings, WWID -> alias.
+    bindings: BTreeMap<String, String>,
+    alias_prefix: String,
     now_ms: u64,
     pid: u32,
     busy: bool,
@@ -200,12 +210,15 @@ fn natural_key(dev: &str) -> (usize, String) {
 impl Engine {
     pub fn new(policy: Arc<dyn Policy>, pid: u32) -> Self {
         let defaults = policy.defaults();
+        let alias_prefix = policy.alias_prefix();
         Engine {
             policy,
             defaults,
             paths: BTreeMap::new(),
             maps: BTreeMap::new(),
             wwids: BTreeSet::new(),
+            bindings: BTreeMap::new(),
+            alias_prefix,
             now_ms: 0,
             pid,
             busy: false,
@@ -222,6 +235,7 @@ impl Engine {
         self.now_ms = self.now_ms.max(now_ms);
         self.policy = policy;
         self.defaults = self.policy.defaults();
+        self.alias_prefix = self.policy.alias_prefix();
         let infos: Vec<PathInfo> = self.paths.values().map(|p| p.info.clone()).collect();
         for info in infos {
             self.update_path_info(info);
@@ -308,6 +322,10 @@ impl Engine {
             }
             Event::KnownWwids(w) => {
                 self.wwids = w.into_iter().collect();
+                Vec::new()
+            }
+            Event::KnownBindings(b) => {
+                self.bindings = b.into_iter().map(|(alias, wwid)| (wwid, alias)).collect();
                 Vec::new()
             }
             Event::Tick => self.on_tick(),
@@ -511,7 +529,20 @@ impl Engine {
             first.info.rev.clone(),
         );
         let attached = first.info.dh_state.clone();
-        let name = settings.alias.clone().unwrap_or_else(|| wwid.to_string());
+        let existing = self.maps.get(wwid).map(|m| m.name.clone());
+        let (name, new_binding) = match (existing, &settings.alias) {
+            // A map keeps its name while it exists.
+            (Some(n), _) => (n, None),
+            (None, Some(a)) => (a.clone(), None),
+            (None, None) if settings.user_friendly_names => match self.bindings.get(wwid) {
+                Some(a) => (a.clone(), None),
+                None => {
+                    let a = next_alias(&self.alias_prefix, self.bindings.values());
+                    (a.clone(), Some(a))
+                }
+            },
+            (None, None) => (wwid.to_string(), None),
+        };
 
         let kernel_dm = self
             .maps
@@ -604,6 +635,13 @@ impl Engine {
             if !self.wwids.contains(wwid) {
                 self.wwids.insert(wwid.to_string());
                 actions.push(Action::AddWwid(wwid.to_string()));
+            }
+            if let Some(alias) = new_binding {
+                self.bindings.insert(wwid.to_string(), alias.clone());
+                actions.push(Action::AddBinding {
+                    alias,
+                    wwid: wwid.to_string(),
+                });
             }
         } else if changed {
             info!(map = %map.name, %params, "reloading map");
@@ -1409,6 +1447,28 @@ impl Map {
             msg: format!("switch_group {}", best + 1),
         }]
     }
+}
+
+/// The first free user_friendly_names alias: prefix + a, b, ..., z, aa,
+/// ab, ... as multipath-tools numbers them.
+pub fn next_alias<'a>(prefix: &str, taken: impl Iterator<Item = &'a String>) -> String {
+    let taken: BTreeSet<&String> = taken.collect();
+    (1u64..)
+        .map(|n| format!("{prefix}{}", alias_suffix(n)))
+        .find(|a| !taken.contains(a))
+        .unwrap_or_else(|| prefix.to_string())
+}
+
+/// Bijective base 26: 1 -> a, 26 -> z, 27 -> aa.
+fn alias_suffix(mut n: u64) -> String {
+    let mut out = Vec::new();
+    while n > 0 {
+        n -= 1;
+        out.push(b'a' + u8::try_from(n % 26).unwrap_or(0));
+        n /= 26;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 enum StateKind {

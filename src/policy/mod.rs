@@ -21,6 +21,10 @@ use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
 pub trait Resolver: Send + Sync {
     fn resolve(&self, info: &PathInfo) -> Settings;
     fn defaults(&self) -> Settings;
+    /// Prefix of user_friendly_names aliases.
+    fn alias_prefix(&self) -> String {
+        "mpath".to_string()
+    }
 }
 
 /// Configuration as the core sees it: settings resolution plus blacklist.

@@ -439,3 +439,48 @@ fn operator_commands() {
         name: "3600a".into()
     }));
 }
+
+#[test]
+fn alias_sequence_like_multipath_tools() {
+    assert_eq!(alias_suffix(1), "a");
+    assert_eq!(alias_suffix(26), "z");
+    assert_eq!(alias_suffix(27), "aa");
+    assert_eq!(alias_suffix(28), "ab");
+    let taken = ["mpatha".to_string(), "mpathc".to_string()];
+    assert_eq!(next_alias("mpath", taken.iter()), "mpathb");
+}
+
+#[test]
+fn user_friendly_names_bind_and_persist() {
+    let mut s = settings();
+    s.user_friendly_names = true;
+    let mut e = engine(s);
+    e.handle(
+        Event::KnownBindings(vec![("mpatha".into(), "3600z".into())]),
+        0,
+    );
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    let a = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 1))
+            .collect(),
+        10,
+    );
+    assert!(
+        a.contains(&Action::AddBinding {
+            alias: "mpathb".into(),
+            wwid: "3600a".into()
+        }),
+        "{a:?}"
+    );
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::CreateMap { name, .. } if name == "mpathb")));
+}
