@@ -7,9 +7,12 @@ use super::*;
 use crate::model::{DevT, FindMultipaths, PgPolicy, PgState, Settings};
 use crate::policy::StaticPolicy;
 
+/// Per map: its table and (path, active) states.
+type SimMaps = BTreeMap<String, (String, Vec<(DevT, bool)>)>;
+
 #[derive(Default)]
 struct SimKernel {
-    maps: Mutex<BTreeMap<String, (String, Vec<(DevT, bool)>)>>,
+    maps: Mutex<SimMaps>,
     log: Mutex<Vec<String>>,
 }
 
