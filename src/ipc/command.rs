@@ -56,6 +56,8 @@ pub enum Kw {
     Stats,
     Json,
     Local,
+    /// mpathd extension: why each path is or is not multipathed.
+    Reasons,
     Group,
     Key,
     PathList,
@@ -127,6 +129,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("unsetprkey", Kw::UnsetPrKey, false),
     kw("key", Kw::Key, true),
     kw("local", Kw::Local, false),
+    kw("reasons", Kw::Reasons, false),
     kw("setmarginal", Kw::SetMarginal, false),
     kw("unsetmarginal", Kw::UnsetMarginal, false),
     kw("all", Kw::All, false),
@@ -224,6 +227,9 @@ pub const VERSION_LINE: &str = concat!(
 pub enum Command {
     // ---- queries (list/show): answered from the snapshot, allowed for all
     ShowPaths,
+    /// `show paths reasons` (mpathd extension): why each path is or is
+    /// not multipathed.
+    ShowPathsReasons,
     /// `show paths [raw] format F`
     ShowPathsFormat {
         format: String,
@@ -374,6 +380,7 @@ impl Command {
         matches!(
             self,
             ShowPaths
+                | ShowPathsReasons
                 | ShowPathsFormat { .. }
                 | ShowPath { .. }
                 | ShowMaps
@@ -649,6 +656,7 @@ fn build(kws: &[(Kw, Option<String>)]) -> Option<Command> {
     let codes: Vec<Kw> = kws.iter().map(|(k, _)| *k).collect();
     Some(match codes.as_slice() {
         [List, Paths] => C::ShowPaths,
+        [List, Paths, Reasons] => C::ShowPathsReasons,
         [List, Paths, Format] => C::ShowPathsFormat {
             format: param(Format),
             raw: false,

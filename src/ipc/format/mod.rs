@@ -37,6 +37,7 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
     let not_found = || reply::fail(reply::NO_DEVICE);
     Some(match cmd {
         C::ShowPaths => paths(snap, PRINT_PATH_CHECKER, true),
+        C::ShowPathsReasons => path_reasons(snap),
         C::ShowPathsFormat { format, raw } => paths(snap, format, !raw),
         C::ShowPath { path } => match find_path(snap, path) {
             Some(p) => {
@@ -259,3 +260,58 @@ pub fn daemon(snap: &DaemonSnapshot) -> String {
 
 #[cfg(test)]
 mod golden;
+
+/// `show paths reasons`: one line a path, `dev  reason`, padded.
+fn path_reasons(snap: &DaemonSnapshot) -> String {
+    let width = snap
+        .paths
+        .iter()
+        .map(|p| p.info.dev.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let mut out = format!("{:width$} reason\n", "dev");
+    for p in &snap.paths {
+        let why = if p.why.is_empty() {
+            "not evaluated yet"
+        } else {
+            p.why.as_str()
+        };
+        out.push_str(&format!("{:width$} {why}\n", p.info.dev));
+    }
+    out
+}
+
+#[cfg(test)]
+mod reasons_tests {
+    use super::*;
+    use crate::model::{PathInfo, PathSnapshot};
+
+    #[test]
+    fn reasons_one_line_a_path() {
+        let snap = DaemonSnapshot {
+            paths: vec![
+                PathSnapshot {
+                    info: PathInfo {
+                        dev: "sda".into(),
+                        ..PathInfo::default()
+                    },
+                    why: "blacklisted by devnode \"^sda\"".into(),
+                    ..PathSnapshot::default()
+                },
+                PathSnapshot {
+                    info: PathInfo {
+                        dev: "sdaa".into(),
+                        ..PathInfo::default()
+                    },
+                    ..PathSnapshot::default()
+                },
+            ],
+            ..DaemonSnapshot::default()
+        };
+        assert_eq!(
+            answer_query(&Command::ShowPathsReasons, &snap).as_deref(),
+            Some("dev  reason\nsda  blacklisted by devnode \"^sda\"\nsdaa not evaluated yet\n")
+        );
+    }
+}

@@ -58,6 +58,8 @@ echo "ok: reads through every map"
 assert_eq 5 "$(grep -c . "$CASE_OUT/show-maps.txt")" "show maps lines"
 "$MPATHD_BIN/mpathd" show topology | tee "$CASE_OUT/topology.txt"
 "$MPATHD_BIN/mpathd" show paths | tee "$CASE_OUT/paths.txt"
+"$MPATHD_BIN/mpathd" show paths reasons | tee "$CASE_OUT/reasons.txt"
+assert_eq 8 "$(grep -c 'multipathed in map' "$CASE_OUT/reasons.txt")" "every path says why it is multipathed"
 grep -q "hwhandler='1 alua'" "$CASE_OUT/topology.txt" || fail "topology lacks hwhandler"
 # Debian's own client against our socket.
 multipathd show maps | tee "$CASE_OUT/debian-client-maps.txt"
