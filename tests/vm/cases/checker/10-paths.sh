@@ -32,11 +32,14 @@ wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -ge 2 ]" 120
 wait_for "! $MP show status | grep -q '^busy: True'" 60
 "$MP" show topology | tee "$CASE_OUT/topology.txt"
 
-# Standby paths are ghost.
+# scsi_debug answers TUR on a standby port with GOOD (LIO answers NOT READY
+# 04/0b: the ghost case is in 20-iscsi): the standby path is up with the
+# lowest priority, alone in the last path group.
 standby=$(for d in $(san_paths); do [ "$(path_access_state "$d")" = standby ] && echo "$d"; done | head -1)
 [ -n "$standby" ] || fail "no standby path"
-wait_for "$MP show paths | grep ' $standby ' | grep -q ghost" 20
-echo "ok: standby path $standby is ghost"
+"$MP" show topology | grep -B1 " $standby " | head -1 | grep -q "prio=1 status=enabled" || fail "standby path not in a prio 1 group"
+"$MP" show topology | tail -1 | grep -q " $standby " || fail "standby path's group is not last"
+echo "ok: standby path $standby in the last group, prio 1"
 
 w=${wwids[0]}
 mapfile -t lp < <(wwid_paths "$w")

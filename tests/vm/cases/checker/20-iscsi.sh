@@ -60,6 +60,14 @@ wait_for "[ \"\$(first_group_dev)\" = $mm1 ]" 60
 "$MP" show topology
 echo "ok: ALUA swap regrouped the map"
 
+# A port in ALUA standby answers TUR with NOT READY 04/0b: ghost.
+iscsi_set_alua a standby
+touch_paths
+wait_for "$MP show paths | grep ' $p0 ' | grep -q ghost" 30
+"$MP" show paths
+echo "ok: standby port's path $p0 is ghost"
+iscsi_set_alua a ao
+
 kill "$READER"; wait "$READER" 2>/dev/null || true
 [ ! -s "$CASE_OUT/reader.err" ] || fail "reader saw I/O errors: $(wc -l <"$CASE_OUT/reader.err")"
 echo "ok: reader never failed"
