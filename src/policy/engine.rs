@@ -5,14 +5,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::model::{
-    ChkState, DaemonSnapshot, DevT, DmPathState, Failback, FilterResult, FindMultipaths,
-    MapSnapshot, MapStats, NoPathRetry, PathGroupSnapshot, PathInfo, PathSnapshot, PgState,
-    Settings,
+    ChkState, DaemonSnapshot, DevT, DmPathState, Failback, MapSnapshot, MapStats, NoPathRetry,
+    PathGroupSnapshot, PathInfo, PathSnapshot, PgState, Settings,
 };
+
+use crate::discovery::filter::{decide, Candidate, Decision, KnownWwids};
+use crate::model::PathFilter;
 
 use super::grouping::{group_paths, GroupInput, PathGroup};
 use super::table;
@@ -195,6 +198,10 @@ pub struct Engine {
     /// Maps by WWID.
     maps: BTreeMap<String, Map>,
     wwids: BTreeSet<String>,
+    /// Identity conflicts already logged (once each).
+    logged_conflicts: BTreeSet<String>,
+    /// The engine's clock origin, for discovery's decision (Instant-based).
+    epoch: Instant,
     /// user_friendly_names bindings, WWID -> alias.
     bindings: BTreeMap<String, String>,
     alias_prefix: String,
@@ -217,6 +224,8 @@ impl Engine {
             paths: BTreeMap::new(),
             maps: BTreeMap::new(),
             wwids: BTreeSet::new(),
+            logged_conflicts: BTreeSet::new(),
+            epoch: Instant::now(),
             bindings: BTreeMap::new(),
             alias_prefix,
             now_ms: 0,
@@ -372,84 +381,7 @@ impl Engine {
     /// Decide which paths belong to which map and emit create/reload/remove.
     fn reconcile(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        // Group eligible paths by WWID.
-        let mut by_wwid: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let devs: Vec<String> = self.paths.keys().cloned().collect();
-        for dev in &devs {
-            let verdict = self.path_verdict(dev);
-            let Some(p) = self.paths.get_mut(dev) else {
-                continue;
-            };
-            match verdict {
-                Ok(wwid) => by_wwid.entry(wwid).or_default().push(dev.clone()),
-                Err(why) => {
-                    p.why = why;
-                    p.map = None;
-                }
-            }
-        }
-        // Identity conflicts: same WWID, different size or vendor/product.
-        let mut conflicted = BTreeSet::new();
-        for (wwid, members) in &by_wwid {
-            let mut shapes = BTreeSet::new();
-            for d in members {
-                if let Some(p) = self.paths.get(d) {
-                    shapes.insert((p.info.size, p.info.vendor.clone(), p.info.product.clone()));
-                }
-            }
-            if shapes.len() > 1 {
-                warn!(%wwid, paths = ?members, "paths share a WWID but differ in size or vendor/product; leaving all out of maps");
-                conflicted.insert(wwid.clone());
-                for d in members {
-                    if let Some(p) = self.paths.get_mut(d) {
-                        p.why = format!(
-                            "identity conflict: WWID {wwid} is claimed by paths that differ in size or vendor/product ({})",
-                            members.join(", ")
-                        );
-                        p.map = None;
-                    }
-                }
-            }
-        }
-        by_wwid.retain(|w, _| !conflicted.contains(w));
-
-        // find_multipaths.
-        let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (wwid, mut members) in by_wwid {
-            members.sort_by_key(|d| natural_key(d));
-            let Some(first) = members.first().and_then(|d| self.paths.get(d)) else {
-                continue;
-            };
-            let mode = first.settings.find_multipaths;
-            let have_map = self.maps.contains_key(&wwid);
-            let known = self.wwids.contains(&wwid);
-            let ok = have_map
-                || match mode {
-                    FindMultipaths::No | FindMultipaths::Greedy => true,
-                    FindMultipaths::Strict => known,
-                    FindMultipaths::Yes | FindMultipaths::Smart => known || members.len() >= 2,
-                };
-            if ok {
-                wanted.insert(wwid, members);
-            } else {
-                let why = match mode {
-                    FindMultipaths::Strict => {
-                        format!("find_multipaths strict: WWID {wwid} is not in the wwids file")
-                    }
-                    _ => format!(
-                        "find_multipaths {mode:?}: waiting for a second path to WWID {wwid}"
-                    )
-                    .to_lowercase(),
-                };
-                for d in &members {
-                    if let Some(p) = self.paths.get_mut(d) {
-                        p.why = why.clone();
-                        p.map = None;
-                    }
-                }
-            }
-        }
-
+        let wanted = self.decide_paths();
         // Maps whose paths are all gone.
         let gone: Vec<String> = self
             .maps
@@ -490,24 +422,49 @@ impl Engine {
         actions
     }
 
-    fn path_verdict(&self, dev: &str) -> Result<String, String> {
-        let p = self
-            .paths
-            .get(dev)
-            .ok_or_else(|| "unknown path".to_string())?;
-        if let FilterResult::Blacklisted { by } = self.policy.filter_devnode(dev) {
-            return Err(format!("blacklisted by {by}"));
+    /// Which paths are multipathed, grouped by WWID (blacklists, identity,
+    /// identity conflicts, find_multipaths: discovery's pure decision);
+    /// every other path gets its reason.
+    fn decide_paths(&mut self) -> BTreeMap<String, Vec<String>> {
+        let now = self.epoch + Duration::from_millis(self.now_ms);
+        let devs: Vec<String> = self.paths.keys().cloned().collect();
+        let candidates: Vec<Candidate<'_>> = devs
+            .iter()
+            .filter_map(|d| self.paths.get(d))
+            .map(|p| Candidate {
+                info: &p.info,
+                first_seen: self.epoch + Duration::from_millis(p.added_ms),
+                known_hardware: false,
+                identity_error: None,
+            })
+            .collect();
+        let known = KnownWwids {
+            in_wwids_file: self.wwids.clone(),
+            with_map: self.maps.keys().cloned().collect(),
+        };
+        let filter: &dyn PathFilter = &*self.policy;
+        let (verdicts, conflicts) = decide(&candidates, filter, &known, &self.defaults, now);
+        for c in conflicts {
+            if self.logged_conflicts.insert(c.wwid.clone()) {
+                warn!(wwid = %c.wwid, conflict = ?c, "paths share a WWID but differ; leaving all out of maps");
+            }
         }
-        if let FilterResult::Blacklisted { by } = self.policy.filter_path(&p.info) {
-            return Err(format!("blacklisted by {by}"));
+        let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for v in verdicts {
+            match v.decision {
+                Decision::Multipath { wwid } => wanted.entry(wwid).or_default().push(v.dev),
+                Decision::Wait { .. } | Decision::Skip => {
+                    if let Some(p) = self.paths.get_mut(&v.dev) {
+                        p.why = v.why;
+                        p.map = None;
+                    }
+                }
+            }
         }
-        match &p.info.wwid {
-            Some(w) if !w.trim().is_empty() => Ok(w.clone()),
-            _ => Err(format!(
-                "no identity: neither {} nor VPD page 0x83 gave a WWID",
-                p.settings.uid_attribute
-            )),
+        for members in wanted.values_mut() {
+            members.sort_by_key(|d| natural_key(d));
         }
+        wanted
     }
 
     fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {

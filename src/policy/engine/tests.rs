@@ -1,7 +1,7 @@
 //! Deterministic simulations of the policy core with a fake clock.
 
 use super::*;
-use crate::model::{DevT, NoPathRetry, PathInfo, PgPolicy, Settings};
+use crate::model::{DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
 use crate::policy::StaticPolicy;
 
 fn path(dev: &str, minor: u32, wwid: &str) -> PathInfo {
@@ -290,7 +290,7 @@ fn blacklist_and_missing_identity_explain_why() {
         "{}",
         why("sdz")
     );
-    assert!(why("sdd").starts_with("no identity"), "{}", why("sdd"));
+    assert!(why("sdd").starts_with("no usable WWID"), "{}", why("sdd"));
 }
 
 #[test]
