@@ -392,6 +392,10 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
             .map_err(|e| e.to_string())
     }));
 
+    // Adopt existing maps before the socket answers, so the first query
+    // already sees them.
+    daemon.start();
+
     // Control socket.
     let sockets: Vec<SocketName> = if cli.sockets.is_empty() {
         ipc::socket::server_sockets()

@@ -1288,7 +1288,9 @@ impl Engine {
                 } else {
                     "active".into()
                 },
-                action: m.action.clone(),
+                // multipathd prints `create:`/`reload:` only while it acts
+                // (multipath -v2), never in `show topology`.
+                action: String::new(),
                 stats: m.stats,
                 path_groups: groups,
             });

@@ -37,8 +37,10 @@ wait_for "! $MP show status | grep -q '^busy: True'" 60
 # lowest priority, alone in the last path group.
 standby=$(for d in $(san_paths); do [ "$(path_access_state "$d")" = standby ] && echo "$d"; done | head -1)
 [ -n "$standby" ] || fail "no standby path"
-"$MP" show topology | grep -B1 " $standby " | head -1 | grep -q "prio=1 status=enabled" || fail "standby path not in a prio 1 group"
-"$MP" show topology | tail -1 | grep -q " $standby " || fail "standby path's group is not last"
+topo=$("$MP" show map "$(dev_wwid "$standby")" topology)
+echo "$topo"
+grep -B1 " $standby " <<<"$topo" | grep -q "prio=1 status=enabled" || fail "standby path not in a prio 1 group"
+tail -n 1 <<<"$topo" | grep -q " $standby " || fail "standby path's group is not last"
 echo "ok: standby path $standby in the last group, prio 1"
 
 w=${wwids[0]}
