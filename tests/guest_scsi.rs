@@ -6,8 +6,12 @@
 //!   active/optimized and `LIO_STANDBY` standby with the preferred bit (LIO
 //!   answers TUR on standby with NOT READY 04/0b; scsi_debug answers GOOD in
 //!   every state; scsi_dh_alua does not attach to tcm_loop devices);
-//! - `PEER_PATHS`: a file with Debian multipathd's view of those paths
-//!   (`show paths format "%d %p %T"`).
+//! - `PEER_PRIO`, `PEER_TUR`: Debian multipathd's prio and first settled
+//!   TUR result per path, from its -v3 log (its `show paths` can lack the
+//!   LIO paths: tcm_loop devices get no VPD pages cached by the kernel, so
+//!   udev may give them no WWID).
+//!
+//! The `hang_` tests make scsi_debug stop answering: run them last.
 //!
 //! Every test is `#[ignore]`: they need root, scsi_debug and LIO.
 
@@ -18,11 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mpathd::checker::{self, CheckRunner, CheckResult, CheckerKind, PathProbe, SysProbe};
+use mpathd::checker::{self, CheckResult, CheckRunner, CheckerKind, PathProbe, SysProbe};
 use mpathd::model::{ChkState, PathInfo};
 use mpathd::prio::{self, alua_prio_value, sysfs_prio_value, PrioResult, PrioSpec};
 use mpathd::scsi::parse::{parse_vpd80_serial, vpd83_target_port_group};
-use mpathd::scsi::{AluaState, SgDevice};
+use mpathd::scsi::{AluaState, Outcome, SgDevice};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -73,7 +77,10 @@ fn expected_alua(dev: &str) -> (String, bool) {
     } else if env("LIO_ACTIVE") == dev {
         ("active/optimized".into(), false)
     } else {
-        (sysfs(dev, "access_state"), sysfs(dev, "preferred_path") == "1")
+        (
+            sysfs(dev, "access_state"),
+            sysfs(dev, "preferred_path") == "1",
+        )
     }
 }
 
@@ -89,6 +96,7 @@ fn path_in_state(paths: &[String], state: &str) -> String {
         .clone()
 }
 
+/// Exit code and stdout (stderr appended, for failure messages).
 fn run(cmd: &str, args: &[&str]) -> (i32, String) {
     let out = Command::new(cmd)
         .args(args)
@@ -96,19 +104,34 @@ fn run(cmd: &str, args: &[&str]) -> (i32, String) {
         .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
-/// Debian multipathd's (prio, checker state) per path, from PEER_PATHS.
-fn peer_paths() -> HashMap<String, (i32, String)> {
-    let f = std::env::var("PEER_PATHS").expect("PEER_PATHS not set");
-    let text = fs::read_to_string(&f).expect("PEER_PATHS file");
-    text.lines()
+/// Debian multipathd's prio per path (`DEV: alua prio = N` in its log), in
+/// PEER_PRIO.
+fn peer_prio() -> HashMap<String, i32> {
+    let f = std::env::var("PEER_PRIO").expect("PEER_PRIO not set");
+    fs::read_to_string(&f)
+        .expect("PEER_PRIO file")
+        .lines()
         .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let prio = w.get(1)?.parse().ok()?;
-            Some((w.first()?.to_string(), (prio, w.get(2..)?.join(" "))))
+            let (d, p) = l.split_once(' ')?;
+            Some((d.to_string(), p.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Debian multipathd's first settled TUR result per path (`up`, `ghost`,
+/// ...), from its log, in PEER_TUR.
+fn peer_tur() -> HashMap<String, String> {
+    let f = std::env::var("PEER_TUR").expect("PEER_TUR not set");
+    fs::read_to_string(&f)
+        .expect("PEER_TUR file")
+        .lines()
+        .filter_map(|l| {
+            let (d, st) = l.split_once(' ')?;
+            Some((d.to_string(), st.trim().to_string()))
         })
         .collect()
 }
@@ -152,33 +175,45 @@ fn inquiry_and_vpd_match_sysfs() {
         assert_eq!(inq.product, sysfs(&dev, "model"), "{dev} product");
         assert_eq!(inq.rev, sysfs(&dev, "rev"), "{dev} rev");
         assert!(inq.tpgs != 0, "{dev}: TPGS {}", inq.tpgs);
-        // The kernel caches VPD 0x83 and 0x80: same bytes as we read.
+        // The kernel caches VPD 0x83 and 0x80 (not for tcm_loop devices):
+        // same bytes as we read.
         let p83 = sg.vpd_page(0x83, T).unwrap();
-        let cached = fs::read(format!("/sys/block/{dev}/device/vpd_pg83")).unwrap();
-        assert_eq!(p83, cached, "{dev}: VPD 0x83");
-        let p80 = sg.vpd_page(0x80, T).unwrap();
-        let cached = fs::read(format!("/sys/block/{dev}/device/vpd_pg80")).unwrap();
-        assert_eq!(p80, cached, "{dev}: VPD 0x80");
-        let serial = parse_vpd80_serial(&p80).unwrap();
-        assert!(!serial.is_empty(), "{dev}: serial");
-        // TPG as udev's scsi_id and sg_vpd report it.
+        if let Ok(cached) = fs::read(format!("/sys/block/{dev}/device/vpd_pg83")) {
+            assert_eq!(p83, cached, "{dev}: VPD 0x83");
+        }
+        let serial = match fs::read(format!("/sys/block/{dev}/device/vpd_pg80")) {
+            Ok(cached) => {
+                let p80 = sg.vpd_page(0x80, T).unwrap();
+                assert_eq!(p80, cached, "{dev}: VPD 0x80");
+                parse_vpd80_serial(&p80).unwrap()
+            }
+            Err(_) => String::new(),
+        };
+        // TPG as sg_vpd (and udev's scsi_id, when it ran) report it.
         let tpg = vpd83_target_port_group(&p83).unwrap().expect("tpg");
-        let (_, props) = run("udevadm", &["info", "--query=property", &format!("/dev/{dev}")]);
-        let udev_tpg = props
+        let (_, props) = run(
+            "udevadm",
+            &["info", "--query=property", &format!("/dev/{dev}")],
+        );
+        if let Some(udev_tpg) = props
             .lines()
             .find_map(|l| l.strip_prefix("SCSI_IDENT_PORT_TARGET_PORT_GROUP="))
-            .expect("udev TPG property");
-        assert_eq!(
-            u16::from_str_radix(udev_tpg.trim_start_matches("0x"), 16).unwrap(),
-            tpg,
-            "{dev}: TPG vs udev"
-        );
+        {
+            assert_eq!(
+                u16::from_str_radix(udev_tpg.trim_start_matches("0x"), 16).unwrap(),
+                tpg,
+                "{dev}: TPG vs udev"
+            );
+        }
         let (_, di) = run("sg_vpd", &["-p", "di", &format!("/dev/{dev}")]);
         assert!(
             di.contains(&format!("Target port group: 0x{tpg:x}")),
             "{dev}: TPG 0x{tpg:x} vs sg_vpd:\n{di}"
         );
-        println!("{dev}: {} {} {} tpgs={} tpg=0x{tpg:x} serial={serial}", inq.vendor, inq.product, inq.rev, inq.tpgs);
+        println!(
+            "{dev}: {} {} {} tpgs={} tpg=0x{tpg:x} serial={serial}",
+            inq.vendor, inq.product, inq.rev, inq.tpgs
+        );
     }
 }
 
@@ -217,7 +252,7 @@ fn rtpg_matches_sg_rtpg_and_access_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the guest"]
 async fn alua_and_sysfs_prio_match_peer_multipathd() {
-    let peer = peer_paths();
+    let peer = peer_prio();
     let runner = CheckRunner::new(Arc::new(SysProbe), 4);
     let spec = PrioSpec::new("alua", "");
     let mut seen = HashMap::new();
@@ -230,56 +265,98 @@ async fn alua_and_sysfs_prio_match_peer_multipathd() {
             "active/non-optimized" => 10,
             "standby" => 1,
             s => panic!("{dev}: unexpected state {s}"),
-        } + if pref && state != "active/optimized" { 80 } else { 0 };
+        } + if pref && state != "active/optimized" {
+            80
+        } else {
+            0
+        };
         assert_eq!(r.prio, want, "{dev} ({state}, pref {pref}): {r:?}");
-        let (peer_prio, _) = peer.get(&dev).unwrap_or_else(|| panic!("{dev} not in peer output"));
+        let peer_prio = peer
+            .get(&dev)
+            .unwrap_or_else(|| panic!("{dev} not in peer output"));
         assert_eq!(r.prio, *peer_prio, "{dev}: ours vs Debian multipathd");
         // TPG given by discovery: same answer without reading VPD 0x83.
         let sg = SgDevice::open(&dev).unwrap();
         let tpg = vpd83_target_port_group(&sg.vpd_page(0x83, T).unwrap()).unwrap();
-        let with_tpg = PathInfo { tpg_id: tpg, ..path_info(&dev) };
+        let with_tpg = PathInfo {
+            tpg_id: tpg,
+            ..path_info(&dev)
+        };
         assert_eq!(runner.prio(&with_tpg, &spec, T).await.prio, want);
         // sysfs prio reads scsi_dh_alua's view: the same numbers where it
         // is attached, const where not.
-        let s = runner.prio(&path_info(&dev), &PrioSpec::new("sysfs", ""), T).await;
-        if is_lio(&dev) {
-            assert_eq!((s.prio, s.prioritizer.as_str()), (1, "const"), "{dev}: {s:?}");
+        let s = runner
+            .prio(&path_info(&dev), &PrioSpec::new("sysfs", ""), T)
+            .await;
+        if sysfs(&dev, "access_state").is_empty() {
+            assert_eq!(
+                (s.prio, s.prioritizer.as_str()),
+                (1, "const"),
+                "{dev}: {s:?}"
+            );
         } else {
             assert_eq!(s.prio, want, "{dev}: sysfs prio {s:?}");
             assert_eq!(s.prio, sysfs_prio_value(&state, pref, false));
         }
         // exclusive_pref_bit only changes preferred active/optimized paths.
-        let x = runner.prio(&path_info(&dev), &PrioSpec::new("alua", "exclusive_pref_bit"), T).await;
+        let x = runner
+            .prio(
+                &path_info(&dev),
+                &PrioSpec::new("alua", "exclusive_pref_bit"),
+                T,
+            )
+            .await;
         let st = prio::alua_group(&path_info(&dev), T).unwrap();
         assert_eq!(x.prio, alua_prio_value(st.state, st.pref, true));
         seen.insert(r.prio, dev.clone());
-        println!("{dev}: {state} pref={pref} alua={} sysfs={} peer={peer_prio}", r.prio, s.prio);
+        println!(
+            "{dev}: {state} pref={pref} alua={} sysfs={} peer={peer_prio}",
+            r.prio, s.prio
+        );
     }
     for p in [50, 10, 1, 81] {
         assert!(seen.contains_key(&p), "no path with prio {p}: {seen:?}");
     }
     // const and unsupported prioritizers.
     let dev = scsi_debug_paths()[0].clone();
-    assert_eq!(runner.prio(&path_info(&dev), &PrioSpec::new("const", ""), T).await.prio, 1);
-    let r = runner.prio(&path_info(&dev), &PrioSpec::new("path_latency", ""), T).await;
+    assert_eq!(
+        runner
+            .prio(&path_info(&dev), &PrioSpec::new("const", ""), T)
+            .await
+            .prio,
+        1
+    );
+    let r = runner
+        .prio(&path_info(&dev), &PrioSpec::new("path_latency", ""), T)
+        .await;
     assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));
 }
 
 #[test]
 #[ignore = "needs the guest"]
 fn tur_matches_sg_turs_and_peer_multipathd() {
-    let peer = peer_paths();
+    let peer = peer_tur();
     for dev in all_paths() {
         let r = checker::tur(&dev, T);
         let (rc, _) = run("sg_turs", &[&format!("/dev/{dev}")]);
         let lio_standby = is_lio(&dev) && expected_alua(&dev).0 == "standby";
         // scsi_debug answers TUR with GOOD in every ALUA state; LIO answers
         // NOT READY 04/0b on a standby port.
-        let want = if lio_standby { ChkState::Ghost } else { ChkState::Up };
+        let want = if lio_standby {
+            ChkState::Ghost
+        } else {
+            ChkState::Up
+        };
         assert_eq!(r.state, want, "{dev}: {r}");
         assert_eq!(rc == 0, want == ChkState::Up, "{dev}: sg_turs exit {rc}");
-        let (_, peer_chk) = peer.get(&dev).unwrap_or_else(|| panic!("{dev} not in peer output"));
-        assert_eq!(peer_chk, r.state.as_str(), "{dev}: ours vs Debian multipathd");
+        let peer_chk = peer
+            .get(&dev)
+            .unwrap_or_else(|| panic!("{dev} not in peer output"));
+        assert_eq!(
+            peer_chk,
+            r.state.status_name(),
+            "{dev}: ours vs Debian multipathd"
+        );
         println!("{dev}: {r} (sg_turs exit {rc}, peer {peer_chk})");
     }
 }
@@ -290,61 +367,103 @@ fn other_checkers_on_a_working_path() {
     let dev = path_in_state(&scsi_debug_paths(), "active/optimized");
     assert_eq!(checker::directio(&dev, T).state, ChkState::Up);
     assert_eq!(checker::readsector0(&dev, T).state, ChkState::Up);
-    assert_eq!(SysProbe.check(&dev, CheckerKind::None, T).state, ChkState::Up);
+    assert_eq!(
+        SysProbe.check(&dev, CheckerKind::None, T).state,
+        ChkState::Up
+    );
     // O_DIRECT reads go through scsi_dh_alua, which refuses I/O on standby.
     let sb = path_in_state(&scsi_debug_paths(), "standby");
     assert_eq!(checker::directio(&sb, T).state, ChkState::Down);
 }
 
 fn set_dev_state(dev: &str, state: &str) {
-    fs::write(format!("/sys/block/{dev}/device/state"), state).unwrap();
+    fs::write(
+        format!("/sys/block/{dev}/device/state"),
+        format!("{state}\n"),
+    )
+    .unwrap();
 }
 
 #[test]
 #[ignore = "needs the guest"]
 fn offline_path_is_down() {
     let dev = path_in_state(&scsi_debug_paths(), "active/optimized");
+    // An fd opened while the path ran, as a daemon holding it would have.
+    let held = SgDevice::open(&dev).unwrap();
     set_dev_state(&dev, "offline");
+    let on_held = held.test_unit_ready(T);
+    let tur_held = checker::tur_on(&held, T);
     let raw = checker::tur(&dev, T);
     let probed = SysProbe.check(&dev, CheckerKind::Tur, T);
     let rs0 = checker::readsector0(&dev, T);
     let dio = checker::directio(&dev, T);
     set_dev_state(&dev, "running");
-    // The TUR itself fails (the midlayer rejects it: DID_NO_CONNECT)...
+    // SG_IO on an fd held from before fails with ENODEV...
+    let e = on_held.unwrap_err();
+    assert!(e.to_string().contains("ENODEV"), "{e}");
+    assert_eq!(tur_held.state, ChkState::Down, "{tur_held}");
+    // ...and sd refuses to open an offline device (ENXIO).
     assert_eq!(raw.state, ChkState::Down, "{raw}");
-    assert!(raw.to_string().contains("DID_NO_CONNECT"), "{raw}");
-    // ...and the probe does not even send it.
+    assert!(raw.to_string().contains("os error 6"), "{raw}");
+    // The probe does not even try: sysfs says offline.
     assert_eq!(probed.state, ChkState::Down, "{probed}");
     assert_eq!(probed.msg, "path offline");
     assert_eq!(rs0.state, ChkState::Down, "{rs0}");
     assert_eq!(dio.state, ChkState::Down, "{dio}");
-    println!("offline {dev}: {raw} / {probed} / {rs0} / {dio}");
+    println!("offline {dev}: {tur_held} / {raw} / {probed} / {rs0} / {dio}");
     assert_eq!(checker::tur(&dev, T).state, ChkState::Up);
+    assert_eq!(held.test_unit_ready(T).unwrap().outcome, Outcome::Good);
 }
 
-const SDEBUG_DELAY: &str = "/sys/bus/pseudo/drivers/scsi_debug/delay";
+const SDEBUG: &str = "/sys/bus/pseudo/drivers/scsi_debug";
 
-/// scsi_debug answers every command after `jiffies` (all its devices).
-/// The driver refuses to change it while commands are queued: retry.
-fn set_scsi_debug_delay(jiffies: u32) {
-    for _ in 0..120 {
-        if fs::write(SDEBUG_DELAY, jiffies.to_string()).is_ok() {
+/// While alive, scsi_debug ignores every command (every_nth=1 with the
+/// TIMEOUT option): a target that stopped answering. The kernel times
+/// commands out and aborts them. (`delay` would do too, but scsi_debug
+/// refuses to change it back while any command is queued, and udev keeps
+/// some queued.)
+struct Unresponsive;
+
+impl Unresponsive {
+    fn start() -> Self {
+        fs::write(format!("{SDEBUG}/opts"), "4\n").unwrap();
+        fs::write(format!("{SDEBUG}/every_nth"), "1\n").unwrap();
+        Unresponsive
+    }
+}
+
+impl Drop for Unresponsive {
+    fn drop(&mut self) {
+        let _ = fs::write(format!("{SDEBUG}/every_nth"), "0\n");
+        let _ = fs::write(format!("{SDEBUG}/opts"), "0\n");
+    }
+}
+
+/// After a hang, commands the kernel retried may still be draining: wait
+/// (bounded) until TUR answers again.
+fn wait_up(dev: &str) {
+    let t0 = Instant::now();
+    loop {
+        let r = checker::tur(dev, T);
+        if r.state == ChkState::Up {
             return;
         }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "{dev} not up again: {r}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
-    panic!("cannot set scsi_debug delay to {jiffies}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the guest"]
-async fn hung_device_times_out_while_others_answer() {
+async fn hang_device_times_out_while_others_answer() {
     let hung = scsi_debug_paths();
     let healthy = lio_paths();
     let runner = CheckRunner::new(Arc::new(SysProbe), 8);
     let timeout = Duration::from_secs(3);
-    // 100 s at HZ=250: far beyond the checker timeout.
-    set_scsi_debug_delay(25_000);
+    let hang = Unresponsive::start();
     let start = Instant::now();
     let checks = hung.iter().chain(healthy.iter()).map(|d| {
         let r = runner.clone();
@@ -355,14 +474,7 @@ async fn hung_device_times_out_while_others_answer() {
         }
     });
     let results = futures::future::join_all(checks).await;
-    // Let the aborted commands drain before restoring the delay.
-    for _ in 0..120 {
-        if runner.stats().in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    set_scsi_debug_delay(1);
+    drop(hang);
     for (d, res, took) in &results {
         println!("{d}: {res} after {took:?}");
         if hung.contains(d) {
@@ -370,14 +482,18 @@ async fn hung_device_times_out_while_others_answer() {
             // Reported within the checker timeout (plus scheduling slack).
             assert!(*took < timeout + Duration::from_secs(2), "{d}: {took:?}");
         } else {
-            let want = if expected_alua(d).0 == "standby" { ChkState::Ghost } else { ChkState::Up };
+            let want = if expected_alua(d).0 == "standby" {
+                ChkState::Ghost
+            } else {
+                ChkState::Up
+            };
             assert_eq!(res.state, want, "{d}: {res}");
             assert!(*took < timeout, "{d} answered after {took:?}");
         }
     }
     assert_eq!(runner.stats().in_flight, 0, "{:?}", runner.stats());
     for d in &hung {
-        assert_eq!(checker::tur(d, T).state, ChkState::Up, "{d} after restore");
+        tokio::task::block_in_place(|| wait_up(d));
     }
 }
 
@@ -400,13 +516,16 @@ impl PathProbe for SlowKernelProbe {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the guest"]
-async fn stuck_ioctl_keeps_its_slot_and_is_not_requeued() {
+async fn hang_stuck_ioctl_keeps_its_slot_and_is_not_requeued() {
     let dev = scsi_debug_paths()[0].clone();
     let good = path_in_state(&lio_paths(), "active/optimized");
-    let probe = Arc::new(SlowKernelProbe { sg_timeout: Duration::from_secs(12), checks: AtomicUsize::new(0) });
+    let probe = Arc::new(SlowKernelProbe {
+        sg_timeout: Duration::from_secs(12),
+        checks: AtomicUsize::new(0),
+    });
     let runner = CheckRunner::new(probe.clone(), 2);
     let deadline = Duration::from_secs(2);
-    set_scsi_debug_delay(25_000);
+    let hang = Unresponsive::start();
     let r = runner.check(&dev, CheckerKind::Tur, deadline).await;
     assert_eq!(r.state, ChkState::Timeout, "{r}");
     let s = runner.stats();
@@ -417,8 +536,17 @@ async fn stuck_ioctl_keeps_its_slot_and_is_not_requeued() {
     let again = runner.check(&dev, CheckerKind::Tur, deadline).await;
     assert_eq!(again.state, ChkState::Timeout, "{again}");
     assert_eq!(probe.checks.load(Ordering::SeqCst), 1);
-    assert_eq!(runner.check(&good, CheckerKind::Tur, deadline).await.state, ChkState::Up);
-    assert_eq!(runner.prio(&path_info(&dev), &PrioSpec::new("alua", ""), deadline).await.prio, prio::PRIO_UNDEF);
+    assert_eq!(
+        runner.check(&good, CheckerKind::Tur, deadline).await.state,
+        ChkState::Up
+    );
+    assert_eq!(
+        runner
+            .prio(&path_info(&dev), &PrioSpec::new("alua", ""), deadline)
+            .await
+            .prio,
+        prio::PRIO_UNDEF
+    );
     // The kernel times the command out at 12 s and aborts it: the slot is
     // released and the stuck count drops.
     let t0 = Instant::now();
@@ -428,7 +556,11 @@ async fn stuck_ioctl_keeps_its_slot_and_is_not_requeued() {
     println!("stuck call returned after {:?} more", t0.elapsed());
     assert_eq!(runner.stats().stuck, 0);
     assert!(!runner.is_in_flight(&dev));
-    set_scsi_debug_delay(1);
-    assert_eq!(runner.check(&dev, CheckerKind::Tur, T).await.state, ChkState::Up);
+    drop(hang);
+    tokio::task::block_in_place(|| wait_up(&dev));
+    assert_eq!(
+        runner.check(&dev, CheckerKind::Tur, T).await.state,
+        ChkState::Up
+    );
     assert_eq!(probe.checks.load(Ordering::SeqCst), 2);
 }

@@ -21,6 +21,9 @@ lio_setup() {
     truncate -s 16M "$LIO_IMG"
     mkdir -p "$LIO_DEV"
     echo "fd_dev_name=$LIO_IMG,fd_dev_size=16777216" >"$LIO_DEV/control"
+    # A unit serial, so udev gives the LUN a WWID (the kernel caches no VPD
+    # pages for tcm_loop devices).
+    echo "lio0-$(date +%s)" >"$LIO_DEV/wwn/vpd_unit_serial"
     echo 1 >"$LIO_DEV/enable"
     # Implicit ALUA only, so scsi_dh_alua cannot change the states.
     echo 1 >"$LIO_DEV/alua/default_tg_pt_gp/alua_access_type"
@@ -41,9 +44,9 @@ lio_setup() {
     done
     wait_for '[ $(lio_paths | wc -l) -ge 2 ]' 60
     udev_settle
-    # Port 2 goes standby now. scsi_dh_alua does not attach to tcm_loop
-    # devices (no access_state there): the tests take the expected states
-    # from LIO_ACTIVE / LIO_STANDBY (port 1 has the lower SCSI host number).
+    # Port 2 goes standby now. The tests take the expected states from
+    # LIO_ACTIVE / LIO_STANDBY (port 1 has the lower SCSI host number), not
+    # from scsi_dh_alua's access_state, which tcm_loop devices may lack.
     echo 2 >"$LIO_DEV/alua/sb/alua_access_state"
     LIO_ACTIVE= LIO_STANDBY=
     for d in $(lio_paths); do
@@ -85,7 +88,8 @@ lio_teardown() {
 }
 
 cleanup() {
-    echo 1 >/sys/bus/pseudo/drivers/scsi_debug/delay 2>/dev/null || true
+    echo 0 >/sys/bus/pseudo/drivers/scsi_debug/every_nth 2>/dev/null || true
+    echo 0 >/sys/bus/pseudo/drivers/scsi_debug/opts 2>/dev/null || true
     stop_peer_multipathd || true
     lio_teardown || true
 }
@@ -97,29 +101,59 @@ for d in $(ls /sys/block | grep '^sd'); do
     echo "  $d $(dev_hctl "$d") $(tr -d ' ' <"/sys/block/$d/device/vendor") $(path_access_state "$d") pref=$(cat "/sys/block/$d/device/preferred_path" 2>/dev/null)"
 done
 
-# The reference: Debian's multipathd view of the same paths (alua prio by
-# detect_prio, tur checker).
-# scsi_dh_alua cannot attach to tcm_loop devices, so a map with hwhandler
-# "1 alua" cannot load there: no hardware handler for LIO.
-printf '%s\n' "$PEER_CONF_DEFAULT" 'devices {
+# The reference: Debian's multipathd view of the same paths (alua prio, tur
+# checker), from its log: its `show paths` may lack the LIO
+# paths (see tests/guest_scsi.rs).
+# The alua prioritizer explicitly (detect_prio would pick sysfs). No
+# hardware handler for LIO: the test must not depend on scsi_dh_alua
+# attaching to tcm_loop devices (it does not without VPD pages).
+printf '%s\n' 'defaults {
+	user_friendly_names no
+	find_multipaths no
+	detect_prio no
+	prio alua
+}
+blacklist {
+	devnode "^(sr|vd|loop|ram)"
+}
+devices {
 	device {
 		vendor "LIO-ORG"
 		product ".*"
 		hardware_handler "0"
 		retain_attached_hw_handler no
+		detect_prio no
+		prio alua
 	}
 }' >/etc/multipath.conf
 mkdir -p /etc/multipath
 log "starting peer multipathd"
 /sbin/multipathd -d -s -v3 >"$CASE_OUT/peer-multipathd.log" 2>&1 &
 PEER_MULTIPATHD_PID=$!
-wait_for '[ $(multipathd show paths format "%d %p %T" | grep -c "^sd.* \(ready\|ghost\)") -ge 5 ]' 60 || {
+peer_settled() {
+    local d
+    for d in $(ls /sys/block | grep '^sd'); do
+        grep -q "^$d: tur state = [^p]" "$CASE_OUT/peer-multipathd.log" || return 1
+        grep -q "^$d: alua prio = [0-9]" "$CASE_OUT/peer-multipathd.log" || return 1
+    done
+}
+wait_for peer_settled 90 || {
     multipathd show paths format "%d %p %T"
     exit 1
 }
-multipathd show paths format "%d %p %T" | tee "$CASE_OUT/peer-paths.txt"
+multipathd show paths format "%d %p %T"
 multipathd show topology || true
 stop_peer_multipathd
+for d in $(ls /sys/block | grep '^sd'); do
+    st=$(sed -n "s/^$d: tur state = //p" "$CASE_OUT/peer-multipathd.log" | grep -v pending | head -n1)
+    echo "$d $st" >>"$CASE_OUT/peer-tur.txt"
+    p=$(sed -n "s/^$d: alua prio = \([0-9]*\).*/\1/p" "$CASE_OUT/peer-multipathd.log" | head -n1)
+    echo "$d $p" >>"$CASE_OUT/peer-prio.txt"
+done
+paste "$CASE_OUT/peer-tur.txt" "$CASE_OUT/peer-prio.txt"
 
-export PEER_PATHS=$CASE_OUT/peer-paths.txt
-"$GUEST_TESTS/guest_scsi" --ignored --test-threads=1 --nocapture
+export PEER_TUR=$CASE_OUT/peer-tur.txt PEER_PRIO=$CASE_OUT/peer-prio.txt
+"$GUEST_TESTS/guest_scsi" --ignored --test-threads=1 --nocapture --skip hang_
+# These make scsi_debug stop answering for a while: last, on a quiet system.
+udev_settle
+"$GUEST_TESTS/guest_scsi" --ignored --test-threads=1 --nocapture hang_
