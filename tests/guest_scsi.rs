@@ -15,6 +15,8 @@
 //!
 //! Every test is `#[ignore]`: they need root, scsi_debug and LIO.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::fs;
 use std::process::Command;
