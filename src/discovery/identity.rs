@@ -1,0 +1,256 @@
+//! Path identity: which WWID a path has, where it came from, and the safety
+//! check that keeps paths with the same WWID but different devices apart.
+
+use std::collections::BTreeMap;
+
+use crate::model::PathInfo;
+
+/// `wwid_source` for identities read from `device/vpd_pg83` in sysfs.
+pub const SOURCE_VPD_PG83: &str = "vpd_pg83";
+
+/// multipath-tools' WWID_SIZE is 128 bytes including the NUL.
+pub const MAX_WWID_LEN: usize = 127;
+
+/// Checks that `raw` can name a map and a wwids-file line.
+pub fn validate_wwid(raw: &str) -> Result<&str, String> {
+    let w = raw.trim();
+    if w.is_empty() {
+        return Err("empty".into());
+    }
+    if w.len() > MAX_WWID_LEN {
+        return Err(format!("longer than {MAX_WWID_LEN} bytes"));
+    }
+    if let Some(c) = w
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '/')
+    {
+        return Err(format!("contains {c:?}"));
+    }
+    Ok(w)
+}
+
+/// Picks a path's WWID: the udev property named by `uid_attribute`
+/// (ID_SERIAL unless the configuration says otherwise), else the identity
+/// derived from VPD page 0x83 in sysfs (udev may not have labelled the
+/// device yet). An empty `uid_attribute` means "use VPD page 0x83 only".
+///
+/// Returns `(wwid, wwid_source)` or the reason there is no usable identity.
+pub fn choose_wwid(
+    properties: &BTreeMap<String, String>,
+    uid_attribute: &str,
+    vpd_wwid: Option<&str>,
+) -> Result<(String, String), String> {
+    let mut why = Vec::new();
+    if !uid_attribute.is_empty() {
+        match properties.get(uid_attribute) {
+            Some(v) => match validate_wwid(v) {
+                Ok(w) => return Ok((w.to_string(), uid_attribute.to_string())),
+                Err(e) => why.push(format!("udev property {uid_attribute} is unusable ({e})")),
+            },
+            None => why.push(format!("udev property {uid_attribute} is not set")),
+        }
+    }
+    match vpd_wwid {
+        Some(v) => match validate_wwid(v) {
+            Ok(w) => return Ok((w.to_string(), SOURCE_VPD_PG83.to_string())),
+            Err(e) => why.push(format!("VPD page 0x83 identity is unusable ({e})")),
+        },
+        None => why.push("no identity in VPD page 0x83".to_string()),
+    }
+    Err(why.join("; "))
+}
+
+/// Sets `info.wwid` / `info.wwid_source` (see [`choose_wwid`]); on failure
+/// both are cleared and the reason is returned.
+pub fn assign_wwid(
+    info: &mut PathInfo,
+    uid_attribute: &str,
+    vpd_wwid: Option<&str>,
+) -> Result<(), String> {
+    match choose_wwid(&info.properties, uid_attribute, vpd_wwid) {
+        Ok((w, src)) => {
+            info.wwid = Some(w);
+            info.wwid_source = Some(src);
+            Ok(())
+        }
+        Err(e) => {
+            info.wwid = None;
+            info.wwid_source = None;
+            Err(e)
+        }
+    }
+}
+
+/// Paths that claim one WWID but cannot be the same logical unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityConflict {
+    pub wwid: String,
+    /// Every path with this WWID, in input order. None of them may be
+    /// grouped: we cannot tell which one lies.
+    pub devs: Vec<String>,
+    /// Human-readable: what each path reports.
+    pub detail: String,
+}
+
+impl IdentityConflict {
+    /// The reason to show for `dev` (one of `devs`).
+    pub fn why_for(&self, dev: &str) -> String {
+        let others: Vec<&str> = self
+            .devs
+            .iter()
+            .map(String::as_str)
+            .filter(|d| *d != dev)
+            .collect();
+        format!(
+            "identity conflict with {}: WWID {} is claimed by devices that differ ({}); left out of maps",
+            others.join(", "),
+            self.wwid,
+            self.detail
+        )
+    }
+}
+
+fn describe(p: &PathInfo) -> String {
+    format!("{}: {} sectors {},{}", p.dev, p.size, p.vendor, p.product)
+}
+
+/// Finds WWIDs whose paths disagree on size or vendor/product. Pure; the
+/// caller logs the result and leaves every listed path out of maps.
+pub fn find_conflicts<'a, I>(paths: I) -> Vec<IdentityConflict>
+where
+    I: IntoIterator<Item = &'a PathInfo>,
+{
+    let mut by_wwid: BTreeMap<&str, Vec<&PathInfo>> = BTreeMap::new();
+    for p in paths {
+        if let Some(w) = p.wwid.as_deref() {
+            by_wwid.entry(w).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    for (wwid, ps) in by_wwid {
+        let Some(first) = ps.first() else { continue };
+        let differs = ps.iter().any(|p| {
+            p.size != first.size
+                || p.vendor.trim() != first.vendor.trim()
+                || p.product.trim() != first.product.trim()
+        });
+        if differs {
+            out.push(IdentityConflict {
+                wwid: wwid.to_string(),
+                devs: ps.iter().map(|p| p.dev.clone()).collect(),
+                detail: ps
+                    .iter()
+                    .map(|p| describe(p))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+    }
+    out
+}
+
+/// Logs conflicts at error level: a SAN presenting two LUNs with one WWID
+/// would corrupt data if they were grouped, so someone must look.
+pub fn log_conflicts(conflicts: &[IdentityConflict]) {
+    for c in conflicts {
+        tracing::error!(
+            wwid = %c.wwid,
+            devs = %c.devs.join(","),
+            "WWID claimed by paths that differ ({}); none of them will be multipathed",
+            c.detail
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn props(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn path(dev: &str, wwid: Option<&str>, size: u64, vendor: &str, product: &str) -> PathInfo {
+        PathInfo {
+            dev: dev.into(),
+            wwid: wwid.map(str::to_string),
+            size,
+            vendor: vendor.into(),
+            product: product.into(),
+            ..PathInfo::default()
+        }
+    }
+
+    #[test]
+    fn udev_property_first() {
+        let p = props(&[("ID_SERIAL", "36001405aaaa"), ("ID_WWN", "0x6001405")]);
+        assert_eq!(
+            choose_wwid(&p, "ID_SERIAL", Some("3other")).unwrap(),
+            ("36001405aaaa".into(), "ID_SERIAL".into())
+        );
+        assert_eq!(choose_wwid(&p, "ID_WWN", None).unwrap().1, "ID_WWN");
+    }
+
+    #[test]
+    fn falls_back_to_vpd_when_udev_has_not_labelled() {
+        let (w, src) = choose_wwid(&props(&[]), "ID_SERIAL", Some("36001405bbbb")).unwrap();
+        assert_eq!(
+            (w.as_str(), src.as_str()),
+            ("36001405bbbb", SOURCE_VPD_PG83)
+        );
+        // Empty uid_attribute: VPD only, even if ID_SERIAL is there.
+        let p = props(&[("ID_SERIAL", "3udev")]);
+        assert_eq!(choose_wwid(&p, "", Some("3vpd")).unwrap().0, "3vpd");
+    }
+
+    #[test]
+    fn no_identity_says_why() {
+        let e = choose_wwid(&props(&[("ID_SERIAL", "  ")]), "ID_SERIAL", None).unwrap_err();
+        assert!(e.contains("ID_SERIAL is unusable (empty)"), "{e}");
+        assert!(e.contains("no identity in VPD page 0x83"), "{e}");
+        let e = choose_wwid(&props(&[]), "SCSI_IDENT_LUN_NAA_REGEXT", Some("a/b")).unwrap_err();
+        assert!(e.contains("SCSI_IDENT_LUN_NAA_REGEXT is not set"), "{e}");
+        assert!(e.contains("contains '/'"), "{e}");
+        let mut info = path("sdb", Some("stale"), 1, "", "");
+        assert!(assign_wwid(&mut info, "ID_SERIAL", None).is_err());
+        assert_eq!((info.wwid, info.wwid_source), (None, None));
+    }
+
+    #[test]
+    fn validate() {
+        assert_eq!(validate_wwid(" 3600a0b8 \n").unwrap(), "3600a0b8");
+        assert!(validate_wwid(&"3".repeat(200)).is_err());
+        assert!(validate_wwid("36 00").is_err());
+        assert!(validate_wwid("1Linux_scsi_debug_2000").is_ok());
+    }
+
+    #[test]
+    fn conflicts_on_size_or_product() {
+        let ps = [
+            path("sda", Some("3A"), 100, "LIO-ORG", "disk"),
+            path("sdb", Some("3A"), 100, "LIO-ORG ", "disk"),
+            path("sdc", Some("3B"), 100, "LIO-ORG", "disk"),
+            path("sdd", Some("3B"), 200, "LIO-ORG", "disk"),
+            path("sde", Some("3C"), 100, "LIO-ORG", "disk"),
+            path("sdf", Some("3C"), 100, "OTHER", "disk"),
+            path("sdg", None, 1, "", ""),
+            path("sdh", None, 2, "", ""),
+        ];
+        let c = find_conflicts(&ps);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].wwid.as_str(), c[0].devs.clone()),
+            ("3B", vec!["sdc".to_string(), "sdd".into()])
+        );
+        assert!(c[0].detail.contains("sdd: 200 sectors"), "{}", c[0].detail);
+        assert_eq!(c[1].devs, ["sde", "sdf"]);
+        let why = c[0].why_for("sdc");
+        assert!(
+            why.starts_with("identity conflict with sdd: WWID 3B"),
+            "{why}"
+        );
+    }
+}

@@ -1,0 +1,694 @@
+//! Reading one path's attributes from sysfs into [`PathInfo`].
+//!
+//! The sysfs root is a parameter ([`SysfsRoot`]) so tests build fake trees
+//! in a temporary directory. A path that is not a SCSI block device is an
+//! error; a missing or garbled attribute is not: it is left at its default
+//! and recorded, with the file and the reason, in [`SysfsPath::problems`].
+
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use crate::model::{DevState, DevT, Hcil, PathInfo, Transport};
+use crate::{Error, Result};
+
+use super::vpd;
+
+/// Attribute files are small; a bigger one is garbage, not worth reading.
+const MAX_ATTR_BYTES: u64 = 64 * 1024;
+
+/// Properties discovery adds itself (not from udev), named so that no udev
+/// rule or blacklist `property` regex written for udev names matches them.
+pub const PROP_ISCSI_PORTAL: &str = "MPATHD_ISCSI_PORTAL";
+pub const PROP_ISCSI_SESSION: &str = "MPATHD_ISCSI_SESSION";
+
+/// Where sysfs is mounted: `/sys` on a host, a temporary tree in tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysfsRoot(PathBuf);
+
+impl Default for SysfsRoot {
+    fn default() -> Self {
+        SysfsRoot(PathBuf::from("/sys"))
+    }
+}
+
+impl SysfsRoot {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SysfsRoot(path.into())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `<root>/block/<dev>`.
+    pub fn block_dir(&self, dev: &str) -> PathBuf {
+        self.0.join("block").join(dev)
+    }
+
+    /// Kernel names of every `sd*` block device (whole disks only: partitions
+    /// are not listed under `/sys/block`).
+    pub fn scsi_disks(&self) -> Result<Vec<String>> {
+        let dir = self.0.join("block");
+        let rd = fs::read_dir(&dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+        let mut out: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_scsi_disk_name(n))
+            .collect();
+        out.sort_by(|a, b| disk_order(a, b));
+        Ok(out)
+    }
+}
+
+/// `sd` followed by lowercase letters: a SCSI disk (not a partition).
+pub fn is_scsi_disk_name(name: &str) -> bool {
+    name.strip_prefix("sd")
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_lowercase()))
+}
+
+/// sda < sdz < sdaa: shorter names first, then by name.
+pub fn disk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// What sysfs says about one path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SysfsPath {
+    /// Everything but `wwid`/`wwid_source` and udev `properties`, which the
+    /// identity step and the udev layer fill in.
+    pub info: PathInfo,
+    /// The WWID udev's rules would derive from `device/vpd_pg83`, if readable.
+    pub vpd_wwid: Option<String>,
+    /// Which designator `vpd_wwid` came from, e.g. `NAA IEEE Registered Extended`.
+    pub vpd_wwid_designator: Option<&'static str>,
+    /// Attributes that were missing or unreadable, each with the reason.
+    pub problems: Vec<String>,
+}
+
+/// Reads a small attribute file; `Ok(None)` when it does not exist.
+fn read_bytes(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+    let f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut buf = Vec::new();
+    f.take(MAX_ATTR_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_ATTR_BYTES {
+        return Err(format!("larger than {MAX_ATTR_BYTES} bytes"));
+    }
+    Ok(Some(buf))
+}
+
+fn read_text(path: &Path) -> std::result::Result<Option<String>, String> {
+    Ok(read_bytes(path)?.map(|b| String::from_utf8_lossy(&b).trim().to_string()))
+}
+
+/// Collects per-attribute problems while reading one device.
+struct Reader<'a> {
+    dev: &'a str,
+    base: PathBuf,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn note(&mut self, rel: &str, why: impl std::fmt::Display) {
+        self.problems.push(format!("{}/{rel}: {why}", self.dev));
+    }
+
+    /// Text attribute relative to the block dir; a problem if `required`
+    /// and missing, or unreadable.
+    fn text(&mut self, rel: &str, required: bool) -> Option<String> {
+        match read_text(&self.base.join(rel)) {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                if required {
+                    self.note(rel, "missing");
+                }
+                None
+            }
+            Err(e) => {
+                self.note(rel, e);
+                None
+            }
+        }
+    }
+
+    fn bytes(&mut self, rel: &str) -> Option<Vec<u8>> {
+        match read_bytes(&self.base.join(rel)) {
+            Ok(b) => b,
+            Err(e) => {
+                self.note(rel, e);
+                None
+            }
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, rel: &str, required: bool) -> Option<T> {
+        let s = self.text(rel, required)?;
+        match s.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.note(rel, format!("'{}' is not a number", shorten(&s)));
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, rel: &str, required: bool) -> Option<bool> {
+        match self.text(rel, required)?.as_str() {
+            "0" => Some(false),
+            "1" => Some(true),
+            other => {
+                self.note(rel, format!("'{}' is neither 0 nor 1", shorten(other)));
+                None
+            }
+        }
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn device_error(dev: &str, msg: impl Into<String>) -> Error {
+    Error::Device {
+        dev: dev.to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// Reads everything sysfs knows about SCSI disk `dev` (e.g. `sdc`).
+///
+/// Errors only when `dev` is not a SCSI block device under this root
+/// (no `block/<dev>`, no `dev` number, no `device` link ending in H:C:T:L).
+pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
+    if dev.is_empty() || dev.contains('/') || dev == "." || dev == ".." {
+        return Err(device_error(dev, "not a kernel device name"));
+    }
+    let base = root.block_dir(dev);
+    if !base.is_dir() {
+        return Err(device_error(
+            dev,
+            format!("{} does not exist (device gone?)", base.display()),
+        ));
+    }
+    let mut r = Reader {
+        dev,
+        base: base.clone(),
+        problems: Vec::new(),
+    };
+    let mut info = PathInfo {
+        dev: dev.to_string(),
+        ..PathInfo::default()
+    };
+
+    let devt = match read_text(&base.join("dev")) {
+        Ok(Some(s)) => s
+            .parse::<DevT>()
+            .map_err(|e| device_error(dev, format!("{dev}/dev: {e}")))?,
+        Ok(None) => return Err(device_error(dev, format!("{dev}/dev: missing"))),
+        Err(e) => return Err(device_error(dev, format!("{dev}/dev: {e}"))),
+    };
+    info.devt = Some(devt);
+
+    // H:C:T:L is the name of the SCSI device the `device` link points to.
+    let link = base.join("device");
+    let target = fs::read_link(&link)
+        .map_err(|e| device_error(dev, format!("{dev}/device: not a SCSI device ({e})")))?;
+    let hcil_name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| device_error(dev, format!("{dev}/device: link has no name")))?;
+    let hcil: Hcil = hcil_name
+        .parse()
+        .map_err(|e| device_error(dev, format!("{dev}/device: not a SCSI device: {e}")))?;
+    info.hcil = Some(hcil);
+
+    info.size = r.number("size", true).unwrap_or(0);
+    info.read_only = r.flag("ro", true).unwrap_or(false);
+    info.vendor = r.text("device/vendor", true).unwrap_or_default();
+    info.product = r.text("device/model", true).unwrap_or_default();
+    info.rev = r.text("device/rev", true).unwrap_or_default();
+    info.dev_state = match r.text("device/state", true) {
+        Some(s) => {
+            let st = DevState::from_sysfs(&s);
+            if st == DevState::Unknown {
+                r.note("device/state", format!("unknown state '{}'", shorten(&s)));
+            }
+            st
+        }
+        None => DevState::Unknown,
+    };
+    info.timeout_secs = r.number("device/timeout", true);
+
+    // TPGS: sysfs keeps the standard INQUIRY data on kernels >= 5.x; when it
+    // is absent, 0 stays and the prioritizer asks the device over SG_IO.
+    if let Some(inq) = r.bytes("device/inquiry") {
+        match vpd::tpgs_from_inquiry(&inq) {
+            Ok(t) => info.tpgs = t,
+            Err(e) => r.note("device/inquiry", e),
+        }
+    }
+
+    let mut vpd_wwid = None;
+    let mut vpd_wwid_designator = None;
+    if let Some(page) = r.bytes("device/vpd_pg83") {
+        match vpd::parse_pg83(&page) {
+            Ok(pg) => {
+                if let Some(w) = &pg.warning {
+                    r.note("device/vpd_pg83", w);
+                }
+                info.tpg_id = vpd::target_port_group(&pg);
+                if let Some((w, src)) = vpd::wwid_from_pg83(&pg) {
+                    vpd_wwid = Some(w);
+                    vpd_wwid_designator = Some(src);
+                }
+            }
+            Err(e) => r.note("device/vpd_pg83", e),
+        }
+    }
+    if let Some(page) = r.bytes("device/vpd_pg80") {
+        match vpd::parse_pg80(&page) {
+            Ok(s) => info.serial = Some(s),
+            Err(e) => r.note("device/vpd_pg80", e),
+        }
+    }
+
+    // scsi_dh attributes exist only with a handler module loaded.
+    info.dh_state = r
+        .text("device/dh_state", false)
+        .filter(|s| !s.is_empty() && s != "detached");
+    info.access_state = r
+        .text("device/access_state", false)
+        .filter(|s| !s.is_empty());
+    info.preferred_path = r.flag("device/preferred_path", false).unwrap_or(false);
+
+    read_transport(root, &mut r, &link, hcil, &mut info);
+
+    Ok(SysfsPath {
+        info,
+        vpd_wwid,
+        vpd_wwid_designator,
+        problems: r.problems,
+    })
+}
+
+fn is_pci_name(s: &str) -> bool {
+    // dddd:bb:dd.f
+    let b = s.as_bytes();
+    b.len() == 12
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b':',
+            10 => c == b'.',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Transport from the SCSI host's class: FC and SAS hosts get node/port
+/// names and the HBA's PCI address; iSCSI hosts the session's target name
+/// and portal.
+fn read_transport(
+    root: &SysfsRoot,
+    r: &mut Reader<'_>,
+    link: &Path,
+    hcil: Hcil,
+    info: &mut PathInfo,
+) {
+    let host = format!("host{}", hcil.host);
+    let class = |c: &str| root.path().join("class").join(c).join(&host);
+    let canonical = fs::canonicalize(link).ok();
+    let names: Vec<String> = canonical
+        .iter()
+        .flat_map(|p| p.components())
+        .filter_map(|c| match c {
+            Component::Normal(s) => s.to_str().map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    let pci_adapter = names
+        .windows(2)
+        .find(|w| w[1] == host && is_pci_name(&w[0]))
+        .map(|w| w[0].clone());
+
+    let read_opt = |p: PathBuf| read_text(&p).ok().flatten().filter(|s| !s.is_empty());
+
+    if class("fc_host").is_dir() {
+        info.transport = Transport::Fcp;
+        info.host_wwnn = read_opt(class("fc_host").join("node_name"));
+        info.host_wwpn = read_opt(class("fc_host").join("port_name"));
+        let tgt = root.path().join("class/fc_transport").join(format!(
+            "target{}:{}:{}",
+            hcil.host, hcil.channel, hcil.target
+        ));
+        info.target_wwnn = read_opt(tgt.join("node_name"));
+        info.target_wwpn = read_opt(tgt.join("port_name"));
+        if info.target_wwnn.is_none() {
+            r.note(
+                "device",
+                format!("FC target node name not found under {}", tgt.display()),
+            );
+        }
+        info.host_adapter = pci_adapter;
+    } else if class("iscsi_host").is_dir() {
+        info.transport = Transport::Iscsi;
+        info.host_adapter = read_opt(class("iscsi_host").join("ipaddress"));
+        match names.iter().find(|n| {
+            n.strip_prefix("session")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+        }) {
+            Some(session) => {
+                let sdir = root.path().join("class/iscsi_session").join(session);
+                info.target_wwnn = read_opt(sdir.join("targetname"));
+                if info.target_wwnn.is_none() {
+                    r.note("device", format!("{session}: no iSCSI target name"));
+                }
+                info.properties
+                    .insert(PROP_ISCSI_SESSION.to_string(), session.clone());
+                let conn = root
+                    .path()
+                    .join("class/iscsi_connection")
+                    .join(format!("connection{}:0", &session["session".len()..]));
+                let addr = read_opt(conn.join("persistent_address"))
+                    .or_else(|| read_opt(conn.join("address")));
+                let port =
+                    read_opt(conn.join("persistent_port")).or_else(|| read_opt(conn.join("port")));
+                if let Some(addr) = addr {
+                    let portal = match port {
+                        Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
+                        Some(p) => format!("{addr}:{p}"),
+                        None => addr,
+                    };
+                    info.properties
+                        .insert(PROP_ISCSI_PORTAL.to_string(), portal);
+                }
+            }
+            None => r.note("device", "iSCSI host but no session in the device path"),
+        }
+    } else if class("sas_host").is_dir() {
+        info.transport = Transport::Sas;
+        info.host_adapter = pci_adapter;
+    } else if class("srp_host").is_dir() {
+        info.transport = Transport::Srp;
+        info.host_adapter = pci_adapter;
+    } else {
+        info.transport = Transport::Unspecified;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A fake sysfs tree in a temporary directory, removed on drop.
+    pub(crate) struct FakeSysfs {
+        pub root: PathBuf,
+    }
+
+    impl Drop for FakeSysfs {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+
+    impl FakeSysfs {
+        pub(crate) fn new(tag: &str) -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let root = std::env::temp_dir().join(format!(
+                "mpathd-sysfs-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(root.join("block")).unwrap();
+            FakeSysfs { root }
+        }
+
+        pub(crate) fn sysfs(&self) -> SysfsRoot {
+            SysfsRoot::new(&self.root)
+        }
+
+        pub(crate) fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+            let p = self.root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, content).unwrap();
+        }
+
+        /// A SCSI disk under `devices/<parent>/hostH/target.../H:C:T:L`,
+        /// with `block/<dev>` linking into it as the kernel does.
+        pub(crate) fn disk(&self, dev: &str, parent: &str, hcil: &str, devt: &str) {
+            let h: Hcil = hcil.parse().unwrap();
+            let sdev = format!(
+                "devices/{parent}/host{}/target{}:{}:{}/{hcil}",
+                h.host, h.host, h.channel, h.target
+            );
+            let bdir = format!("{sdev}/block/{dev}");
+            fs::create_dir_all(self.root.join(&bdir)).unwrap();
+            symlink(self.root.join(&bdir), self.root.join("block").join(dev)).unwrap();
+            symlink(self.root.join(&sdev), self.root.join(&bdir).join("device")).unwrap();
+            self.write(&format!("{bdir}/dev"), format!("{devt}\n"));
+            self.write(&format!("{bdir}/size"), "32768\n");
+            self.write(&format!("{bdir}/ro"), "0\n");
+            self.write(&format!("{sdev}/vendor"), "Linux   \n");
+            self.write(&format!("{sdev}/model"), "scsi_debug      \n");
+            self.write(&format!("{sdev}/rev"), "0191\n");
+            self.write(&format!("{sdev}/state"), "running\n");
+            self.write(&format!("{sdev}/timeout"), "30\n");
+        }
+
+        pub(crate) fn host_class(&self, class: &str, host: u32) {
+            fs::create_dir_all(self.root.join(format!("class/{class}/host{host}"))).unwrap();
+        }
+    }
+
+    fn pg83_naa(naa: &[u8; 16], tpg: u16) -> Vec<u8> {
+        let mut body = vec![0x01, 0x03, 0, 16];
+        body.extend_from_slice(naa);
+        body.extend_from_slice(&[0x61, 0x95, 0, 4, 0, 0]);
+        body.extend_from_slice(&tpg.to_be_bytes());
+        let mut p = vec![0, 0x83];
+        p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        p.extend_from_slice(&body);
+        p
+    }
+
+    #[test]
+    fn reads_a_complete_scsi_debug_like_path() {
+        let fs_ = FakeSysfs::new("good");
+        fs_.disk("sdb", "pseudo_0/adapter0", "2:0:0:1", "8:16");
+        let sdev = "devices/pseudo_0/adapter0/host2/target2:0:0/2:0:0:1";
+        let mut inq = vec![0u8; 36];
+        inq[5] = 0x10;
+        fs_.write(&format!("{sdev}/inquiry"), &inq);
+        let naa = [
+            0x60, 0x01, 0x40, 0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ];
+        fs_.write(&format!("{sdev}/vpd_pg83"), pg83_naa(&naa, 1));
+        let mut pg80 = vec![0, 0x80, 0, 6];
+        pg80.extend_from_slice(b" 2000 ");
+        fs_.write(&format!("{sdev}/vpd_pg80"), pg80);
+        fs_.write(&format!("{sdev}/dh_state"), "alua\n");
+        fs_.write(&format!("{sdev}/access_state"), "active/optimized\n");
+        fs_.write(&format!("{sdev}/preferred_path"), "1\n");
+
+        let p = read_path(&fs_.sysfs(), "sdb").unwrap();
+        assert_eq!(p.problems, Vec::<String>::new());
+        let i = &p.info;
+        assert_eq!(i.dev, "sdb");
+        assert_eq!(i.devt, Some(DevT::new(8, 16)));
+        assert_eq!(i.hcil.unwrap().to_string(), "2:0:0:1");
+        assert_eq!(
+            (i.vendor.as_str(), i.product.as_str(), i.rev.as_str()),
+            ("Linux", "scsi_debug", "0191")
+        );
+        assert_eq!(i.size, 32768);
+        assert!(!i.read_only);
+        assert_eq!(i.dev_state, DevState::Running);
+        assert_eq!(i.timeout_secs, Some(30));
+        assert_eq!(i.tpgs, 1);
+        assert_eq!(i.tpg_id, Some(1));
+        assert_eq!(i.serial.as_deref(), Some("2000"));
+        assert_eq!(i.dh_state.as_deref(), Some("alua"));
+        assert_eq!(i.access_state.as_deref(), Some("active/optimized"));
+        assert!(i.preferred_path);
+        assert_eq!(i.transport, Transport::Unspecified);
+        assert_eq!(
+            p.vpd_wwid.as_deref(),
+            Some("36001405a0102030405060708090a0b0c")
+        );
+        assert_eq!(i.wwid, None, "identity is assigned later");
+    }
+
+    #[test]
+    fn garbage_attributes_are_reported_not_fatal() {
+        let fs_ = FakeSysfs::new("garbage");
+        fs_.disk("sdc", "pseudo_0/adapter0", "3:0:0:0", "8:32");
+        let sdev = "devices/pseudo_0/adapter0/host3/target3:0:0/3:0:0:0";
+        let bdir = format!("{sdev}/block/sdc");
+        fs_.write(&format!("{bdir}/size"), "lots\n");
+        fs_.write(&format!("{bdir}/ro"), "maybe\n");
+        fs_.write(&format!("{sdev}/timeout"), "-3x\n");
+        fs_.write(&format!("{sdev}/state"), "sleepy\n");
+        fs_.write(&format!("{sdev}/inquiry"), [0u8, 1]);
+        fs_.write(&format!("{sdev}/vpd_pg83"), b"\xff\xfe garbage");
+        fs_.write(&format!("{sdev}/vpd_pg80"), b"");
+        fs_.write(&format!("{sdev}/preferred_path"), "yes\n");
+        fs::remove_file(fs_.root.join(format!("{sdev}/rev"))).unwrap();
+        fs_.write(&format!("{sdev}/dh_state"), "detached\n");
+
+        let p = read_path(&fs_.sysfs(), "sdc").unwrap();
+        let all = p.problems.join("\n");
+        for needle in [
+            "sdc/size: 'lots' is not a number",
+            "sdc/ro: 'maybe' is neither 0 nor 1",
+            "sdc/device/timeout: '-3x' is not a number",
+            "sdc/device/state: unknown state 'sleepy'",
+            "sdc/device/inquiry: INQUIRY data: 2 bytes",
+            "sdc/device/vpd_pg83: VPD page 0x83: page code byte is 0xfe",
+            "sdc/device/vpd_pg80: VPD page 0x80: 0 bytes",
+            "sdc/device/preferred_path: 'yes' is neither 0 nor 1",
+            "sdc/device/rev: missing",
+        ] {
+            assert!(
+                all.contains(needle),
+                "missing problem {needle:?} in:\n{all}"
+            );
+        }
+        let i = &p.info;
+        assert_eq!(i.size, 0);
+        assert_eq!(i.dev_state, DevState::Unknown);
+        assert_eq!(i.timeout_secs, None);
+        assert_eq!(i.dh_state, None);
+        assert_eq!(p.vpd_wwid, None);
+        assert_eq!(i.devt, Some(DevT::new(8, 32)));
+    }
+
+    #[test]
+    fn non_scsi_or_missing_devices_are_errors() {
+        let fs_ = FakeSysfs::new("bad");
+        let sysfs = fs_.sysfs();
+        let e = read_path(&sysfs, "sdz").unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(read_path(&sysfs, "../etc").is_err());
+        assert!(read_path(&sysfs, "").is_err());
+
+        // A block device without a SCSI `device` link (e.g. a dm or loop device).
+        fs_.write("devices/virtual/block/loop0/dev", "7:0\n");
+        symlink(
+            fs_.root.join("devices/virtual/block/loop0"),
+            fs_.root.join("block/loop0"),
+        )
+        .unwrap();
+        let e = read_path(&sysfs, "loop0").unwrap_err().to_string();
+        assert!(e.contains("not a SCSI device"), "{e}");
+
+        // A `device` link that does not end in H:C:T:L.
+        fs_.write("devices/virtual/block/vda/dev", "254:0\n");
+        fs::create_dir_all(fs_.root.join("devices/virtio1")).unwrap();
+        symlink(
+            fs_.root.join("devices/virtual/block/vda"),
+            fs_.root.join("block/vda"),
+        )
+        .unwrap();
+        symlink(
+            fs_.root.join("devices/virtio1"),
+            fs_.root.join("devices/virtual/block/vda/device"),
+        )
+        .unwrap();
+        let e = read_path(&sysfs, "vda").unwrap_err().to_string();
+        assert!(e.contains("not a SCSI device"), "{e}");
+
+        // Garbage dev number.
+        fs_.disk("sdd", "pseudo_0/adapter0", "4:0:0:0", "8:48");
+        fs_.write(
+            "devices/pseudo_0/adapter0/host4/target4:0:0/4:0:0:0/block/sdd/dev",
+            "eight\n",
+        );
+        let e = read_path(&sysfs, "sdd").unwrap_err().to_string();
+        assert!(e.contains("sdd/dev"), "{e}");
+    }
+
+    #[test]
+    fn fc_transport_names_and_pci_adapter() {
+        let fs_ = FakeSysfs::new("fc");
+        fs_.disk("sde", "pci0000:00/0000:05:00.0", "5:0:1:3", "8:64");
+        fs_.host_class("fc_host", 5);
+        fs_.write("class/fc_host/host5/node_name", "0x20000024ff000001\n");
+        fs_.write("class/fc_host/host5/port_name", "0x21000024ff000001\n");
+        fs_.write(
+            "class/fc_transport/target5:0:1/node_name",
+            "0x50060e8000000001\n",
+        );
+        fs_.write(
+            "class/fc_transport/target5:0:1/port_name",
+            "0x50060e8000000002\n",
+        );
+        let p = read_path(&fs_.sysfs(), "sde").unwrap();
+        let i = &p.info;
+        assert_eq!(i.transport, Transport::Fcp);
+        assert_eq!(i.host_wwnn.as_deref(), Some("0x20000024ff000001"));
+        assert_eq!(i.host_wwpn.as_deref(), Some("0x21000024ff000001"));
+        assert_eq!(i.target_wwnn.as_deref(), Some("0x50060e8000000001"));
+        assert_eq!(i.target_wwpn.as_deref(), Some("0x50060e8000000002"));
+        assert_eq!(i.host_adapter.as_deref(), Some("0000:05:00.0"));
+    }
+
+    #[test]
+    fn iscsi_session_target_and_portal() {
+        let fs_ = FakeSysfs::new("iscsi");
+        fs_.disk("sdf", "platform/host6/session3", "6:0:0:0", "8:80");
+        // disk() nests hostN under the parent; iSCSI's real layout is
+        // platform/hostN/sessionM/target..., close enough for the walk.
+        fs_.host_class("iscsi_host", 6);
+        fs_.write("class/iscsi_host/host6/ipaddress", "192.168.10.1\n");
+        fs_.write(
+            "class/iscsi_session/session3/targetname",
+            "iqn.2003-01.org.example:t1\n",
+        );
+        fs_.write(
+            "class/iscsi_connection/connection3:0/persistent_address",
+            "192.168.10.2\n",
+        );
+        fs_.write(
+            "class/iscsi_connection/connection3:0/persistent_port",
+            "3260\n",
+        );
+        let p = read_path(&fs_.sysfs(), "sdf").unwrap();
+        let i = &p.info;
+        assert_eq!(i.transport, Transport::Iscsi);
+        assert_eq!(i.target_wwnn.as_deref(), Some("iqn.2003-01.org.example:t1"));
+        assert_eq!(i.host_adapter.as_deref(), Some("192.168.10.1"));
+        assert_eq!(
+            i.properties.get(PROP_ISCSI_PORTAL).map(String::as_str),
+            Some("192.168.10.2:3260")
+        );
+        assert_eq!(
+            i.properties.get(PROP_ISCSI_SESSION).map(String::as_str),
+            Some("session3")
+        );
+    }
+
+    #[test]
+    fn lists_scsi_disks_in_kernel_order() {
+        let fs_ = FakeSysfs::new("list");
+        for d in ["sdb", "sdaa", "sda", "loop0", "sr0", "sdz", "nvme0n1"] {
+            fs::create_dir_all(fs_.root.join("block").join(d)).unwrap();
+        }
+        assert_eq!(
+            fs_.sysfs().scsi_disks().unwrap(),
+            ["sda", "sdb", "sdz", "sdaa"]
+        );
+        assert!(SysfsRoot::new("/nonexistent-mpathd").scsi_disks().is_err());
+        assert!(is_scsi_disk_name("sdq") && !is_scsi_disk_name("sdq1") && !is_scsi_disk_name("sd"));
+    }
+}
