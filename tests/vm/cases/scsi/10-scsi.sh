@@ -107,7 +107,7 @@ done
 # The alua prioritizer explicitly (detect_prio would pick sysfs). No
 # hardware handler for LIO: the test must not depend on scsi_dh_alua
 # attaching to tcm_loop devices (it does not without VPD pages).
-printf '%s\n' 'defaults {
+start_peer_multipathd 'defaults {
 	user_friendly_names no
 	find_multipaths no
 	detect_prio no
@@ -125,11 +125,7 @@ devices {
 		detect_prio no
 		prio alua
 	}
-}' >/etc/multipath.conf
-mkdir -p /etc/multipath
-log "starting peer multipathd"
-/sbin/multipathd -d -s -v3 >"$CASE_OUT/peer-multipathd.log" 2>&1 &
-PEER_MULTIPATHD_PID=$!
+}'
 peer_settled() {
     local d
     for d in $(ls /sys/block | grep '^sd'); do
