@@ -75,11 +75,16 @@ fn ioctl_failure(checker: CheckerKind, e: &ScsiError) -> CheckResult {
 /// TEST UNIT READY with `timeout` per command, retried on UNIT ATTENTION
 /// and transient host errors while tries and time are left.
 pub fn tur(dev: &str, timeout: Duration) -> CheckResult {
+    match SgDevice::open(dev) {
+        Ok(sg) => tur_on(&sg, timeout),
+        Err(e) => done(CheckerKind::Tur, ChkState::Down, Some(e.to_string())),
+    }
+}
+
+/// [`tur`] on a device already open (a daemon may hold paths open: sd
+/// refuses to open an offline device, SG_IO on a held fd fails with ENODEV).
+pub fn tur_on(sg: &SgDevice, timeout: Duration) -> CheckResult {
     const C: CheckerKind = CheckerKind::Tur;
-    let sg = match SgDevice::open(dev) {
-        Ok(s) => s,
-        Err(e) => return done(C, ChkState::Down, Some(e.to_string())),
-    };
     let deadline = Instant::now() + timeout;
     let mut last = None;
     for _ in 0..TUR_TRIES {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::model::{ChkState, PathInfo, Settings};
 use crate::prio::{PrioResult, PrioSpec};
 
-pub use io::{directio, readsector0, tur, tur_step, TurStep};
+pub use io::{directio, readsector0, tur, tur_on, tur_step, TurStep};
 pub use probe::SysProbe;
 pub use runner::{CheckRunner, RunnerStats};
 pub use sim::SimProbe;
