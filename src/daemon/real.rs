@@ -350,7 +350,10 @@ pub fn run_daemon(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(daemon_main(cli)) {
+    let result = rt.block_on(daemon_main(cli));
+    // A checker stuck in SG_IO on a dead device must not hold up the exit.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
