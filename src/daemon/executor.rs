@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, error, warn};
 
-use super::{MapKernel, ProbeRequest, ProbeResult, Prober, WwidStore};
+use super::{MapKernel, ProbeResult, Prober, WwidStore};
 use crate::model::ChkState;
 use crate::policy::{Action, Event};
 
@@ -193,26 +193,9 @@ impl Executor {
         let mut touched: BTreeSet<String> = BTreeSet::new();
         for action in actions {
             match action {
-                Action::Probe {
-                    dev,
-                    info,
-                    checker,
-                    timeout_secs,
-                    prio,
-                    prio_args,
-                    with_prio,
-                    exclusive_pref_bit,
-                } => {
-                    let req = ProbeRequest {
-                        info: *info,
-                        checker,
-                        timeout_secs,
-                        prio,
-                        prio_args,
-                        with_prio,
-                        exclusive_pref_bit,
-                    };
-                    let fut = self.prober.probe(req);
+                Action::Probe(req) => {
+                    let dev = req.info.dev.clone();
+                    let fut = self.prober.probe(*req);
                     let tx = probe_tx.clone();
                     match tokio::runtime::Handle::try_current() {
                         Ok(h) => {

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::model::{ChkState, DaemonSnapshot, PathInfo};
+pub use crate::policy::ProbeRequest;
 use crate::policy::{Action, Engine, Event, MapCommand, Policy};
 
 pub use executor::Executor;
@@ -56,17 +57,6 @@ pub trait Prober: Send + Sync + 'static {
         &self,
         req: ProbeRequest,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>>;
-}
-
-#[derive(Debug, Clone)]
-pub struct ProbeRequest {
-    pub info: PathInfo,
-    pub checker: String,
-    pub timeout_secs: u32,
-    pub prio: String,
-    pub prio_args: String,
-    pub with_prio: bool,
-    pub exclusive_pref_bit: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -75,19 +75,22 @@ pub enum Event {
     Tick,
 }
 
+/// One check (and prio) of a path, for the executor's prober.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRequest {
+    pub info: PathInfo,
+    pub checker: String,
+    pub timeout_secs: u32,
+    pub prio: String,
+    pub prio_args: String,
+    pub with_prio: bool,
+    pub exclusive_pref_bit: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Run the checker (and the prioritizer when `with_prio`) on a path.
-    Probe {
-        dev: String,
-        info: Box<PathInfo>,
-        checker: String,
-        timeout_secs: u32,
-        prio: String,
-        prio_args: String,
-        with_prio: bool,
-        exclusive_pref_bit: bool,
-    },
+    Probe(Box<ProbeRequest>),
     CreateMap {
         name: String,
         uuid: String,
@@ -656,16 +659,15 @@ impl Engine {
             // detect_checker / detect_prio are applied by the resolver.
             let checker = p.settings.path_checker.clone();
             let prio = p.settings.prio.clone();
-            actions.push(Action::Probe {
-                dev: p.info.dev.clone(),
-                info: Box::new(p.info.clone()),
+            actions.push(Action::Probe(Box::new(ProbeRequest {
+                info: p.info.clone(),
                 checker,
                 timeout_secs: timeout,
                 prio,
                 prio_args: p.settings.prio_args.clone(),
                 with_prio: true,
                 exclusive_pref_bit: p.settings.exclusive_pref_bit,
-            });
+            })));
         }
         actions
     }

@@ -38,7 +38,7 @@ fn probes(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Probe { dev, .. } => Some(dev.clone()),
+            Action::Probe(r) => Some(r.info.dev.clone()),
             _ => None,
         })
         .collect()

@@ -74,8 +74,9 @@ log "I/O failed after ${el}s of queueing"
 [ "$el" -le 40 ] || fail "queued too long"
 "$MP" show maps stats | tee /dev/stderr | grep "$w"
 for d in "${lp[@]}"; do path_online "$d"; done
-wait_for "dmsetup table $w | grep -q queue_if_no_path || dmsetup status $w | grep -q ' A '" 20
-wait_for "[ \$(dmsetup status $w | grep -o ' A ' | wc -l) -ge ${#good[@]} ]" 20
+# Paths in the status line are `maj:min A|F count`; group states are bare.
+active_paths() { dmsetup status "$w" | grep -Eo '[0-9]+:[0-9]+ A ' | wc -l; }
+wait_for "[ \$(active_paths) -ge ${#good[@]} ]" 20
 
 # no_path_retry queue: I/O waits and completes when a path returns.
 kill -TERM "$PID"; wait "$PID" || true
@@ -84,7 +85,7 @@ conf queue
 PID=$!
 wait_for "dmsetup table $w | grep -q queue_if_no_path" 60
 for d in "${lp[@]}"; do path_offline "$d"; done
-wait_for "! dmsetup status $w | grep -q ' A '" 20
+wait_for "[ \$(active_paths) -eq 0 ]" 20
 dd if="/dev/mapper/$w" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &
 DD=$!
 sleep 6
