@@ -30,11 +30,11 @@ log "ok: path list == lsscsi ($(wc -l <lsscsi.txt) disks)"
 
 # 2. dev_t and WWID match udev for every path; the VPD 0x83 fallback agrees.
 while read -r dev hcil devt wwid src vpd size tpgs tpg access; do
-    assert_eq "$(dev_majmin "$dev")" "$devt" "$dev dev_t" >/dev/null
-    assert_eq "$(dev_wwid "$dev")" "$wwid" "$dev ID_SERIAL" >/dev/null
-    assert_eq "ID_SERIAL" "$src" "$dev wwid source" >/dev/null
-    assert_eq "$wwid" "$vpd" "$dev VPD 0x83 WWID" >/dev/null
-    assert_eq "$(path_access_state "$dev")" "$access" "$dev access_state" >/dev/null
+    [ "$(dev_majmin "$dev")" = "$devt" ] || fail "$dev dev_t $devt"
+    [ "$(dev_wwid "$dev")" = "$wwid" ] || fail "$dev WWID $wwid != ID_SERIAL"
+    [ "$src" = ID_SERIAL ] || fail "$dev wwid source $src"
+    [ "$vpd" = "$wwid" ] || fail "$dev VPD 0x83 WWID $vpd != $wwid"
+    [ "$(path_access_state "$dev")" = "$access" ] || fail "$dev access_state $access"
 done <ours.txt
 log "ok: dev_t, ID_SERIAL, VPD 0x83 WWID and access_state agree for $(wc -l <ours.txt) paths"
 log "example WWID: $(awk 'NR==1{print $4}' ours.txt)"
@@ -43,7 +43,8 @@ log "example WWID: $(awk 'NR==1{print $4}' ours.txt)"
 printf '%s\n' "$PEER_CONF_DEFAULT" >/etc/multipath.conf
 mkdir -p /etc/multipath
 multipath -d -v2 >peer-dry.txt 2>peer-dry.err || true
-awk '/^create:/ { w = $2 }
+# Dry-run map headers read ": WWID ..." (or "create: WWID ..." when real).
+awk '$1 ~ /^[a-z]*:$/ { w = $2 }
      / [0-9]+:[0-9]+:[0-9]+:[0-9]+ sd[a-z]+ / {
         for (i = 1; i <= NF; i++) if ($i ~ /^sd[a-z]+$/) print w, $i }' peer-dry.txt | sort >peer-groups.txt
 "$DISCOVER" --groups off 2>ours-why.txt | sort >ours-groups.txt
