@@ -17,6 +17,7 @@
 //!   formats; [`client`]: `mpathd -k` and mpathutil.
 
 pub mod checker;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;

@@ -53,7 +53,11 @@ pub struct Hcil {
 
 impl fmt::Display for Hcil {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}:{}", self.host, self.channel, self.target, self.lun)
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.host, self.channel, self.target, self.lun
+        )
     }
 }
 
@@ -171,9 +175,7 @@ impl DevState {
     pub fn from_sysfs(s: &str) -> Self {
         match s.trim() {
             "running" => DevState::Running,
-            "offline" | "transport-offline" | "blocked" | "cancel" | "deleted" => {
-                DevState::Offline
-            }
+            "offline" | "transport-offline" | "blocked" | "cancel" | "deleted" => DevState::Offline,
             _ => DevState::Unknown,
         }
     }

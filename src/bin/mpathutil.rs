@@ -1,3 +1,159 @@
-fn main() {
-    println!("mpathutil: not yet");
+//! mpathutil: XenServer's multipath helper. `list` prints one map name a
+//! line, `status` the topology of every map; both first wait up to 120 s
+//! for the daemon. Extras: `paths`, `show ...` (any show command) and
+//! `--json`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mpathd::client;
+use mpathd::ipc::reply;
+
+/// XenServer's tool exits with -1.
+const FAILURE: u8 = 255;
+/// Seconds to wait for the daemon; `MPATHUTIL_WAIT` overrides (tests).
+const WAIT_SECS: u64 = 120;
+
+fn usage(argv0: &str) -> ExitCode {
+    println!("Usage:");
+    println!("{argv0} list");
+    println!("{argv0} status");
+    println!("{argv0} paths");
+    println!("{argv0} show ARGS...");
+    println!("(list, status and paths accept --json)");
+    ExitCode::from(FAILURE)
+}
+
+fn wait_for_daemon() -> bool {
+    let secs = std::env::var("MPATHUTIL_WAIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(WAIT_SECS);
+    for i in 0..secs.max(1) {
+        if client::is_working() {
+            return true;
+        }
+        if i + 1 < secs {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    false
+}
+
+/// Ask the daemon; a `fail` reply or no answer is an error message.
+fn ask(cmd: &str) -> Result<String, String> {
+    match client::query(cmd) {
+        Ok(r) if reply::is_fail(&r) => Err(r.trim_start_matches(reply::FAIL).to_string()),
+        // multipathd answers "ok" when there is nothing to show.
+        Ok(r) if r == reply::OK => Ok(String::new()),
+        Ok(r) => Ok(r),
+        Err(e) => Err(format!("{e}\n")),
+    }
+}
+
+/// Map names from `show maps` (header dropped, first word of each line).
+fn map_names(text: &str) -> Vec<&str> {
+    let mut lines = text.lines();
+    if !text.starts_with("name") {
+        return Vec::new();
+    }
+    lines.next();
+    lines.filter_map(|l| l.split_whitespace().next()).collect()
+}
+
+const PATH_FIELDS: &[(&str, &str)] = &[
+    ("dev", "%d"),
+    ("hcil", "%i"),
+    ("dev_t", "%D"),
+    ("dm_st", "%t"),
+    ("chk_st", "%T"),
+    ("dev_st", "%o"),
+    ("pri", "%p"),
+    ("checker", "%c"),
+    ("multipath", "%m"),
+    ("uuid", "%w"),
+];
+
+fn paths_json() -> Result<String, String> {
+    let format: Vec<&str> = PATH_FIELDS.iter().map(|(_, w)| *w).collect();
+    let text = ask(&format!("show paths raw format \"{}\"", format.join("\t")))?;
+    let paths: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| {
+            let obj: serde_json::Map<String, serde_json::Value> = PATH_FIELDS
+                .iter()
+                .zip(line.split('\t'))
+                .map(|((k, _), v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+                .collect();
+            serde_json::Value::Object(obj)
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "paths": paths }))
+        .map(|s| s + "\n")
+        .map_err(|e| e.to_string())
+}
+
+fn run(mode: &str, rest: &[String], json: bool) -> Result<String, String> {
+    match (mode, json) {
+        ("list", false) => {
+            let text = ask("show maps")?;
+            Ok(map_names(&text).iter().map(|n| format!("{n}\n")).collect())
+        }
+        ("list", true) | ("status", true) => ask("show maps json"),
+        ("status", false) => ask("show topology"),
+        ("paths", false) => ask("show paths"),
+        ("paths", true) => paths_json(),
+        ("show", _) => {
+            let mut words = vec!["show".to_string()];
+            words.extend(rest.iter().cloned());
+            ask(&client::command_from_args(&words))
+        }
+        _ => Err(String::new()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let argv0 = args.first().map(String::as_str).unwrap_or("mpathutil");
+    let json = args.iter().skip(1).any(|a| a == "--json");
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| *a != "--json")
+        .cloned()
+        .collect();
+    let Some(mode) = words.first() else {
+        return usage(argv0);
+    };
+    if !matches!(mode.as_str(), "list" | "status" | "paths" | "show") {
+        return usage(argv0);
+    }
+    if !wait_for_daemon() {
+        println!("Unable to contact Multipathd daemon");
+        return ExitCode::from(FAILURE);
+    }
+    match run(mode, &words[1..], json) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprint!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_show_maps() {
+        assert_eq!(
+            map_names("name   sysfs uuid\nmpatha dm-6  3600\nmpathb dm-7  3601\n"),
+            vec!["mpatha", "mpathb"]
+        );
+        assert!(map_names("").is_empty());
+    }
 }

@@ -1,1 +1,483 @@
-//! daemon (to be filled in).
+//! The daemon: one run loop that selects over discovery batches, checker
+//! results, dm events, control-socket commands, a 1 s tick and signals,
+//! feeds them to the pure [`Engine`] and applies the actions it answers
+//! with through narrow kernel traits. After every change a fresh snapshot
+//! is published for the control socket, so queries never wait on us.
+
+pub mod bindings;
+pub mod executor;
+pub mod real;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::model::{ChkState, DaemonSnapshot, PathInfo};
+use crate::policy::{Action, Engine, Event, MapCommand, Policy};
+
+pub use executor::Executor;
+
+/// A map that exists in the kernel, read back at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingMap {
+    pub name: String,
+    pub uuid: String,
+    pub params: String,
+    pub size: u64,
+    pub dm_minor: Option<u32>,
+}
+
+/// Device-mapper operations the executor needs. Implemented over the
+/// `devicemapper` crate in [`real`], and by a simulator in tests.
+pub trait MapKernel: Send + Sync + 'static {
+    /// Multipath maps that exist now (uuid starting `mpath-`).
+    fn existing_maps(&self) -> crate::Result<Vec<ExistingMap>>;
+    /// Create and activate; returns the dm minor. Never leaves a
+    /// half-created map behind.
+    fn create(&self, name: &str, uuid: &str, size: u64, params: &str)
+        -> crate::Result<Option<u32>>;
+    /// Load a new table and activate it; never leaves the map suspended.
+    fn reload(&self, name: &str, size: u64, params: &str) -> crate::Result<()>;
+    /// Remove; fails with "map or partition in use" when open.
+    fn remove(&self, name: &str) -> crate::Result<()>;
+    fn message(&self, name: &str, msg: &str) -> crate::Result<()>;
+    /// Read and parse the map's status into an [`Event::DmStatus`].
+    fn status(&self, name: &str) -> crate::Result<Event>;
+    fn suspend(&self, name: &str) -> crate::Result<()>;
+    fn resume(&self, name: &str) -> crate::Result<()>;
+}
+
+/// Runs checkers and prioritizers; may take as long as the checker
+/// timeout, so it is async and must never block the runtime.
+pub trait Prober: Send + Sync + 'static {
+    fn probe(
+        &self,
+        req: ProbeRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeRequest {
+    pub info: PathInfo,
+    pub checker: String,
+    pub timeout_secs: u32,
+    pub prio: String,
+    pub prio_args: String,
+    pub with_prio: bool,
+    pub exclusive_pref_bit: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub dev: String,
+    pub chk: ChkState,
+    pub prio: Option<i32>,
+    pub msg: String,
+}
+
+/// Persisted state shared with multipath-tools: the wwids file and the
+/// user_friendly_names bindings file.
+pub trait WwidStore: Send + Sync + 'static {
+    fn load(&self) -> Vec<String>;
+    fn add(&self, wwid: &str) -> crate::Result<()>;
+    /// (alias, WWID) pairs.
+    fn load_bindings(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn add_binding(&self, _alias: &str, _wwid: &str) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+/// A loaded configuration: the policy the engine uses and the texts the
+/// control socket prints.
+#[derive(Clone)]
+pub struct LoadedConfig {
+    pub policy: Arc<dyn Policy>,
+    pub config_dump: String,
+    pub blacklist_dump: String,
+    pub devices_dump: String,
+}
+
+/// What reloads the configuration (SIGHUP, `reconfigure`).
+pub type ConfigLoader = Box<dyn Fn() -> Result<LoadedConfig, String> + Send + Sync>;
+
+/// Requests from the control socket that need the daemon.
+#[derive(Debug)]
+pub enum Request {
+    Map(MapCommand),
+    Reconfigure,
+    Suspend(String),
+    Resume(String),
+    /// Re-read a map's paths (their size) and reload it.
+    Resize(String),
+    /// Read a path from sysfs/udev now and add it.
+    AddPath(String),
+    /// `forcequeueing daemon` (true) / `restorequeueing daemon` (false):
+    /// whether maps keep queueing after the daemon stops.
+    QueueWithoutDaemon(bool),
+    Shutdown,
+}
+
+/// Reads one path now (for `add path`, `resize map`).
+pub type PathReader = Box<dyn Fn(&str) -> Result<PathInfo, String> + Send + Sync>;
+
+pub type Reply = Result<(), String>;
+
+/// Inputs of the run loop.
+pub struct Inputs {
+    /// Coalesced batches of path events from discovery.
+    pub paths: mpsc::Receiver<Vec<Event>>,
+    /// Names of maps whose dm event counter moved.
+    pub dm_events: mpsc::Receiver<Vec<String>>,
+    pub requests: mpsc::Receiver<(Request, oneshot::Sender<Reply>)>,
+    /// SIGHUP and friends arrive here as requests too; shutdown as a watch.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Called once when the first coldplug has been applied (READY=1).
+pub type ReadyHook = Box<dyn FnOnce() + Send>;
+
+pub struct Daemon {
+    engine: Engine,
+    exec: Executor,
+    config: LoadedConfig,
+    loader: ConfigLoader,
+    snapshot_tx: watch::Sender<Arc<DaemonSnapshot>>,
+    probe_tx: mpsc::Sender<ProbeResult>,
+    probe_rx: mpsc::Receiver<ProbeResult>,
+    /// Outcomes of map changes run in the background.
+    applied_rx: mpsc::Receiver<Vec<Event>>,
+    start: Instant,
+    ready: Option<ReadyHook>,
+    /// The first (coldplug) batch of paths has been applied.
+    seen_coldplug: bool,
+    path_reader: Option<PathReader>,
+    /// Forced by `forcequeueing daemon`; None: the configuration decides.
+    queue_without_daemon: Option<bool>,
+    /// Ticks each loop iteration so a watchdog can tell the loop is alive.
+    pub on_tick: Option<Box<dyn Fn() + Send>>,
+}
+
+impl Daemon {
+    pub fn new(
+        config: LoadedConfig,
+        loader: ConfigLoader,
+        kernel: Arc<dyn MapKernel>,
+        prober: Arc<dyn Prober>,
+        wwids: Arc<dyn WwidStore>,
+        snapshot_tx: watch::Sender<Arc<DaemonSnapshot>>,
+    ) -> Self {
+        let (probe_tx, probe_rx) = mpsc::channel(4096);
+        let (applied_tx, applied_rx) = mpsc::channel(1024);
+        let engine = Engine::new(config.policy.clone(), std::process::id());
+        let mut exec = Executor::new(kernel, prober, wwids);
+        exec.set_background(Some(applied_tx));
+        Daemon {
+            engine,
+            exec,
+            applied_rx,
+            config,
+            loader,
+            snapshot_tx,
+            probe_tx,
+            probe_rx,
+            start: Instant::now(),
+            ready: None,
+            seen_coldplug: false,
+            path_reader: None,
+            queue_without_daemon: None,
+            on_tick: None,
+        }
+    }
+
+    pub fn set_path_reader(&mut self, reader: PathReader) {
+        self.path_reader = Some(reader);
+    }
+
+    pub fn on_ready(&mut self, hook: ReadyHook) {
+        self.ready = Some(hook);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Feed events, apply actions until quiet, publish the snapshot.
+    fn drive(&mut self, events: Vec<Event>) {
+        let mut actions = self.engine.handle_batch(events, self.now_ms());
+        self.run_actions(&mut actions);
+        self.publish();
+    }
+
+    fn run_actions(&mut self, actions: &mut Vec<Action>) {
+        // Actions produce follow-up events (map applied, status); loop
+        // until the engine has nothing more to say. Bounded for safety.
+        for _ in 0..16 {
+            if actions.is_empty() {
+                return;
+            }
+            let follow = self.exec.apply(std::mem::take(actions), &self.probe_tx);
+            if follow.is_empty() {
+                return;
+            }
+            *actions = self.engine.handle_batch(follow, self.now_ms());
+        }
+        if !actions.is_empty() {
+            warn!(
+                pending = actions.len(),
+                "action loop did not settle; continuing next tick"
+            );
+        }
+    }
+
+    fn publish(&mut self) {
+        let mut snap = self.engine.snapshot();
+        snap.config_dump = self.config.config_dump.clone();
+        snap.blacklist_dump = self.config.blacklist_dump.clone();
+        snap.devices_dump = self.config.devices_dump.clone();
+        let settled = self.engine.settled() && self.seen_coldplug;
+        if !settled {
+            snap.busy = true;
+        }
+        self.snapshot_tx.send_replace(Arc::new(snap));
+        if settled {
+            if let Some(hook) = self.ready.take() {
+                info!(
+                    maps = self.engine.map_names().len(),
+                    "initial paths applied: ready"
+                );
+                hook();
+            }
+        }
+    }
+
+    /// Adopt maps that already exist and load the wwids file; call before
+    /// the first coldplug batch.
+    pub fn start(&mut self) {
+        let mut events = vec![
+            Event::KnownWwids(self.exec.wwids.load()),
+            Event::KnownBindings(self.exec.wwids.load_bindings()),
+        ];
+        match self.exec.kernel.existing_maps() {
+            Ok(maps) => {
+                for m in maps {
+                    let Some(wwid) = m.uuid.strip_prefix("mpath-") else {
+                        continue;
+                    };
+                    events.push(Event::Adopt {
+                        name: m.name.clone(),
+                        wwid: wwid.to_string(),
+                        params: m.params.clone(),
+                        size: m.size,
+                        dm_minor: m.dm_minor,
+                    });
+                    match self.exec.kernel.status(&m.name) {
+                        Ok(ev) => events.push(ev),
+                        Err(e) => {
+                            warn!(map = %m.name, error = %e, "cannot read status of existing map")
+                        }
+                    }
+                }
+            }
+            Err(e) => error!(error = %e, "cannot list existing maps"),
+        }
+        self.drive(events);
+    }
+
+    fn handle_request(&mut self, req: Request) -> Reply {
+        match req {
+            Request::Map(cmd) => {
+                let (res, mut actions) = self.engine.command(cmd, self.now_ms());
+                let errs = self.exec.take_errors();
+                // Inline, so the reply tells how the kernel took it.
+                let bg = self.exec.set_background(None);
+                blocking(|| self.run_actions(&mut actions));
+                self.exec.set_background(bg);
+                let errs2 = self.exec.take_errors();
+                self.publish();
+                res?;
+                match errs.into_iter().chain(errs2).next() {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+            Request::Reconfigure => self.reconfigure(),
+            Request::Suspend(name) => {
+                let n = self.engine.map_name(&name).ok_or("device not found")?;
+                self.exec.kernel.suspend(&n).map_err(|e| e.to_string())
+            }
+            Request::Resume(name) => {
+                let n = self.engine.map_name(&name).ok_or("device not found")?;
+                self.exec.kernel.resume(&n).map_err(|e| e.to_string())
+            }
+            Request::Resize(name) => {
+                let n = self.engine.map_name(&name).ok_or("device not found")?;
+                let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
+                let mut events = Vec::new();
+                for dev in self.engine.map_members(&n) {
+                    let info = reader(&dev)?;
+                    events.push(Event::PathChanged(info));
+                }
+                self.drive(events);
+                Ok(())
+            }
+            Request::AddPath(dev) => {
+                if let crate::model::FilterResult::Blacklisted { by } =
+                    self.config.policy.filter_devnode(&dev)
+                {
+                    return Err(format!("blacklisted by {by}"));
+                }
+                let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
+                let info = reader(&dev)?;
+                self.drive(vec![Event::PathAdded(info)]);
+                Ok(())
+            }
+            Request::QueueWithoutDaemon(on) => {
+                self.queue_without_daemon = Some(on);
+                Ok(())
+            }
+            Request::Shutdown => Ok(()),
+        }
+    }
+
+    /// Re-read the configuration; a bad one leaves the old one in force.
+    pub fn reconfigure(&mut self) -> Reply {
+        self.engine.set_busy(true);
+        self.publish();
+        let res = match (self.loader)() {
+            Ok(cfg) => {
+                info!("configuration reloaded");
+                let mut actions = self.engine.reconfigure(cfg.policy.clone(), self.now_ms());
+                self.config = cfg;
+                self.run_actions(&mut actions);
+                Ok(())
+            }
+            Err(e) => {
+                error!(error = %e, "new configuration rejected; keeping the running one");
+                Err(e)
+            }
+        };
+        self.engine.set_busy(false);
+        self.publish();
+        res
+    }
+
+    /// The run loop. Returns when shutdown is requested; maps are left in
+    /// place with their queueing policy.
+    pub async fn run(mut self, mut inputs: Inputs) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if let Some(f) = &self.on_tick {
+                f();
+            }
+            tokio::select! {
+                batch = inputs.paths.recv() => match batch {
+                    Some(events) => {
+                        self.seen_coldplug = true;
+                        self.drive(events);
+                    }
+                    None => {
+                        warn!("discovery stopped");
+                        // Keep serving: maps and checkers still work.
+                        inputs.paths = mpsc::channel(1).1;
+                    }
+                },
+                Some(first) = self.probe_rx.recv() => {
+                    let mut events = vec![probe_event(first)];
+                    while let Ok(more) = self.probe_rx.try_recv() {
+                        events.push(probe_event(more));
+                    }
+                    self.drive(events);
+                }
+                Some(first) = self.applied_rx.recv() => {
+                    let mut events = first;
+                    while let Ok(more) = self.applied_rx.try_recv() {
+                        events.extend(more);
+                    }
+                    self.drive(events);
+                }
+                Some(names) = inputs.dm_events.recv() => {
+                    let mut events = Vec::new();
+                    for n in names {
+                        match self.exec.kernel.status(&n) {
+                            Ok(ev) => events.push(ev),
+                            Err(e) => warn!(map = %n, error = %e, "status after dm event"),
+                        }
+                    }
+                    self.drive(events);
+                }
+                Some((req, reply)) = inputs.requests.recv() => {
+                    let shutdown = matches!(req, Request::Shutdown);
+                    let r = self.handle_request(req);
+                    let _ = reply.send(r);
+                    if shutdown {
+                        break;
+                    }
+                }
+                _ = tick.tick() => self.drive(vec![Event::Tick]),
+                changed = inputs.shutdown.changed() => {
+                    if changed.is_err() || *inputs.shutdown.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        info!("shutting down; maps stay in place");
+        let keep_queueing = self
+            .queue_without_daemon
+            .unwrap_or(self.config.policy.defaults().queue_without_daemon);
+        if !keep_queueing {
+            // queue_without_daemon no: without a daemon nobody would ever
+            // reinstate a path, so queued I/O must not hang forever.
+            let mut actions: Vec<Action> = self
+                .engine
+                .queueing_maps()
+                .into_iter()
+                .map(|map| Action::Message {
+                    map,
+                    msg: "fail_if_no_path".into(),
+                })
+                .collect();
+            if !actions.is_empty() {
+                info!(
+                    maps = actions.len(),
+                    "queue_without_daemon no: queueing switched off"
+                );
+            }
+            let follow = self
+                .exec
+                .apply(std::mem::take(&mut actions), &self.probe_tx);
+            drop(follow);
+        }
+        let mut snap = (**self.snapshot_tx.borrow()).clone();
+        snap.state = "shutdown".into();
+        self.snapshot_tx.send_replace(Arc::new(snap));
+    }
+}
+
+/// Run blocking kernel work from the loop without stalling the runtime's
+/// other tasks (possible on the multi-threaded runtime the daemon uses).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+fn probe_event(r: ProbeResult) -> Event {
+    Event::Probed {
+        dev: r.dev,
+        chk: r.chk,
+        prio: r.prio,
+        msg: r.msg,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,353 @@
-//! prio (to be filled in).
+//! Prioritizers with multipath-tools' numbers: const, alua, sysfs,
+//! weightedpath; the others answer "not supported" and fall back to const.
+//!
+//! The mapping functions ([`alua_prio_value`], [`sysfs_prio_value`],
+//! [`weighted_prio`]) are pure. [`get_prio`] does the I/O (sysfs reads,
+//! SG_IO) and blocks: run it through `checker::CheckRunner::prio`.
+
+pub mod weighted;
+
+use std::fmt;
+use std::fs;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::model::{PathInfo, Settings};
+use crate::scsi::parse::vpd83_target_port_group;
+use crate::scsi::{AluaState, SgDevice, TpgDescriptor};
+
+pub use weighted::weighted_prio;
+
+/// "No answer": keep whatever priority the path had.
+pub const PRIO_UNDEF: i32 = -1;
+/// The const prioritizer's value, and the fallback when alua fails.
+pub const PRIO_CONST: i32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Prioritizer {
+    Const,
+    Alua,
+    Sysfs,
+    WeightedPath,
+    /// multipath-tools' other prioritizers (path_latency, random, iet,
+    /// ontap, emc, hds, hp_sw, rdac, datacore, ana): not implemented here.
+    Unsupported(String),
+}
+
+impl Prioritizer {
+    pub fn name(&self) -> &str {
+        match self {
+            Prioritizer::Const => "const",
+            Prioritizer::Alua => "alua",
+            Prioritizer::Sysfs => "sysfs",
+            Prioritizer::WeightedPath => "weightedpath",
+            Prioritizer::Unsupported(n) => n,
+        }
+    }
+}
+
+impl FromStr for Prioritizer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "const" | "" => Prioritizer::Const,
+            "alua" => Prioritizer::Alua,
+            "sysfs" => Prioritizer::Sysfs,
+            "weightedpath" => Prioritizer::WeightedPath,
+            "path_latency" | "random" | "iet" | "ontap" | "emc" | "hds" | "hp_sw" | "rdac"
+            | "datacore" | "ana" => Prioritizer::Unsupported(s.to_string()),
+            _ => return Err(format!("unknown prioritizer '{s}'")),
+        })
+    }
+}
+
+impl fmt::Display for Prioritizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which prioritizer to run for a path, with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrioSpec {
+    /// `prio` setting: const, alua, sysfs, weightedpath, ...
+    pub name: String,
+    /// `prio_args` setting.
+    pub args: String,
+    /// Add the preferred bit's 80 even to active/optimized paths.
+    pub exclusive_pref_bit: bool,
+}
+
+impl PrioSpec {
+    pub fn new(name: impl Into<String>, args: impl Into<String>) -> Self {
+        let args = args.into();
+        let exclusive_pref_bit = args_have_exclusive_pref_bit(&args);
+        PrioSpec {
+            name: name.into(),
+            args,
+            exclusive_pref_bit,
+        }
+    }
+
+    /// From resolved settings. `exclusive_pref_bit` comes from the setting
+    /// or, as in multipath-tools, from the alua/sysfs `prio_args`.
+    pub fn from_settings(s: &Settings) -> Self {
+        let mut p = PrioSpec::new(s.prio.clone(), s.prio_args.clone());
+        p.exclusive_pref_bit |= s.exclusive_pref_bit;
+        p
+    }
+}
+
+fn args_have_exclusive_pref_bit(args: &str) -> bool {
+    args.split_whitespace().any(|w| w == "exclusive_pref_bit")
+}
+
+/// A priority and how it was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrioResult {
+    /// The priority; [`PRIO_UNDEF`] when there is no answer (keep the old).
+    pub prio: i32,
+    /// The prioritizer that produced `prio` (`const` after a fallback).
+    pub prioritizer: String,
+    /// Why a fallback happened, or what was read (for logs).
+    pub msg: Option<String>,
+}
+
+impl PrioResult {
+    pub fn new(prio: i32, prioritizer: impl Into<String>) -> Self {
+        PrioResult {
+            prio,
+            prioritizer: prioritizer.into(),
+            msg: None,
+        }
+    }
+    pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
+        self.msg = Some(msg.into());
+        self
+    }
+    pub fn undef(why: impl Into<String>) -> Self {
+        PrioResult::new(PRIO_UNDEF, "undef").with_msg(why)
+    }
+    fn fallback_const(why: impl Into<String>) -> Self {
+        PrioResult::new(PRIO_CONST, "const").with_msg(why)
+    }
+}
+
+/// multipath-tools' alua numbers: active/optimized 50, active/non-optimized
+/// 10, LBA-dependent 5, standby 1, anything else 0; the preferred bit adds
+/// 80 unless the path is active/optimized (always with exclusive_pref_bit).
+pub fn alua_prio_value(state: AluaState, pref: bool, exclusive_pref_bit: bool) -> i32 {
+    let base = match state {
+        AluaState::ActiveOptimized => 50,
+        AluaState::ActiveNonOptimized => 10,
+        AluaState::LbaDependent => 5,
+        AluaState::Standby => 1,
+        _ => 0,
+    };
+    if pref && (state != AluaState::ActiveOptimized || exclusive_pref_bit) {
+        base + 80
+    } else {
+        base
+    }
+}
+
+/// The sysfs prioritizer: scsi_dh_alua's `access_state` words mapped like
+/// alua's states (a prefix match, as multipath-tools does), plus 80 for
+/// `preferred_path` on the same terms.
+pub fn sysfs_prio_value(access_state: &str, preferred: bool, exclusive_pref_bit: bool) -> i32 {
+    let s = access_state.trim();
+    let (base, optimized) = [
+        ("active/optimized", 50, true),
+        ("active/non-optimized", 10, false),
+        ("lba-dependent", 5, false),
+        ("standby", 1, false),
+    ]
+    .iter()
+    .find(|(w, _, _)| s.starts_with(w))
+    .map(|(_, v, o)| (*v, *o))
+    .unwrap_or((0, false));
+    if preferred && (!optimized || exclusive_pref_bit) {
+        base + 80
+    } else {
+        base
+    }
+}
+
+fn sysfs_attr(dev: &str, attr: &str) -> Result<Vec<u8>, String> {
+    let p = format!("/sys/block/{dev}/device/{attr}");
+    fs::read(&p).map_err(|e| format!("{p}: {e}"))
+}
+
+/// The target port group of a path: from discovery if known, else the
+/// kernel's cached VPD page 0x83 in sysfs, else VPD 0x83 through SG_IO.
+pub fn target_port_group(path: &PathInfo, sg: &SgDevice, timeout: Duration) -> Result<u16, String> {
+    if let Some(t) = path.tpg_id {
+        return Ok(t);
+    }
+    if let Ok(page) = sysfs_attr(&path.dev, "vpd_pg83") {
+        if let Ok(Some(t)) = vpd83_target_port_group(&page) {
+            return Ok(t);
+        }
+    }
+    let page = sg.vpd_page(0x83, timeout).map_err(|e| e.to_string())?;
+    vpd83_target_port_group(&page)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "VPD page 0x83 has no target port group designator".to_string())
+}
+
+/// The RTPG descriptor of the path's own target port group.
+pub fn alua_group(path: &PathInfo, timeout: Duration) -> Result<TpgDescriptor, String> {
+    let sg = SgDevice::open(&path.dev).map_err(|e| e.to_string())?;
+    let tpg = target_port_group(path, &sg, timeout)?;
+    let groups = sg
+        .report_target_port_groups(timeout)
+        .map_err(|e| e.to_string())?;
+    groups
+        .into_iter()
+        .find(|g| g.tpg_id == tpg)
+        .ok_or_else(|| format!("target port group {tpg} not in REPORT TARGET PORT GROUPS"))
+}
+
+fn alua(path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
+    match alua_group(path, timeout) {
+        Ok(g) => PrioResult::new(
+            alua_prio_value(g.state, g.pref, spec.exclusive_pref_bit),
+            "alua",
+        )
+        .with_msg(format!(
+            "tpg {} {}{}",
+            g.tpg_id,
+            g.state,
+            if g.pref { " preferred" } else { "" }
+        )),
+        Err(e) => {
+            PrioResult::fallback_const(format!("{}: alua prio failed ({e}); using const", path.dev))
+        }
+    }
+}
+
+fn sysfs(path: &PathInfo, spec: &PrioSpec) -> PrioResult {
+    let state = match sysfs_attr(&path.dev, "access_state") {
+        Ok(s) => String::from_utf8_lossy(&s).trim().to_string(),
+        Err(e) => {
+            return PrioResult::fallback_const(format!(
+                "{}: sysfs prio failed ({e}); using const",
+                path.dev
+            ))
+        }
+    };
+    let preferred = sysfs_attr(&path.dev, "preferred_path")
+        .map(|v| {
+            String::from_utf8_lossy(&v)
+                .trim()
+                .parse::<i64>()
+                .unwrap_or(0)
+                > 0
+        })
+        .unwrap_or(false);
+    PrioResult::new(
+        sysfs_prio_value(&state, preferred, spec.exclusive_pref_bit),
+        "sysfs",
+    )
+    .with_msg(format!(
+        "access_state {state}{}",
+        if preferred { " preferred" } else { "" }
+    ))
+}
+
+/// Run the prioritizer `spec` names for `path` (blocking: sysfs and SG_IO).
+pub fn get_prio(path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
+    match spec.name.parse::<Prioritizer>() {
+        Ok(Prioritizer::Const) => PrioResult::new(PRIO_CONST, "const"),
+        Ok(Prioritizer::Alua) => alua(path, spec, timeout),
+        Ok(Prioritizer::Sysfs) => sysfs(path, spec),
+        Ok(Prioritizer::WeightedPath) => match weighted_prio(path, &spec.args) {
+            Ok(p) => PrioResult::new(p, "weightedpath"),
+            Err(e) => PrioResult::new(weighted::DEFAULT_PRIORITY, "weightedpath")
+                .with_msg(format!("{}: {e}", path.dev)),
+        },
+        Ok(Prioritizer::Unsupported(n)) => {
+            PrioResult::fallback_const(format!("prioritizer '{n}' is not supported; using const"))
+        }
+        Err(e) => PrioResult::fallback_const(format!("{e}; using const")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alua_numbers() {
+        use AluaState::*;
+        assert_eq!(alua_prio_value(ActiveOptimized, false, false), 50);
+        assert_eq!(alua_prio_value(ActiveNonOptimized, false, false), 10);
+        assert_eq!(alua_prio_value(LbaDependent, false, false), 5);
+        assert_eq!(alua_prio_value(Standby, false, false), 1);
+        assert_eq!(alua_prio_value(Unavailable, false, false), 0);
+        assert_eq!(alua_prio_value(Transitioning, false, false), 0);
+        assert_eq!(alua_prio_value(Offline, false, false), 0);
+        // The preferred bit.
+        assert_eq!(alua_prio_value(ActiveOptimized, true, false), 50);
+        assert_eq!(alua_prio_value(ActiveOptimized, true, true), 130);
+        assert_eq!(alua_prio_value(ActiveNonOptimized, true, false), 90);
+        assert_eq!(alua_prio_value(Standby, true, false), 81);
+        assert_eq!(alua_prio_value(Unavailable, true, false), 80);
+    }
+
+    #[test]
+    fn sysfs_numbers() {
+        assert_eq!(sysfs_prio_value("active/optimized\n", false, false), 50);
+        assert_eq!(sysfs_prio_value("active/non-optimized", false, false), 10);
+        assert_eq!(sysfs_prio_value("lba-dependent", false, false), 5);
+        assert_eq!(sysfs_prio_value("standby", false, false), 1);
+        assert_eq!(sysfs_prio_value("unavailable", false, false), 0);
+        assert_eq!(sysfs_prio_value("transitioning", true, false), 80);
+        assert_eq!(sysfs_prio_value("active/optimized", true, false), 50);
+        assert_eq!(sysfs_prio_value("active/optimized", true, true), 130);
+        assert_eq!(sysfs_prio_value("active/non-optimized", true, false), 90);
+    }
+
+    #[test]
+    fn names_and_specs() {
+        assert_eq!("alua".parse::<Prioritizer>(), Ok(Prioritizer::Alua));
+        assert_eq!("const".parse::<Prioritizer>(), Ok(Prioritizer::Const));
+        assert_eq!(
+            "random".parse::<Prioritizer>(),
+            Ok(Prioritizer::Unsupported("random".into()))
+        );
+        assert!("nope".parse::<Prioritizer>().is_err());
+        assert!(PrioSpec::new("alua", "exclusive_pref_bit").exclusive_pref_bit);
+        assert!(!PrioSpec::new("alua", "").exclusive_pref_bit);
+        let s = Settings {
+            prio: "alua".into(),
+            exclusive_pref_bit: true,
+            ..Default::default()
+        };
+        let p = PrioSpec::from_settings(&s);
+        assert_eq!(p.name, "alua");
+        assert!(p.exclusive_pref_bit);
+    }
+
+    #[test]
+    fn fallbacks_without_io() {
+        let path = PathInfo {
+            dev: "sdnonexistent".into(),
+            ..Default::default()
+        };
+        let t = Duration::from_secs(1);
+        assert_eq!(get_prio(&path, &PrioSpec::new("const", ""), t).prio, 1);
+        let r = get_prio(&path, &PrioSpec::new("random", ""), t);
+        assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));
+        assert!(r.msg.unwrap().contains("not supported"));
+        let r = get_prio(&path, &PrioSpec::new("path_latency", ""), t);
+        assert_eq!(r.prio, 1);
+        // alua on a device that does not exist falls back to const.
+        let r = get_prio(&path, &PrioSpec::new("alua", ""), t);
+        assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));
+        assert!(r.msg.unwrap().contains("alua prio failed"));
+        let r = get_prio(&path, &PrioSpec::new("sysfs", ""), t);
+        assert_eq!(r.prio, 1);
+    }
+}

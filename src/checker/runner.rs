@@ -1,0 +1,447 @@
+//! Runs a [`PathProbe`]'s blocking calls for the async daemon.
+//!
+//! - Calls run on tokio's blocking pool, at most `slots` at a time (a
+//!   semaphore): the runtime's own threads never block.
+//! - A call that outlives its timeout is answered with
+//!   [`ChkState::Timeout`] (checks) or [`PRIO_UNDEF`] (prios). The blocking
+//!   call itself cannot be cancelled (an SG_IO in the kernel's error
+//!   handler); it keeps its slot until it returns, and is counted as stuck.
+//! - One call per path at a time: while a path's call is in flight, new
+//!   requests for it are answered at once (pending, or timeout once the
+//!   call is overdue) instead of being queued behind a hung device. So stuck
+//!   calls are bounded by the number of paths and by `slots`.
+//!
+//! On shutdown, stop the runtime with `shutdown_timeout` /
+//! `shutdown_background`: dropping it waits for blocking calls.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{CheckResult, CheckerKind, PathProbe};
+use crate::model::{ChkState, PathInfo};
+use crate::prio::{PrioResult, PrioSpec};
+
+/// Counters for `show status`-like reports and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunnerStats {
+    /// Size of the pool.
+    pub slots: usize,
+    /// Paths with a call in flight (waiting for a slot or running).
+    pub in_flight: usize,
+    /// Calls still running after their caller got a timeout.
+    pub stuck: usize,
+}
+
+#[derive(Debug)]
+struct Flight {
+    id: u64,
+    started: Instant,
+    timeout: Duration,
+    /// The caller was told "timeout"; the call still holds its slot.
+    abandoned: bool,
+}
+
+#[derive(Debug, Default)]
+struct Flights {
+    by_dev: HashMap<String, Flight>,
+    next_id: u64,
+    stuck: usize,
+}
+
+/// Why a request was not started.
+enum Busy {
+    /// The path's previous call is running and not yet overdue.
+    Running,
+    /// The path's previous call has outlived its timeout.
+    Overdue,
+}
+
+impl Flights {
+    fn begin(&mut self, dev: &str, timeout: Duration) -> Result<u64, Busy> {
+        if let Some(f) = self.by_dev.get(dev) {
+            return Err(if f.abandoned || f.started.elapsed() >= f.timeout {
+                Busy::Overdue
+            } else {
+                Busy::Running
+            });
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.by_dev.insert(
+            dev.to_string(),
+            Flight {
+                id,
+                started: Instant::now(),
+                timeout,
+                abandoned: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn finish(&mut self, dev: &str, id: u64) {
+        if self.by_dev.get(dev).is_some_and(|f| f.id == id) {
+            if let Some(f) = self.by_dev.remove(dev) {
+                if f.abandoned {
+                    self.stuck = self.stuck.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    fn abandon(&mut self, dev: &str, id: u64) {
+        if let Some(f) = self.by_dev.get_mut(dev) {
+            if f.id == id && !f.abandoned {
+                f.abandoned = true;
+                self.stuck += 1;
+            }
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Flights>>;
+
+fn lock(s: &Shared) -> MutexGuard<'_, Flights> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Clears the path's in-flight mark and frees the slot when the blocking
+/// call ends, however it ends (return or panic).
+struct FlightGuard {
+    shared: Shared,
+    dev: String,
+    id: u64,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        lock(&self.shared).finish(&self.dev, self.id);
+    }
+}
+
+/// How a request ended when the probe did not answer it.
+enum Unanswered {
+    Busy(Busy),
+    NoSlot,
+    TimedOut,
+    Failed(String),
+}
+
+/// The async face of a [`PathProbe`]. Cheap to clone; clones share the
+/// pool and the in-flight accounting.
+pub struct CheckRunner<P: PathProbe> {
+    probe: Arc<P>,
+    slots: Arc<Semaphore>,
+    nslots: usize,
+    shared: Shared,
+}
+
+impl<P: PathProbe> Clone for CheckRunner<P> {
+    fn clone(&self) -> Self {
+        CheckRunner {
+            probe: self.probe.clone(),
+            slots: self.slots.clone(),
+            nslots: self.nslots,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<P: PathProbe> CheckRunner<P> {
+    /// Default pool size: calls mostly sleep in the kernel, so more than
+    /// the core count, but bounded.
+    pub const DEFAULT_SLOTS: usize = 16;
+
+    pub fn new(probe: Arc<P>, slots: usize) -> Self {
+        let nslots = slots.max(1);
+        CheckRunner {
+            probe,
+            slots: Arc::new(Semaphore::new(nslots)),
+            nslots,
+            shared: Arc::default(),
+        }
+    }
+
+    pub fn probe(&self) -> &Arc<P> {
+        &self.probe
+    }
+
+    /// Check `dev` with `checker`. Answers within about `timeout` once a
+    /// slot is free (a request waits at most `timeout` for a slot, then is
+    /// answered pending).
+    pub async fn check(&self, dev: &str, checker: CheckerKind, timeout: Duration) -> CheckResult {
+        let d = dev.to_string();
+        let r = self
+            .run(dev, timeout, move |p: &P| p.check(&d, checker, timeout))
+            .await;
+        match r {
+            Ok(r) => r,
+            Err(Unanswered::Busy(Busy::Running)) => CheckResult::new(
+                ChkState::Pending,
+                format!("{checker} checker still running"),
+            ),
+            Err(Unanswered::Busy(Busy::Overdue)) => {
+                CheckResult::standard(checker, ChkState::Timeout)
+                    .with_detail("previous check is still stuck")
+            }
+            Err(Unanswered::NoSlot) => CheckResult::new(
+                ChkState::Pending,
+                format!("{checker} checker still running"),
+            )
+            .with_detail("no free checker slot"),
+            Err(Unanswered::TimedOut) => CheckResult::standard(checker, ChkState::Timeout)
+                .with_detail(format!("no answer within {} ms", timeout.as_millis())),
+            Err(Unanswered::Failed(e)) => {
+                CheckResult::standard(checker, ChkState::Down).with_detail(e)
+            }
+        }
+    }
+
+    /// Priority of `path`; [`crate::prio::PRIO_UNDEF`] when the path is busy
+    /// or the prioritizer did not answer in time.
+    pub async fn prio(&self, path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
+        let p = path.clone();
+        let s = spec.clone();
+        let r = self
+            .run(&path.dev, timeout, move |pr: &P| pr.prio(&p, &s, timeout))
+            .await;
+        match r {
+            Ok(r) => r,
+            Err(Unanswered::Busy(_)) => PrioResult::undef("a call on this path is still in flight"),
+            Err(Unanswered::NoSlot) => PrioResult::undef("no free checker slot"),
+            Err(Unanswered::TimedOut) => PrioResult::undef(format!(
+                "prioritizer {} timed out after {} ms",
+                spec.name,
+                timeout.as_millis()
+            )),
+            Err(Unanswered::Failed(e)) => PrioResult::undef(e),
+        }
+    }
+
+    async fn run<T, F>(&self, dev: &str, timeout: Duration, job: F) -> Result<T, Unanswered>
+    where
+        T: Send + 'static,
+        F: FnOnce(&P) -> T + Send + 'static,
+    {
+        let id = lock(&self.shared)
+            .begin(dev, timeout)
+            .map_err(Unanswered::Busy)?;
+        // From here on the guard owns the in-flight mark.
+        let mut guard = FlightGuard {
+            shared: self.shared.clone(),
+            dev: dev.to_string(),
+            id,
+            _permit: None,
+        };
+        let permit = match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => return Err(Unanswered::NoSlot),
+        };
+        guard._permit = Some(permit);
+        let probe = self.probe.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            job(&probe)
+        });
+        match tokio::time::timeout(timeout, handle).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Unanswered::Failed(format!("checker call failed: {e}"))),
+            Err(_) => {
+                lock(&self.shared).abandon(dev, id);
+                Err(Unanswered::TimedOut)
+            }
+        }
+    }
+
+    /// Whether `dev` has a call in flight (a new one would not be started).
+    pub fn is_in_flight(&self, dev: &str) -> bool {
+        lock(&self.shared).by_dev.contains_key(dev)
+    }
+
+    pub fn stats(&self) -> RunnerStats {
+        let f = lock(&self.shared);
+        RunnerStats {
+            slots: self.nslots,
+            in_flight: f.by_dev.len(),
+            stuck: f.stuck,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::checker::SimProbe;
+
+    const T: Duration = Duration::from_millis(100);
+
+    fn runner(slots: usize) -> (Arc<SimProbe>, CheckRunner<SimProbe>) {
+        let sim = Arc::new(SimProbe::new());
+        (sim.clone(), CheckRunner::new(sim, slots))
+    }
+
+    /// Wait (bounded) until the blocking call of a hung path is parked in
+    /// the probe, so the test does not depend on thread scheduling.
+    async fn until(mut f: impl FnMut() -> bool) {
+        for _ in 0..1000 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("condition never became true");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scripted_results_pass_through() {
+        let (sim, r) = runner(4);
+        sim.set_state("sdb", ChkState::Ghost);
+        assert_eq!(
+            r.check("sda", CheckerKind::Tur, T).await.state,
+            ChkState::Up
+        );
+        let g = r.check("sdb", CheckerKind::Tur, T).await;
+        assert_eq!(g.state, ChkState::Ghost);
+        assert_eq!(g.msg, "tur checker reports path is ghost");
+        sim.set_prio("sda", 50);
+        let p = PathInfo {
+            dev: "sda".into(),
+            ..Default::default()
+        };
+        assert_eq!(r.prio(&p, &PrioSpec::new("alua", ""), T).await.prio, 50);
+        assert_eq!(
+            r.stats(),
+            RunnerStats {
+                slots: 4,
+                in_flight: 0,
+                stuck: 0
+            }
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hung_path_times_out_and_is_never_requeued() {
+        let (sim, r) = runner(4);
+        sim.hang("sdc");
+        let res = r.check("sdc", CheckerKind::Tur, T).await;
+        assert_eq!(res.state, ChkState::Timeout);
+        assert_eq!(res.msg, "tur checker timed out");
+        assert_eq!(
+            r.stats(),
+            RunnerStats {
+                slots: 4,
+                in_flight: 1,
+                stuck: 1
+            }
+        );
+        assert!(r.is_in_flight("sdc"));
+        // Other paths are checked meanwhile.
+        assert_eq!(
+            r.check("sdd", CheckerKind::Tur, T).await.state,
+            ChkState::Up
+        );
+        // A second check of the hung path is answered at once, not queued.
+        let again = r.check("sdc", CheckerKind::Tur, T).await;
+        assert_eq!(again.state, ChkState::Timeout);
+        assert_eq!(sim.checks("sdc"), 1);
+        let p = PathInfo {
+            dev: "sdc".into(),
+            ..Default::default()
+        };
+        assert_eq!(r.prio(&p, &PrioSpec::new("alua", ""), T).await.prio, -1);
+        // The call returns: slot and mark are released, stuck count drops.
+        sim.release("sdc");
+        until(|| !r.is_in_flight("sdc")).await;
+        assert_eq!(r.stats().stuck, 0);
+        assert_eq!(
+            r.check("sdc", CheckerKind::Tur, T).await.state,
+            ChkState::Up
+        );
+        assert_eq!(sim.checks("sdc"), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stuck_calls_hold_their_slots() {
+        let (sim, r) = runner(2);
+        sim.hang("sda");
+        sim.hang("sdb");
+        assert_eq!(
+            r.check("sda", CheckerKind::Tur, T).await.state,
+            ChkState::Timeout
+        );
+        assert_eq!(
+            r.check("sdb", CheckerKind::Tur, T).await.state,
+            ChkState::Timeout
+        );
+        until(|| sim.hanging() == 2).await;
+        // Pool exhausted: a healthy path waits for a slot, then is pending
+        // (not timed out: nothing is known about it).
+        let c = r.check("sdc", CheckerKind::Tur, T).await;
+        assert_eq!(c.state, ChkState::Pending);
+        assert_eq!(sim.checks("sdc"), 0);
+        assert!(!r.is_in_flight("sdc"));
+        assert_eq!(
+            r.stats(),
+            RunnerStats {
+                slots: 2,
+                in_flight: 2,
+                stuck: 2
+            }
+        );
+        sim.release("sda");
+        until(|| r.stats().stuck == 1).await;
+        assert_eq!(
+            r.check("sdc", CheckerKind::Tur, T).await.state,
+            ChkState::Up
+        );
+        sim.release("sdb");
+        until(|| {
+            r.stats()
+                == RunnerStats {
+                    slots: 2,
+                    in_flight: 0,
+                    stuck: 0,
+                }
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_checks_of_many_paths() {
+        let (sim, r) = runner(3);
+        for i in 0..20 {
+            sim.set_state(
+                &format!("sd{i}"),
+                if i % 2 == 0 {
+                    ChkState::Up
+                } else {
+                    ChkState::Down
+                },
+            );
+        }
+        let futs = (0..20).map(|i| {
+            let r = r.clone();
+            async move {
+                (
+                    i,
+                    r.check(&format!("sd{i}"), CheckerKind::Tur, Duration::from_secs(5))
+                        .await,
+                )
+            }
+        });
+        for (i, res) in futures::future::join_all(futs).await {
+            let want = if i % 2 == 0 {
+                ChkState::Up
+            } else {
+                ChkState::Down
+            };
+            assert_eq!(res.state, want, "sd{i}");
+        }
+        assert_eq!(r.stats().in_flight, 0);
+    }
+}

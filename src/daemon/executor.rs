@@ -1,0 +1,288 @@
+//! Applies the engine's actions through the kernel traits and turns the
+//! outcomes back into events.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Semaphore};
+use tracing::{debug, error, warn};
+
+use super::{MapKernel, ProbeRequest, ProbeResult, Prober, WwidStore};
+use crate::model::ChkState;
+use crate::policy::{Action, Event};
+
+/// Map loads and removals that may run at once. Each one waits for udev
+/// to process the map (the devicemapper crate's udev sync), which takes
+/// seconds under load; running them in parallel off the run loop keeps the
+/// loop responsive and a big SAN's start-up short.
+const DM_SLOTS: usize = 16;
+
+pub struct Executor {
+    pub(crate) kernel: Arc<dyn MapKernel>,
+    prober: Arc<dyn Prober>,
+    pub(crate) wwids: Arc<dyn WwidStore>,
+    errors: Vec<String>,
+    /// Where background map changes report; None: apply them inline.
+    applied_tx: Option<mpsc::Sender<Vec<Event>>>,
+    slots: Arc<Semaphore>,
+}
+
+/// A create, reload or remove, runnable inline or on a blocking thread.
+#[derive(Debug, Clone)]
+enum MapChange {
+    Create {
+        name: String,
+        uuid: String,
+        size: u64,
+        params: String,
+    },
+    Reload {
+        name: String,
+        size: u64,
+        params: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+impl MapChange {
+    fn name(&self) -> &str {
+        match self {
+            MapChange::Create { name, .. }
+            | MapChange::Reload { name, .. }
+            | MapChange::Remove { name } => name,
+        }
+    }
+
+    /// Apply and describe the outcome as events (plus the new status).
+    fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<String>) {
+        let (name, result, removed, params) = match self {
+            MapChange::Create {
+                name,
+                uuid,
+                size,
+                params,
+            } => {
+                let r = k.create(&name, &uuid, size, &params);
+                (name, r, false, params)
+            }
+            MapChange::Reload { name, size, params } => {
+                let r = k.reload(&name, size, &params).map(|()| None);
+                (name, r, false, params)
+            }
+            MapChange::Remove { name } => {
+                let r = k.remove(&name).map(|()| None);
+                (name, r, true, String::new())
+            }
+        };
+        match result {
+            Ok(minor) => {
+                let mut ev = vec![Event::MapApplied {
+                    name: name.clone(),
+                    ok: true,
+                    removed,
+                    dm_minor: minor,
+                    error: None,
+                }];
+                if !removed {
+                    match k.status(&name) {
+                        Ok(st) => ev.push(st),
+                        Err(e) => debug!(map = %name, error = %e, "status read failed"),
+                    }
+                }
+                (ev, None)
+            }
+            Err(e) => {
+                if removed {
+                    warn!(map = %name, error = %e, "remove failed");
+                } else {
+                    error!(map = %name, error = %e, %params, "map load failed");
+                }
+                let msg = e.to_string();
+                (
+                    vec![Event::MapApplied {
+                        name,
+                        ok: false,
+                        removed,
+                        dm_minor: None,
+                        error: Some(msg.clone()),
+                    }],
+                    Some(msg),
+                )
+            }
+        }
+    }
+}
+
+impl Executor {
+    pub fn new(
+        kernel: Arc<dyn MapKernel>,
+        prober: Arc<dyn Prober>,
+        wwids: Arc<dyn WwidStore>,
+    ) -> Self {
+        Executor {
+            kernel,
+            prober,
+            wwids,
+            errors: Vec::new(),
+            applied_tx: None,
+            slots: Arc::new(Semaphore::new(DM_SLOTS)),
+        }
+    }
+
+    /// Run creates/reloads/removes in the background, reporting on `tx`;
+    /// None: inline (operator commands, whose reply needs the outcome).
+    pub fn set_background(
+        &mut self,
+        tx: Option<mpsc::Sender<Vec<Event>>>,
+    ) -> Option<mpsc::Sender<Vec<Event>>> {
+        std::mem::replace(&mut self.applied_tx, tx)
+    }
+
+    /// Errors from the last actions, for the reply to an operator command.
+    pub fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
+    }
+
+    fn change(&mut self, change: MapChange, events: &mut Vec<Event>) {
+        if let (Some(tx), Ok(handle)) = (
+            self.applied_tx.clone(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            let kernel = self.kernel.clone();
+            let slots = self.slots.clone();
+            let name = change.name().to_string();
+            handle.spawn(async move {
+                let _permit = slots.acquire_owned().await;
+                let events = match tokio::task::spawn_blocking(move || {
+                    change.run(kernel.as_ref()).0
+                })
+                .await
+                {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        error!(map = %name, error = %e, "map change task failed");
+                        vec![Event::MapApplied {
+                            name,
+                            ok: false,
+                            removed: false,
+                            dm_minor: None,
+                            error: Some(e.to_string()),
+                        }]
+                    }
+                };
+                let _ = tx.send(events).await;
+            });
+            return;
+        }
+        let (ev, err) = change.run(self.kernel.as_ref());
+        events.extend(ev);
+        self.errors.extend(err);
+    }
+
+    /// Apply actions in order; probes (and, in background mode, map
+    /// changes) run concurrently and report later. Returns the events the
+    /// kernel's immediate answers produced.
+    pub fn apply(
+        &mut self,
+        actions: Vec<Action>,
+        probe_tx: &mpsc::Sender<ProbeResult>,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for action in actions {
+            match action {
+                Action::Probe {
+                    dev,
+                    info,
+                    checker,
+                    timeout_secs,
+                    prio,
+                    prio_args,
+                    with_prio,
+                    exclusive_pref_bit,
+                } => {
+                    let req = ProbeRequest {
+                        info: *info,
+                        checker,
+                        timeout_secs,
+                        prio,
+                        prio_args,
+                        with_prio,
+                        exclusive_pref_bit,
+                    };
+                    let fut = self.prober.probe(req);
+                    let tx = probe_tx.clone();
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(h) => {
+                            h.spawn(async move {
+                                let r = fut.await;
+                                let _ = tx.send(r).await;
+                            });
+                        }
+                        Err(_) => {
+                            // No runtime (unit tests of the executor): report
+                            // the probe as not run.
+                            let _ = tx.try_send(ProbeResult {
+                                dev,
+                                chk: ChkState::Undef,
+                                prio: None,
+                                msg: "no runtime".into(),
+                            });
+                        }
+                    }
+                }
+                Action::CreateMap {
+                    name,
+                    uuid,
+                    size,
+                    params,
+                } => {
+                    self.change(
+                        MapChange::Create {
+                            name,
+                            uuid,
+                            size,
+                            params,
+                        },
+                        &mut events,
+                    );
+                }
+                Action::ReloadMap { name, size, params } => {
+                    self.change(MapChange::Reload { name, size, params }, &mut events);
+                }
+                Action::RemoveMap { name } => {
+                    touched.remove(&name);
+                    self.change(MapChange::Remove { name }, &mut events);
+                }
+                Action::Message { map, msg } => {
+                    debug!(%map, %msg, "dm message");
+                    if let Err(e) = self.kernel.message(&map, &msg) {
+                        warn!(%map, %msg, error = %e, "dm message failed");
+                        self.errors.push(e.to_string());
+                    }
+                    touched.insert(map);
+                }
+                Action::AddBinding { alias, wwid } => {
+                    if let Err(e) = self.wwids.add_binding(&alias, &wwid) {
+                        warn!(%alias, %wwid, error = %e, "cannot record the binding in the bindings file");
+                    }
+                }
+                Action::AddWwid(w) => {
+                    if let Err(e) = self.wwids.add(&w) {
+                        warn!(wwid = %w, error = %e, "cannot record WWID in the wwids file");
+                    }
+                }
+            }
+        }
+        // One status read per messaged map brings dm's view back in.
+        for name in touched {
+            match self.kernel.status(&name) {
+                Ok(ev) => events.push(ev),
+                Err(e) => debug!(map = %name, error = %e, "status read failed"),
+            }
+        }
+        events
+    }
+}

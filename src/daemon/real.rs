@@ -1,0 +1,707 @@
+//! Wiring of the real daemon: logging, signals, systemd notification, and
+//! the real kernel implementations behind the daemon's traits (thin
+//! adapters over `dm`, `checker`/`prio`, `discovery` and `config`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use super::{
+    ConfigLoader, Daemon, ExistingMap, Inputs, LoadedConfig, MapKernel, ProbeRequest, ProbeResult,
+    Prober, Request, WwidStore,
+};
+use crate::checker::{CheckRunner, CheckerKind, SysProbe};
+use crate::cli::{Cli, ConfigCmd};
+use crate::config::{Config, ConfigPaths, Severity};
+use crate::discovery::{PathEvent, PathSource, UdevConfig, UdevPathSource, WwidsFile};
+use crate::dm::{DmMessage, DmOps, MultipathStatus, MultipathTable, RealDm};
+use crate::ipc::{self, reply, socket::SocketName, Command, Server, ServerConfig};
+use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
+use crate::policy::{Event, MapCommand, Resolver};
+use crate::prio::{PrioSpec, PRIO_UNDEF};
+use crate::{Error, Result};
+
+// ----------------------------------------------------------------------
+// Adapters
+// ----------------------------------------------------------------------
+
+/// The configuration as the policy core sees it.
+pub struct ConfigPolicy(pub Arc<Config>);
+
+impl Resolver for ConfigPolicy {
+    fn resolve(&self, info: &PathInfo) -> Settings {
+        self.0.resolve(info)
+    }
+    fn defaults(&self) -> Settings {
+        self.0.defaults_settings()
+    }
+    fn alias_prefix(&self) -> String {
+        self.0.daemon().alias_prefix
+    }
+}
+
+impl PathFilter for ConfigPolicy {
+    fn filter_path(&self, info: &PathInfo) -> FilterResult {
+        self.0.filter_path(info)
+    }
+    fn filter_devnode(&self, dev: &str) -> FilterResult {
+        self.0.filter_devnode(dev)
+    }
+}
+
+/// [`MapKernel`] over the devicemapper crate.
+pub struct DmKernel(pub Arc<dyn DmOps>);
+
+impl MapKernel for DmKernel {
+    fn existing_maps(&self) -> Result<Vec<ExistingMap>> {
+        let mut out = Vec::new();
+        for m in self.0.list_maps()? {
+            if !m.uuid.starts_with("mpath-") {
+                continue;
+            }
+            if !m.has_table() {
+                // Left over by a crash mid-create: nothing can be using a
+                // table-less map, so clear it and let it be built again.
+                warn!(map = %m.name, "removing table-less multipath map left by an interrupted create");
+                if let Err(e) = self.0.remove(&m.name, false) {
+                    warn!(map = %m.name, error = %e, "cannot remove table-less map");
+                }
+                continue;
+            }
+            let (size, params) = self.0.table(&m.name)?;
+            out.push(ExistingMap {
+                name: m.name.clone(),
+                uuid: m.uuid.clone(),
+                params,
+                size,
+                dm_minor: Some(m.minor()),
+            });
+        }
+        Ok(out)
+    }
+
+    fn create(&self, name: &str, uuid: &str, size: u64, params: &str) -> Result<Option<u32>> {
+        Ok(Some(self.0.create(name, uuid, size, params)?.minor()))
+    }
+
+    fn reload(&self, name: &str, size: u64, params: &str) -> Result<()> {
+        // noflush: I/O queued on a map without paths stays queued.
+        Ok(self.0.reload(name, size, params, true)?)
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        Ok(self.0.remove(name, false)?)
+    }
+
+    fn message(&self, name: &str, msg: &str) -> Result<()> {
+        let m = DmMessage::from_str(msg)
+            .map_err(|e| Error::Dm(format!("{name}: bad message '{msg}': {e}")))?;
+        Ok(self.0.message(name, &m)?)
+    }
+
+    fn status(&self, name: &str) -> Result<Event> {
+        let info = self.0.map_info(name)?;
+        let status = self.0.status(name)?;
+        let st = MultipathStatus::from_str(&status)
+            .map_err(|e| Error::Dm(format!("{name}: cannot parse status '{status}': {e}")))?;
+        let queue = self
+            .0
+            .table(name)
+            .ok()
+            .and_then(|(_, p)| MultipathTable::from_str(&p).ok())
+            .map(|t| t.features.queue_if_no_path);
+        Ok(Event::DmStatus {
+            name: name.to_string(),
+            paths: st
+                .groups
+                .iter()
+                .flat_map(|g| g.paths.iter())
+                .map(|p| (p.dev, p.state == crate::model::DmPathState::Active))
+                .collect(),
+            pg_states: st.groups.iter().map(|g| g.state).collect(),
+            active_group: st.active_group().and_then(|g| usize::try_from(g).ok()),
+            queue_if_no_path: queue,
+            suspended: info.suspended,
+        })
+    }
+
+    fn suspend(&self, name: &str) -> Result<()> {
+        Ok(self.0.suspend(name)?)
+    }
+
+    fn resume(&self, name: &str) -> Result<()> {
+        Ok(self.0.resume(name)?)
+    }
+}
+
+/// [`Prober`] over the checker runner (bounded pool of blocking threads).
+pub struct RunnerProber(pub Arc<CheckRunner<SysProbe>>);
+
+impl Prober for RunnerProber {
+    fn probe(
+        &self,
+        req: ProbeRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
+        let runner = self.0.clone();
+        Box::pin(async move {
+            let timeout = Duration::from_secs(u64::from(req.timeout_secs.max(1)));
+            let (kind, unknown) = CheckerKind::resolve(&req.checker);
+            if let Some(u) = unknown {
+                warn!(path = %req.info.dev, checker = %u, "checker not supported; using {}", kind.name());
+            }
+            let check = runner.check(&req.info.dev, kind, timeout).await;
+            let prio = if req.with_prio && check.state.is_usable() {
+                let mut spec = PrioSpec::new(req.prio.clone(), req.prio_args.clone());
+                spec.exclusive_pref_bit |= req.exclusive_pref_bit;
+                let p = runner.prio(&req.info, &spec, timeout).await;
+                (p.prio != PRIO_UNDEF).then_some(p.prio)
+            } else {
+                None
+            };
+            ProbeResult {
+                dev: req.info.dev.clone(),
+                chk: check.state,
+                prio,
+                msg: check.to_string(),
+            }
+        })
+    }
+}
+
+/// The state files shared with multipath-tools.
+pub struct StateFiles {
+    pub wwids: WwidsFile,
+    pub bindings: super::bindings::BindingsFile,
+}
+
+impl WwidStore for StateFiles {
+    fn load(&self) -> Vec<String> {
+        match self.wwids.read() {
+            Ok(w) => w.to_set().into_iter().collect(),
+            Err(e) => {
+                warn!(file = %self.wwids.path().display(), error = %e, "cannot read the wwids file");
+                Vec::new()
+            }
+        }
+    }
+    fn add(&self, wwid: &str) -> Result<()> {
+        self.wwids.add(wwid).map(|_| ())
+    }
+    fn load_bindings(&self) -> Vec<(String, String)> {
+        self.bindings.read().unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read the bindings file");
+            Vec::new()
+        })
+    }
+    fn add_binding(&self, alias: &str, wwid: &str) -> Result<()> {
+        self.bindings.add(alias, wwid)
+    }
+}
+
+// ----------------------------------------------------------------------
+// Configuration
+// ----------------------------------------------------------------------
+
+fn config_paths(cli: &Cli) -> ConfigPaths {
+    ConfigPaths {
+        main: cli.config.clone(),
+        conf_dir: cli.config_dir.clone(),
+    }
+}
+
+/// Load the configuration; errors (with every diagnostic) as one string.
+pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, String> {
+    match Config::load(paths) {
+        Ok((cfg, diags)) => {
+            for d in &diags {
+                warn!("{d}");
+            }
+            let cfg = Arc::new(cfg);
+            Ok(LoadedConfig {
+                policy: Arc::new(ConfigPolicy(cfg.clone())),
+                config_dump: cfg.show_config(),
+                blacklist_dump: cfg.show_blacklist(),
+                devices_dump: String::new(),
+            })
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+// ----------------------------------------------------------------------
+// Logging and systemd
+// ----------------------------------------------------------------------
+
+/// multipathd's -v levels onto tracing levels.
+fn level(verbosity: Option<u8>) -> &'static str {
+    match verbosity.unwrap_or(2) {
+        0 => "error",
+        1 => "warn",
+        2 => "info",
+        3 => "debug",
+        _ => "trace",
+    }
+}
+
+/// Journald when started by systemd (JOURNAL_STREAM is set), plain stderr
+/// otherwise. RUST_LOG, when set, wins over -v.
+pub fn init_logging(cli: &Cli) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("mpathd={}", level(cli.verbosity))));
+    let under_journal = std::env::var_os("JOURNAL_STREAM").is_some() && !cli.foreground;
+    if under_journal {
+        if let Ok(layer) = tracing_journald::layer() {
+            use tracing_subscriber::prelude::*;
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init();
+            return;
+        }
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cli.no_timestamps {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Tell systemd something, when we run under it.
+pub fn notify(state: &[sd_notify::NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = sd_notify::notify(state) {
+            warn!(error = %e, "sd_notify failed");
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// Control-socket commands -> daemon requests
+// ----------------------------------------------------------------------
+
+/// Translate a root-only socket command into a daemon request, or answer
+/// it directly.
+fn to_request(cmd: Command) -> std::result::Result<Request, String> {
+    use Command as C;
+    Ok(match cmd {
+        C::FailPath { path } => Request::Map(MapCommand::FailPath(path)),
+        C::ReinstatePath { path } => Request::Map(MapCommand::ReinstatePath(path)),
+        C::SwitchGroup { map, group } => Request::Map(MapCommand::SwitchGroup {
+            map,
+            group: usize::try_from(group).unwrap_or(0),
+        }),
+        C::DelMap { map } => Request::Map(MapCommand::RemoveMap(map)),
+        C::DelMaps => Request::Map(MapCommand::RemoveAllMaps),
+        C::AddMap { map } => Request::Map(MapCommand::AddMap(map)),
+        C::ReloadMap { map } | C::ResetMap { map } => Request::Map(MapCommand::ReloadMap(map)),
+        C::ResizeMap { map } => Request::Resize(map),
+        C::AddPath { path } => Request::AddPath(path),
+        C::DelPath { path } => Request::Map(MapCommand::DelPath(path)),
+        C::DisableQueueingMap { map } => Request::Map(MapCommand::DisableQueueing(Some(map))),
+        C::RestoreQueueingMap { map } => Request::Map(MapCommand::RestoreQueueing(Some(map))),
+        C::DisableQueueingMaps => Request::Map(MapCommand::DisableQueueing(None)),
+        C::RestoreQueueingMaps => Request::Map(MapCommand::RestoreQueueing(None)),
+        C::ResetMapsStats => Request::Map(MapCommand::ResetStats(None)),
+        C::ResetMapStats { map } => Request::Map(MapCommand::ResetStats(Some(map))),
+        C::SuspendMap { map } => Request::Suspend(map),
+        C::ResumeMap { map } => Request::Resume(map),
+        C::Reconfigure | C::ReconfigureAll => Request::Reconfigure,
+        C::Shutdown => Request::Shutdown,
+        C::ForceQueueingDaemon => Request::QueueWithoutDaemon(true),
+        C::RestoreQueueingDaemon => Request::QueueWithoutDaemon(false),
+        other => return Err(format!("{other:?} is not supported by mpathd")),
+    })
+}
+
+fn reply_text(r: &std::result::Result<(), String>) -> String {
+    match r {
+        Ok(()) => reply::OK.to_string(),
+        Err(e) if e.contains("in use") => reply::fail(reply::BUSY),
+        Err(e) if e.contains("not found") => reply::fail(reply::NO_DEVICE),
+        Err(e) => reply::fail(e),
+    }
+}
+
+// ----------------------------------------------------------------------
+// The daemon
+// ----------------------------------------------------------------------
+
+pub fn run_daemon(cli: &Cli) -> ExitCode {
+    init_logging(cli);
+    info!("mpathd {} starting", env!("CARGO_PKG_VERSION"));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(daemon_main(cli));
+    // A checker stuck in SG_IO on a dead device must not hold up the exit.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            notify(&[sd_notify::NotifyState::Status(&format!("failed: {e}"))]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn daemon_main(cli: &Cli) -> Result<()> {
+    let paths = config_paths(cli);
+    let config = load_config(&paths).map_err(Error::Config)?;
+    let cfg_for_loader = paths.clone();
+    let loader: ConfigLoader = Box::new(move || load_config(&cfg_for_loader));
+
+    let dm: Arc<dyn DmOps> = Arc::new(RealDm::new()?);
+    let kernel = Arc::new(DmKernel(dm));
+    let runner = Arc::new(CheckRunner::new(Arc::new(SysProbe), 64));
+    let prober = Arc::new(RunnerProber(runner));
+    let wwids = Arc::new(StateFiles {
+        wwids: WwidsFile::new(cli.wwids_file.clone()),
+        bindings: super::bindings::BindingsFile::new(cli.bindings_file.clone()),
+    });
+
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(crate::model::DaemonSnapshot::default()));
+    let mut daemon = Daemon::new(config.clone(), loader, kernel, prober, wwids, snap_tx);
+
+    // Discovery.
+    let source = Arc::new(UdevPathSource::new(UdevConfig::default()));
+    let resolver = config.policy.clone();
+    source.set_uid_attribute(Arc::new(move |info: &PathInfo| {
+        resolver.resolve(info).uid_attribute
+    }));
+    let reader_source = source.clone();
+    daemon.set_path_reader(Box::new(move |dev: &str| {
+        reader_source
+            .read_path(dev)
+            .map(|(info, _)| info)
+            .map_err(|e| e.to_string())
+    }));
+
+    // Adopt existing maps before the socket answers, so the first query
+    // already sees them.
+    daemon.start();
+
+    // Control socket.
+    let sockets: Vec<SocketName> = if cli.sockets.is_empty() {
+        ipc::socket::server_sockets()
+    } else {
+        cli.sockets.iter().map(|s| SocketName::parse(s)).collect()
+    };
+    let server = Server::bind(ServerConfig {
+        sockets,
+        ..ServerConfig::default()
+    })?;
+    let (mut_tx, mut mut_rx) = mpsc::channel::<ipc::MutationRequest>(64);
+    let (req_tx, req_rx) = mpsc::channel::<(Request, oneshot::Sender<super::Reply>)>(64);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Socket commands become daemon requests.
+    let bridge_tx = req_tx.clone();
+    let bridge_stop = stop_tx.clone();
+    tokio::spawn(async move {
+        while let Some((cmd, reply_tx)) = mut_rx.recv().await {
+            let req = match to_request(cmd) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = reply_tx.send(reply::fail(&e));
+                    continue;
+                }
+            };
+            let reconfigure = matches!(req, Request::Reconfigure);
+            let shutdown = matches!(req, Request::Shutdown);
+            if reconfigure {
+                notify(&[sd_notify::NotifyState::Reloading]);
+            }
+            let (tx, rx) = oneshot::channel();
+            if bridge_tx.send((req, tx)).await.is_err() {
+                let _ = reply_tx.send(reply::FAIL.to_string());
+                continue;
+            }
+            let r = rx.await.unwrap_or_else(|_| Err("daemon stopped".into()));
+            if reconfigure {
+                notify(&[sd_notify::NotifyState::Ready]);
+            }
+            let _ = reply_tx.send(reply_text(&r));
+            if shutdown {
+                let _ = bridge_stop.send(true);
+            }
+        }
+    });
+
+    let server_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let server_task = tokio::spawn(server.run(snap_rx, mut_tx, server_stop));
+
+    // Signals: HUP reconfigures, TERM/INT stop.
+    let mut signals = signal_hook_tokio::Signals::new([
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| Error::Other(format!("signal handlers: {e}")))?;
+    let sig_req = req_tx.clone();
+    let sig_stop = stop_tx.clone();
+    tokio::spawn(async move {
+        while let Some(sig) = signals.next().await {
+            if sig == signal_hook::consts::SIGHUP {
+                info!("SIGHUP: reconfiguring");
+                notify(&[sd_notify::NotifyState::Reloading]);
+                let (tx, rx) = oneshot::channel();
+                if sig_req.send((Request::Reconfigure, tx)).await.is_ok() {
+                    let _ = rx.await;
+                }
+                notify(&[sd_notify::NotifyState::Ready]);
+            } else {
+                info!(signal = sig, "stopping");
+                notify(&[sd_notify::NotifyState::Stopping]);
+                let _ = sig_stop.send(true);
+            }
+        }
+    });
+
+    // dm events -> names of changed maps.
+    let (dm_tx, dm_rx) = mpsc::channel::<Vec<String>>(256);
+    match crate::dm::watch(1024) {
+        Ok((_task, mut events)) => {
+            tokio::spawn(async move {
+                while let Some(first) = events.recv().await {
+                    let mut names = vec![first.name];
+                    while let Ok(more) = events.try_recv() {
+                        names.push(more.name);
+                    }
+                    names.sort();
+                    names.dedup();
+                    if dm_tx.send(names).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Err(e) => warn!(error = %e, "dm events unavailable; relying on checkers"),
+    }
+
+    // Paths: discovery batches -> engine events.
+    let (paths_tx, paths_rx) = mpsc::channel::<Vec<Event>>(64);
+    let mut batches = source.start()?;
+    tokio::spawn(async move {
+        while let Some(batch) = batches.recv().await {
+            let events: Vec<Event> = batch
+                .events
+                .into_iter()
+                .map(|e| match e {
+                    PathEvent::Add(i) => Event::PathAdded(i),
+                    PathEvent::Change(i) => Event::PathChanged(i),
+                    PathEvent::Remove(d) => Event::PathRemoved(d),
+                })
+                .collect();
+            if paths_tx.send(events).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    daemon.on_ready(Box::new(|| notify(&[sd_notify::NotifyState::Ready])));
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        // Ping at most every half period, from the loop itself, so a wedged
+        // loop gets restarted.
+        let half = period / 2;
+        let last = std::sync::Mutex::new(std::time::Instant::now());
+        daemon.on_tick = Some(Box::new(move || {
+            if let Ok(mut l) = last.lock() {
+                if l.elapsed() >= half {
+                    notify(&[sd_notify::NotifyState::Watchdog]);
+                    *l = std::time::Instant::now();
+                }
+            }
+        }));
+    }
+    daemon.start();
+    daemon
+        .run(Inputs {
+            paths: paths_rx,
+            dm_events: dm_rx,
+            requests: req_rx,
+            shutdown: stop_rx,
+        })
+        .await;
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = server_task.await {
+        warn!(error = %e, "control socket");
+    }
+    info!("mpathd stopped");
+    Ok(())
+}
+
+// ----------------------------------------------------------------------
+// Client and configuration tools
+// ----------------------------------------------------------------------
+
+pub fn run_client(cli: &Cli, cmd: Option<&str>) -> ExitCode {
+    if !cli.sockets.is_empty() {
+        // The client library reads MULTIPATH_SOCKET_NAME; --socket sets it.
+        if let Some(first) = cli.sockets.first() {
+            std::env::set_var(ipc::socket::SOCKET_ENV, first);
+        }
+    }
+    let code = match cmd {
+        Some(c) if !c.trim().is_empty() => crate::client::run_command(c),
+        _ => crate::client::run_interactive(),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn print_diags(diags: &[crate::config::Diagnostic]) -> bool {
+    let mut errors = false;
+    for d in diags {
+        eprintln!("{d}");
+        errors |= d.severity == Severity::Error;
+    }
+    errors
+}
+
+fn write_out(output: Option<&Path>, text: &str) -> ExitCode {
+    match output {
+        Some(p) => match std::fs::write(p, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mpathd: cannot write {}: {e}", p.display());
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
+    let paths = config_paths(cli);
+    match cmd {
+        ConfigCmd::Check { file } => {
+            let p = match file {
+                // A single file: no drop-ins (an empty dir that cannot exist).
+                Some(f) => ConfigPaths {
+                    main: f.clone(),
+                    conf_dir: PathBuf::from("/nonexistent/mpathd-check"),
+                },
+                None => paths,
+            };
+            let diags = Config::check(&p);
+            let errors = print_diags(&diags);
+            if errors {
+                ExitCode::FAILURE
+            } else {
+                println!(
+                    "{}: configuration OK ({} warning(s))",
+                    p.main.display(),
+                    diags.len()
+                );
+                ExitCode::SUCCESS
+            }
+        }
+        ConfigCmd::Show { toml } => match Config::load(&paths) {
+            Ok((cfg, diags)) => {
+                print_diags(&diags);
+                if *toml {
+                    print!("{}", cfg.to_toml_string());
+                } else {
+                    print!("{}", cfg.show_config());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        ConfigCmd::Explain {
+            vendor,
+            product,
+            revision,
+            wwid,
+        } => match Config::load(&paths) {
+            Ok((cfg, diags)) => {
+                print_diags(&diags);
+                print!(
+                    "{}",
+                    cfg.explain(vendor, product, revision, wwid.as_deref())
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        ConfigCmd::Convert { input, output } => {
+            let name = input.display().to_string();
+            let bytes = match std::fs::read(input) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("mpathd: cannot read {name}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let is_toml = input.extension().is_some_and(|e| e == "toml");
+            let parsed = if is_toml {
+                match String::from_utf8(bytes) {
+                    Ok(t) => Config::from_toml_str(&t, &name),
+                    Err(_) => {
+                        eprintln!("{name}: not UTF-8");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                Config::parse_bytes(&bytes, &name)
+            };
+            match parsed {
+                Ok((cfg, diags)) => {
+                    print_diags(&diags);
+                    let text = if is_toml {
+                        cfg.to_conf_string()
+                    } else {
+                        cfg.to_toml_string()
+                    };
+                    write_out(output.as_deref(), &text)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ConfigCmd::IsPath { wwid } => {
+            let known = WwidsFile::new(cli.wwids_file.clone())
+                .read()
+                .map(|w| w.contains(wwid))
+                .unwrap_or(false);
+            if known {
+                println!("MPATHD_PATH=1");
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The run loop driven end to end with simulated kernel, prober and clock.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::model::{DevT, FindMultipaths, PgPolicy, PgState, Settings};
+use crate::policy::StaticPolicy;
+
+/// Per map: its table and (path, active) states.
+type SimMaps = BTreeMap<String, (String, Vec<(DevT, bool)>)>;
+
+#[derive(Default)]
+struct SimKernel {
+    maps: Mutex<SimMaps>,
+    log: Mutex<Vec<String>>,
+}
+
+fn devts(params: &str) -> Vec<(DevT, bool)> {
+    params
+        .split_whitespace()
+        .filter_map(|w| w.parse::<DevT>().ok())
+        .map(|d| (d, true))
+        .collect()
+}
+
+impl MapKernel for SimKernel {
+    fn existing_maps(&self) -> crate::Result<Vec<ExistingMap>> {
+        Ok(Vec::new())
+    }
+    fn create(
+        &self,
+        name: &str,
+        _uuid: &str,
+        _size: u64,
+        params: &str,
+    ) -> crate::Result<Option<u32>> {
+        let mut maps = self
+            .maps
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?;
+        let n = maps.len() as u32;
+        maps.insert(name.into(), (params.into(), devts(params)));
+        self.log
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?
+            .push(format!("create {name}"));
+        Ok(Some(n))
+    }
+    fn reload(&self, name: &str, _size: u64, params: &str) -> crate::Result<()> {
+        let mut maps = self
+            .maps
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?;
+        maps.insert(name.into(), (params.into(), devts(params)));
+        Ok(())
+    }
+    fn remove(&self, name: &str) -> crate::Result<()> {
+        self.maps
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?
+            .remove(name);
+        Ok(())
+    }
+    fn message(&self, name: &str, msg: &str) -> crate::Result<()> {
+        self.log
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?
+            .push(format!("{name} {msg}"));
+        let mut maps = self
+            .maps
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?;
+        let m = maps
+            .get_mut(name)
+            .ok_or_else(|| crate::Error::Dm("device not found".into()))?;
+        let mut words = msg.split_whitespace();
+        let verb = words.next().unwrap_or_default();
+        if let Some(devt) = words.next().and_then(|w| w.parse::<DevT>().ok()) {
+            for p in m.1.iter_mut().filter(|p| p.0 == devt) {
+                p.1 = verb == "reinstate_path";
+            }
+        }
+        Ok(())
+    }
+    fn status(&self, name: &str) -> crate::Result<Event> {
+        let maps = self
+            .maps
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?;
+        let m = maps
+            .get(name)
+            .ok_or_else(|| crate::Error::Dm("device not found".into()))?;
+        Ok(Event::DmStatus {
+            name: name.into(),
+            paths: m.1.clone(),
+            pg_states: vec![PgState::Active],
+            active_group: Some(1),
+            queue_if_no_path: None,
+            suspended: false,
+        })
+    }
+    fn suspend(&self, _name: &str) -> crate::Result<()> {
+        Ok(())
+    }
+    fn resume(&self, _name: &str) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+struct SimProber;
+impl Prober for SimProber {
+    fn probe(
+        &self,
+        req: ProbeRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
+        Box::pin(async move {
+            let down = req.info.dev_state == crate::model::DevState::Offline;
+            ProbeResult {
+                dev: req.info.dev.clone(),
+                chk: if down { ChkState::Down } else { ChkState::Up },
+                prio: Some(if req.info.dev == "sdb" { 50 } else { 1 }),
+                msg: String::new(),
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+struct MemWwids(Mutex<Vec<String>>);
+impl WwidStore for MemWwids {
+    fn load(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+    fn add(&self, wwid: &str) -> crate::Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| crate::Error::Other("poisoned".into()))?
+            .push(wwid.into());
+        Ok(())
+    }
+}
+
+fn path(dev: &str, minor: u32) -> PathInfo {
+    PathInfo {
+        dev: dev.into(),
+        devt: Some(DevT::new(8, minor)),
+        wwid: Some("36001".into()),
+        size: 2048,
+        ..PathInfo::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn coldplug_creates_map_then_ready_and_commands_work() {
+    let policy = StaticPolicy {
+        settings: Settings {
+            find_multipaths: FindMultipaths::Yes,
+            path_grouping_policy: PgPolicy::GroupByPrio,
+            ..Settings::default()
+        },
+        blacklisted: vec![],
+    };
+    let config = LoadedConfig {
+        policy: Arc::new(policy),
+        config_dump: "defaults {\n}\n".into(),
+        blacklist_dump: String::new(),
+        devices_dump: String::new(),
+    };
+    let kernel = Arc::new(SimKernel::default());
+    let wwids = Arc::new(MemWwids::default());
+    let (snap_tx, mut snap_rx) = watch::channel(Arc::new(DaemonSnapshot::default()));
+    let loader: ConfigLoader = Box::new(|| Err("bad config at test.conf:1".into()));
+    let mut d = Daemon::new(
+        config,
+        loader,
+        kernel.clone(),
+        Arc::new(SimProber),
+        wwids.clone(),
+        snap_tx,
+    );
+    let (ready_tx, ready_rx) = oneshot::channel();
+    d.on_ready(Box::new(move || {
+        let _ = ready_tx.send(());
+    }));
+    d.start();
+    let (paths_tx, paths_rx) = mpsc::channel(16);
+    let (_dm_tx, dm_rx) = mpsc::channel(16);
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(d.run(Inputs {
+        paths: paths_rx,
+        dm_events: dm_rx,
+        requests: req_rx,
+        shutdown: stop_rx,
+    }));
+    paths_tx
+        .send(vec![
+            Event::PathAdded(path("sdb", 16)),
+            Event::PathAdded(path("sdc", 32)),
+        ])
+        .await
+        .map_err(|_| "send")
+        .ok();
+    ready_rx.await.ok();
+    let snap = snap_rx.borrow_and_update().clone();
+    assert_eq!(snap.maps.len(), 1);
+    assert_eq!(snap.maps[0].path_groups.len(), 2);
+    assert_eq!(snap.maps[0].path_groups[0].paths[0].info.dev, "sdb");
+    assert_eq!(wwids.load(), vec!["36001".to_string()]);
+
+    // fail path through a request
+    let (tx, rx) = oneshot::channel();
+    req_tx
+        .send((Request::Map(MapCommand::FailPath("sdc".into())), tx))
+        .await
+        .ok();
+    assert_eq!(rx.await.ok(), Some(Ok(())));
+    let snap = snap_rx.borrow_and_update().clone();
+    let sdc = snap
+        .paths
+        .iter()
+        .find(|p| p.info.dev == "sdc")
+        .map(|p| p.dm_state);
+    assert_eq!(sdc, Some(crate::model::DmPathState::Failed));
+
+    // a bad configuration is refused and the old one stays
+    let (tx, rx) = oneshot::channel();
+    req_tx.send((Request::Reconfigure, tx)).await.ok();
+    assert_eq!(rx.await.ok(), Some(Err("bad config at test.conf:1".into())));
+    assert_eq!(snap_rx.borrow().config_dump, "defaults {\n}\n");
+
+    stop_tx.send(true).ok();
+    task.await.ok();
+    assert!(kernel
+        .log
+        .lock()
+        .map(|l| l.contains(&"create 36001".to_string()))
+        .unwrap_or(false));
+}

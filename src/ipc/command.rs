@@ -1,0 +1,892 @@
+//! The multipathd command language: tokenizer, keywords (unique-prefix
+//! matching, aliases), the typed [`Command`] and the help text.
+//!
+//! Behaviour follows multipath-tools' cli.c / parser.c: a command is a
+//! sequence of up to four keywords, some of which take a parameter; the
+//! keyword sequence (by position) selects the handler. Errors produce the
+//! same replies multipathd sends (help dump, "fail").
+
+use std::fmt;
+
+/// Keyword codes. Several spellings share a code (aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kw {
+    List,
+    Add,
+    Del,
+    Reset,
+    Switch,
+    Reconfigure,
+    Suspend,
+    Resume,
+    Resize,
+    Reload,
+    Fail,
+    Reinstate,
+    DisableQ,
+    RestoreQ,
+    ForceQ,
+    GetPrStatus,
+    SetPrStatus,
+    UnsetPrStatus,
+    GetPrKey,
+    SetPrKey,
+    UnsetPrKey,
+    SetMarginal,
+    UnsetMarginal,
+    Shutdown,
+    Quit,
+    GetPrHold,
+    SetPrHold,
+    UnsetPrHold,
+    Path,
+    Paths,
+    Map,
+    Maps,
+    Topology,
+    Config,
+    Blacklist,
+    Devices,
+    Wildcards,
+    All,
+    Daemon,
+    Format,
+    Raw,
+    Status,
+    Stats,
+    Json,
+    Local,
+    /// mpathd extension: why each path is or is not multipathed.
+    Reasons,
+    Group,
+    Key,
+    PathList,
+}
+
+/// One spelling of a keyword.
+#[derive(Debug, Clone, Copy)]
+pub struct Keyword {
+    pub word: &'static str,
+    pub code: Kw,
+    pub has_param: bool,
+}
+
+const fn kw(word: &'static str, code: Kw, has_param: bool) -> Keyword {
+    Keyword {
+        word,
+        code,
+        has_param,
+    }
+}
+
+/// The keyword table in multipathd's order (the order matters for the
+/// help text: the first spelling of a code is the main one).
+pub const KEYWORDS: &[Keyword] = &[
+    kw("list", Kw::List, false),
+    kw("show", Kw::List, false),
+    kw("add", Kw::Add, false),
+    kw("remove", Kw::Del, false),
+    kw("del", Kw::Del, false),
+    kw("switch", Kw::Switch, false),
+    kw("switchgroup", Kw::Switch, false),
+    kw("suspend", Kw::Suspend, false),
+    kw("resume", Kw::Resume, false),
+    kw("reinstate", Kw::Reinstate, false),
+    kw("fail", Kw::Fail, false),
+    kw("resize", Kw::Resize, false),
+    kw("reset", Kw::Reset, false),
+    kw("reload", Kw::Reload, false),
+    kw("forcequeueing", Kw::ForceQ, false),
+    kw("disablequeueing", Kw::DisableQ, false),
+    kw("restorequeueing", Kw::RestoreQ, false),
+    kw("paths", Kw::Paths, false),
+    kw("maps", Kw::Maps, false),
+    kw("multipaths", Kw::Maps, false),
+    kw("path", Kw::Path, true),
+    kw("map", Kw::Map, true),
+    kw("multipath", Kw::Map, true),
+    kw("group", Kw::Group, true),
+    kw("reconfigure", Kw::Reconfigure, false),
+    kw("daemon", Kw::Daemon, false),
+    kw("status", Kw::Status, false),
+    kw("stats", Kw::Stats, false),
+    kw("topology", Kw::Topology, false),
+    kw("config", Kw::Config, false),
+    kw("blacklist", Kw::Blacklist, false),
+    kw("devices", Kw::Devices, false),
+    kw("raw", Kw::Raw, false),
+    kw("wildcards", Kw::Wildcards, false),
+    kw("quit", Kw::Quit, false),
+    kw("exit", Kw::Quit, false),
+    kw("shutdown", Kw::Shutdown, false),
+    kw("getprstatus", Kw::GetPrStatus, false),
+    kw("setprstatus", Kw::SetPrStatus, false),
+    kw("unsetprstatus", Kw::UnsetPrStatus, false),
+    kw("format", Kw::Format, true),
+    kw("json", Kw::Json, false),
+    kw("getprkey", Kw::GetPrKey, false),
+    kw("setprkey", Kw::SetPrKey, false),
+    kw("unsetprkey", Kw::UnsetPrKey, false),
+    kw("key", Kw::Key, true),
+    kw("local", Kw::Local, false),
+    kw("reasons", Kw::Reasons, false),
+    kw("setmarginal", Kw::SetMarginal, false),
+    kw("unsetmarginal", Kw::UnsetMarginal, false),
+    kw("all", Kw::All, false),
+    kw("getprhold", Kw::GetPrHold, false),
+    kw("setprhold", Kw::SetPrHold, false),
+    kw("unsetprhold", Kw::UnsetPrHold, false),
+    kw("pathlist", Kw::PathList, true),
+];
+
+/// Every command multipathd knows, as keyword sequences, in the order of
+/// multipathd's handler table (the help text lists them in this order).
+pub const COMMAND_TABLE: &[&[Kw]] = {
+    use Kw::*;
+    &[
+        &[List, Paths],
+        &[List, Paths, Format],
+        &[List, Paths, Raw, Format],
+        &[List, Path],
+        &[List, Maps],
+        &[List, Status],
+        &[List, Daemon],
+        &[List, Maps, Status],
+        &[List, Maps, Stats],
+        &[List, Maps, Format],
+        &[List, Maps, Raw, Format],
+        &[List, Maps, Topology],
+        &[List, Topology],
+        &[List, Maps, Json],
+        &[List, Map, Topology],
+        &[List, Map, Format],
+        &[List, Map, Raw, Format],
+        &[List, Map, Json],
+        &[List, Config, Local],
+        &[List, Config],
+        &[List, Blacklist],
+        &[List, Devices],
+        &[List, Wildcards],
+        &[Reset, Maps, Stats],
+        &[Reset, Map, Stats],
+        &[Add, Path],
+        &[Del, Path],
+        &[Add, Map],
+        &[Del, Map],
+        &[Del, Maps],
+        &[Switch, Map, Group],
+        &[Reconfigure],
+        &[Reconfigure, All],
+        &[Suspend, Map],
+        &[Resume, Map],
+        &[Resize, Map],
+        &[Reload, Map],
+        &[Reset, Map],
+        &[Reinstate, Path],
+        &[Fail, Path],
+        &[DisableQ, Map],
+        &[RestoreQ, Map],
+        &[DisableQ, Maps],
+        &[RestoreQ, Maps],
+        &[Quit],
+        &[Shutdown],
+        &[GetPrStatus, Map],
+        &[SetPrStatus, Map],
+        &[SetPrStatus, Map, PathList],
+        &[UnsetPrStatus, Map],
+        &[ForceQ, Daemon],
+        &[RestoreQ, Daemon],
+        &[GetPrKey, Map],
+        &[SetPrKey, Map, Key],
+        &[UnsetPrKey, Map],
+        &[SetMarginal, Path],
+        &[UnsetMarginal, Path],
+        &[UnsetMarginal, Map],
+        &[GetPrHold, Map],
+        &[SetPrHold, Map],
+        &[UnsetPrHold, Map],
+    ]
+};
+
+/// Maximum number of keywords in a command.
+pub const MAX_KEYWORDS: usize = 4;
+
+/// The first line of the help text, in multipath-tools' `PROG vX.Y.Z (date)`
+/// layout.
+pub const VERSION_LINE: &str = concat!(
+    "mpathd v",
+    env!("CARGO_PKG_VERSION"),
+    " (multipath-tools 0.14 compatible)\n"
+);
+
+/// A parsed control-socket command. Map and path parameters are passed as
+/// the client wrote them, minus a leading `/dev/` (multipathd's
+/// `convert_dev`). A map may be named by alias, WWID or `dm-N`; a path by
+/// kernel name (`sdc`) or `major:minor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    // ---- queries (list/show): answered from the snapshot, allowed for all
+    ShowPaths,
+    /// `show paths reasons` (mpathd extension): why each path is or is
+    /// not multipathed.
+    ShowPathsReasons,
+    /// `show paths [raw] format F`
+    ShowPathsFormat {
+        format: String,
+        raw: bool,
+    },
+    /// `show path P`: the path's dev_st.
+    ShowPath {
+        path: String,
+    },
+    ShowMaps,
+    /// `show maps [raw] format F`
+    ShowMapsFormat {
+        format: String,
+        raw: bool,
+    },
+    ShowMapsStatus,
+    ShowMapsStats,
+    /// `show topology` and `show maps topology`
+    ShowTopology,
+    ShowMapsJson,
+    ShowMapTopology {
+        map: String,
+    },
+    /// `show map M [raw] format F`
+    ShowMapFormat {
+        map: String,
+        format: String,
+        raw: bool,
+    },
+    ShowMapJson {
+        map: String,
+    },
+    ShowConfig,
+    ShowConfigLocal,
+    ShowBlacklist,
+    ShowDevices,
+    ShowWildcards,
+    ShowStatus,
+    ShowDaemon,
+
+    // ---- everything else is root only
+    ResetMapsStats,
+    ResetMapStats {
+        map: String,
+    },
+    AddPath {
+        path: String,
+    },
+    DelPath {
+        path: String,
+    },
+    AddMap {
+        map: String,
+    },
+    DelMap {
+        map: String,
+    },
+    DelMaps,
+    /// `switchgroup map M group N`; N is read like C's atoi (0 if bad).
+    SwitchGroup {
+        map: String,
+        group: i32,
+    },
+    Reconfigure,
+    ReconfigureAll,
+    SuspendMap {
+        map: String,
+    },
+    ResumeMap {
+        map: String,
+    },
+    ResizeMap {
+        map: String,
+    },
+    ReloadMap {
+        map: String,
+    },
+    /// `reset map M`: reassign the map's table (multipathd's cli_reassign).
+    ResetMap {
+        map: String,
+    },
+    ReinstatePath {
+        path: String,
+    },
+    FailPath {
+        path: String,
+    },
+    DisableQueueingMap {
+        map: String,
+    },
+    RestoreQueueingMap {
+        map: String,
+    },
+    DisableQueueingMaps,
+    RestoreQueueingMaps,
+    /// `quit` / `exit`: answered `ok` by the server itself.
+    Quit,
+    Shutdown,
+    GetPrStatus {
+        map: String,
+    },
+    SetPrStatus {
+        map: String,
+    },
+    SetPrStatusPathList {
+        map: String,
+        pathlist: String,
+    },
+    UnsetPrStatus {
+        map: String,
+    },
+    ForceQueueingDaemon,
+    RestoreQueueingDaemon,
+    GetPrKey {
+        map: String,
+    },
+    SetPrKey {
+        map: String,
+        key: String,
+    },
+    UnsetPrKey {
+        map: String,
+    },
+    SetMarginalPath {
+        path: String,
+    },
+    UnsetMarginalPath {
+        path: String,
+    },
+    UnsetMarginalMap {
+        map: String,
+    },
+    GetPrHold {
+        map: String,
+    },
+    SetPrHold {
+        map: String,
+    },
+    UnsetPrHold {
+        map: String,
+    },
+}
+
+impl Command {
+    /// list/show commands: answered from the snapshot, allowed for non-root.
+    pub fn is_query(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            ShowPaths
+                | ShowPathsReasons
+                | ShowPathsFormat { .. }
+                | ShowPath { .. }
+                | ShowMaps
+                | ShowMapsFormat { .. }
+                | ShowMapsStatus
+                | ShowMapsStats
+                | ShowTopology
+                | ShowMapsJson
+                | ShowMapTopology { .. }
+                | ShowMapFormat { .. }
+                | ShowMapJson { .. }
+                | ShowConfig
+                | ShowConfigLocal
+                | ShowBlacklist
+                | ShowDevices
+                | ShowWildcards
+                | ShowStatus
+                | ShowDaemon
+        )
+    }
+
+    /// Root-only commands the daemon must carry out (everything but
+    /// queries and `quit`).
+    pub fn needs_daemon(&self) -> bool {
+        !self.is_query() && *self != Command::Quit
+    }
+}
+
+/// Whether a client with these credentials may run `cmd` (multipathd:
+/// non-root peers may only use the list/show verb).
+pub fn permitted(cmd: &Command, is_root: bool) -> bool {
+    is_root || cmd.is_query()
+}
+
+/// Why a command line was not understood. Mirrors get_cmdvec()'s errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Nothing to parse (blank line or comment): multipathd's ENOMEM path.
+    Empty,
+    /// The last word is not a keyword (ESRCH), e.g. `help`.
+    NotFound,
+    /// A keyword's parameter is missing, or the keywords form no command
+    /// (EINVAL).
+    MissingArgument,
+    /// A word before the last is not a keyword (ENOENT): plain `fail`.
+    Invalid,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseError::Empty => "empty command",
+            ParseError::NotFound => "not found",
+            ParseError::MissingArgument => "missing argument",
+            ParseError::Invalid => "invalid command",
+        })
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl ParseError {
+    /// The reply multipathd sends for this error; `raw` is the command
+    /// exactly as received (it is echoed in the first line).
+    pub fn reply(&self, raw: &str) -> String {
+        let mut out = String::from("fail\n");
+        match self {
+            ParseError::Invalid => return out,
+            ParseError::Empty => out.push_str(&format!("{raw}: Not enough memory\n")),
+            ParseError::NotFound => out.push_str(&format!("{raw}: not found\n")),
+            ParseError::MissingArgument => out.push_str(&format!("{raw}: Missing argument\n")),
+        }
+        out.push_str(&help_text());
+        out
+    }
+}
+
+/// The command reference multipathd prints for `help` and unknown
+/// commands (without the leading `fail` / error lines).
+pub fn help_text() -> String {
+    let mut out = String::from(VERSION_LINE);
+    out.push_str("CLI commands reference:\n");
+    for cmd in COMMAND_TABLE {
+        for code in cmd.iter() {
+            let Some(main) = KEYWORDS.iter().find(|k| k.code == *code) else {
+                continue;
+            };
+            out.push(' ');
+            out.push_str(main.word);
+            for alias in KEYWORDS
+                .iter()
+                .filter(|k| k.code == *code && k.word != main.word)
+            {
+                out.push('|');
+                out.push_str(alias.word);
+            }
+            if main.has_param {
+                out.push_str(" $");
+                out.push_str(main.word);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A token of the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// A `"` opening or closing a quoted string.
+    Quote,
+    Word(String),
+}
+
+fn is_space(c: char) -> bool {
+    // C's isspace() in the "C" locale, plus every non-ASCII character
+    // outside quotes, as multipathd's tokenizer skips them.
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r') || !c.is_ascii()
+}
+
+/// Split a command line like multipathd's alloc_strvec(): words separated
+/// by blanks, `"..."` strings (with `""` for a literal quote) as one word,
+/// `{` and `}` as words of their own, `#` or `!` starting a comment.
+/// None when there is nothing but blanks or a comment.
+fn tokenize(line: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    while i < chars.len() && is_space(chars[i]) {
+        i += 1;
+    }
+    match chars.get(i) {
+        None | Some('!') | Some('#') => return None,
+        _ => {}
+    }
+    let mut tokens = Vec::new();
+    let mut in_string = false;
+    loop {
+        let c = chars.get(i).copied();
+        if c == Some('"') && !(in_string && chars.get(i + 1) == Some(&'"')) {
+            i += 1;
+            tokens.push(Token::Quote);
+            in_string = !in_string;
+        } else if !in_string && matches!(c, Some('{') | Some('}')) {
+            tokens.push(Token::Word(c.map(String::from).unwrap_or_default()));
+            i += 1;
+        } else {
+            let mut word = String::new();
+            while let Some(&c) = chars.get(i) {
+                if in_string {
+                    if c == '"' {
+                        if chars.get(i + 1) == Some(&'"') {
+                            word.push('"');
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                } else if is_space(c) || matches!(c, '!' | '#' | '{' | '}' | '"') {
+                    break;
+                }
+                word.push(c);
+                i += 1;
+            }
+            tokens.push(Token::Word(word));
+        }
+        if !in_string {
+            while i < chars.len() && is_space(chars[i]) {
+                i += 1;
+            }
+        }
+        match chars.get(i) {
+            None => return Some(tokens),
+            Some('!') | Some('#') if !in_string => return Some(tokens),
+            _ => {}
+        }
+    }
+}
+
+/// Look a word up: an exact spelling wins; otherwise it must be the
+/// prefix of exactly one spelling (aliases count separately).
+pub fn find_keyword(word: &str) -> Option<&'static Keyword> {
+    let mut found = None;
+    for k in KEYWORDS {
+        if !k.word.starts_with(word) {
+            continue;
+        }
+        if k.word.len() == word.len() {
+            return Some(k);
+        }
+        if found.is_some() {
+            return None;
+        }
+        found = Some(k);
+    }
+    found
+}
+
+/// Strip a leading `/dev/` like multipathd's convert_dev(); for path
+/// devices also turn `cciss/` into `cciss!` (the kernel's name).
+fn convert_dev(name: &str, is_path: bool) -> String {
+    let name = if is_path {
+        name.replacen("cciss/", "cciss!", 1)
+    } else {
+        name.to_string()
+    };
+    match name.strip_prefix("/dev/") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => name,
+    }
+}
+
+/// C's atoi(): optional blanks and sign, then digits; 0 when none.
+fn atoi(s: &str) -> i32 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut v: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        v = (v * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
+    }
+    let v = if neg { -v } else { v };
+    i32::try_from(v).unwrap_or(if neg { i32::MIN } else { i32::MAX })
+}
+
+/// Parse one command line into a [`Command`].
+pub fn parse(line: &str) -> Result<Command, ParseError> {
+    let tokens = tokenize(line).ok_or(ParseError::Empty)?;
+    let mut kws: Vec<(Kw, Option<String>)> = Vec::new();
+    let mut want_param = false;
+    let last = tokens.len().saturating_sub(1);
+    for (i, tok) in tokens.iter().enumerate() {
+        let Token::Word(word) = tok else { continue };
+        if want_param {
+            want_param = false;
+            if let Some(entry) = kws.last_mut() {
+                entry.1 = Some(word.clone());
+            }
+            continue;
+        }
+        let Some(k) = find_keyword(word) else {
+            return Err(if i == last {
+                ParseError::NotFound
+            } else {
+                ParseError::Invalid
+            });
+        };
+        kws.push((k.code, None));
+        want_param = k.has_param;
+    }
+    if want_param {
+        return Err(ParseError::MissingArgument);
+    }
+    if kws.len() > MAX_KEYWORDS {
+        return Err(ParseError::MissingArgument);
+    }
+    build(&kws).ok_or(ParseError::MissingArgument)
+}
+
+fn build(kws: &[(Kw, Option<String>)]) -> Option<Command> {
+    use Command as C;
+    use Kw::*;
+    let param = |code: Kw| -> String {
+        kws.iter()
+            .find(|(k, _)| *k == code)
+            .and_then(|(_, p)| p.clone())
+            .unwrap_or_default()
+    };
+    let map = || convert_dev(&param(Map), false);
+    let path = || convert_dev(&param(Path), true);
+    let codes: Vec<Kw> = kws.iter().map(|(k, _)| *k).collect();
+    Some(match codes.as_slice() {
+        [List, Paths] => C::ShowPaths,
+        [List, Paths, Reasons] => C::ShowPathsReasons,
+        [List, Paths, Format] => C::ShowPathsFormat {
+            format: param(Format),
+            raw: false,
+        },
+        [List, Paths, Raw, Format] => C::ShowPathsFormat {
+            format: param(Format),
+            raw: true,
+        },
+        [List, Path] => C::ShowPath { path: path() },
+        [List, Maps] => C::ShowMaps,
+        [List, Status] => C::ShowStatus,
+        [List, Daemon] => C::ShowDaemon,
+        [List, Maps, Status] => C::ShowMapsStatus,
+        [List, Maps, Stats] => C::ShowMapsStats,
+        [List, Maps, Format] => C::ShowMapsFormat {
+            format: param(Format),
+            raw: false,
+        },
+        [List, Maps, Raw, Format] => C::ShowMapsFormat {
+            format: param(Format),
+            raw: true,
+        },
+        [List, Maps, Topology] | [List, Topology] => C::ShowTopology,
+        [List, Maps, Json] => C::ShowMapsJson,
+        [List, Map, Topology] => C::ShowMapTopology { map: map() },
+        [List, Map, Format] => C::ShowMapFormat {
+            map: map(),
+            format: param(Format),
+            raw: false,
+        },
+        [List, Map, Raw, Format] => C::ShowMapFormat {
+            map: map(),
+            format: param(Format),
+            raw: true,
+        },
+        [List, Map, Json] => C::ShowMapJson { map: map() },
+        [List, Config, Local] => C::ShowConfigLocal,
+        [List, Config] => C::ShowConfig,
+        [List, Blacklist] => C::ShowBlacklist,
+        [List, Devices] => C::ShowDevices,
+        [List, Wildcards] => C::ShowWildcards,
+        [Reset, Maps, Stats] => C::ResetMapsStats,
+        [Reset, Map, Stats] => C::ResetMapStats { map: map() },
+        [Add, Path] => C::AddPath { path: path() },
+        [Del, Path] => C::DelPath { path: path() },
+        [Add, Map] => C::AddMap { map: map() },
+        [Del, Map] => C::DelMap { map: map() },
+        [Del, Maps] => C::DelMaps,
+        [Switch, Map, Group] => C::SwitchGroup {
+            map: map(),
+            group: atoi(&param(Group)),
+        },
+        [Reconfigure] => C::Reconfigure,
+        [Reconfigure, All] => C::ReconfigureAll,
+        [Suspend, Map] => C::SuspendMap { map: map() },
+        [Resume, Map] => C::ResumeMap { map: map() },
+        [Resize, Map] => C::ResizeMap { map: map() },
+        [Reload, Map] => C::ReloadMap { map: map() },
+        [Reset, Map] => C::ResetMap { map: map() },
+        [Reinstate, Path] => C::ReinstatePath { path: path() },
+        [Fail, Path] => C::FailPath { path: path() },
+        [DisableQ, Map] => C::DisableQueueingMap { map: map() },
+        [RestoreQ, Map] => C::RestoreQueueingMap { map: map() },
+        [DisableQ, Maps] => C::DisableQueueingMaps,
+        [RestoreQ, Maps] => C::RestoreQueueingMaps,
+        [Quit] => C::Quit,
+        [Shutdown] => C::Shutdown,
+        [GetPrStatus, Map] => C::GetPrStatus { map: map() },
+        [SetPrStatus, Map] => C::SetPrStatus { map: map() },
+        [SetPrStatus, Map, PathList] => C::SetPrStatusPathList {
+            map: map(),
+            pathlist: param(PathList),
+        },
+        [UnsetPrStatus, Map] => C::UnsetPrStatus { map: map() },
+        [ForceQ, Daemon] => C::ForceQueueingDaemon,
+        [RestoreQ, Daemon] => C::RestoreQueueingDaemon,
+        [GetPrKey, Map] => C::GetPrKey { map: map() },
+        [SetPrKey, Map, Key] => C::SetPrKey {
+            map: map(),
+            key: param(Key),
+        },
+        [UnsetPrKey, Map] => C::UnsetPrKey { map: map() },
+        [SetMarginal, Path] => C::SetMarginalPath { path: path() },
+        [UnsetMarginal, Path] => C::UnsetMarginalPath { path: path() },
+        [UnsetMarginal, Map] => C::UnsetMarginalMap { map: map() },
+        [GetPrHold, Map] => C::GetPrHold { map: map() },
+        [SetPrHold, Map] => C::SetPrHold { map: map() },
+        [UnsetPrHold, Map] => C::UnsetPrHold { map: map() },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_and_prefixes() {
+        assert_eq!(parse("list maps"), Ok(Command::ShowMaps));
+        assert_eq!(parse("show multipaths"), Ok(Command::ShowMaps));
+        // "sh": show or shutdown; "ma": maps, map, ... both ambiguous.
+        assert_eq!(parse("sh maps"), Err(ParseError::Invalid));
+        assert_eq!(parse("sho ma"), Err(ParseError::NotFound));
+        assert_eq!(parse("sho ma x"), Err(ParseError::Invalid));
+        assert_eq!(parse("sho maps"), Ok(Command::ShowMaps));
+        assert_eq!(parse("li pat"), Err(ParseError::NotFound)); // ambiguous last word
+        assert_eq!(parse("li paths"), Ok(Command::ShowPaths));
+        assert_eq!(parse("show top"), Ok(Command::ShowTopology));
+        assert_eq!(parse("show maps topology"), Ok(Command::ShowTopology));
+        assert_eq!(
+            parse("remove path sdc"),
+            Ok(Command::DelPath { path: "sdc".into() })
+        );
+        assert_eq!(
+            parse("del map /dev/dm-3"),
+            Ok(Command::DelMap { map: "dm-3".into() })
+        );
+        assert_eq!(
+            parse("switch map mpatha group 2"),
+            Ok(Command::SwitchGroup {
+                map: "mpatha".into(),
+                group: 2
+            })
+        );
+        assert_eq!(
+            parse("switchgroup multipath mpatha group x"),
+            Ok(Command::SwitchGroup {
+                map: "mpatha".into(),
+                group: 0
+            })
+        );
+        // "sw" is a prefix of both switch and switchgroup: ambiguous.
+        assert_eq!(parse("sw map a group 1"), Err(ParseError::Invalid));
+        assert_eq!(parse("quit"), Ok(Command::Quit));
+        assert_eq!(parse("exit"), Ok(Command::Quit));
+        assert_eq!(parse("reconf"), Ok(Command::Reconfigure));
+        assert_eq!(parse("reconfigure all"), Ok(Command::ReconfigureAll));
+    }
+
+    #[test]
+    fn errors_like_multipathd() {
+        assert_eq!(parse("help"), Err(ParseError::NotFound));
+        assert_eq!(parse("show"), Err(ParseError::MissingArgument));
+        assert_eq!(parse("show map"), Err(ParseError::MissingArgument));
+        assert_eq!(parse("show maps format"), Err(ParseError::MissingArgument));
+        assert_eq!(parse("foo maps"), Err(ParseError::Invalid));
+        assert_eq!(parse(""), Err(ParseError::Empty));
+        assert_eq!(parse("   # comment"), Err(ParseError::Empty));
+        assert_eq!(parse("fail paths"), Err(ParseError::MissingArgument));
+        assert_eq!(
+            parse("show maps raw format %n status"),
+            Err(ParseError::MissingArgument)
+        );
+    }
+
+    #[test]
+    fn quoted_formats() {
+        assert_eq!(
+            parse("show maps format \"%n %w\""),
+            Ok(Command::ShowMapsFormat {
+                format: "%n %w".into(),
+                raw: false
+            })
+        );
+        assert_eq!(
+            parse("show paths raw format \"%d \"\"x\"\"\"\n"),
+            Ok(Command::ShowPathsFormat {
+                format: "%d \"x\"".into(),
+                raw: true
+            })
+        );
+        assert_eq!(
+            parse("show map mpatha raw format %n"),
+            Ok(Command::ShowMapFormat {
+                map: "mpatha".into(),
+                format: "%n".into(),
+                raw: true
+            })
+        );
+        // Trailing newline and comments are ignored.
+        assert_eq!(parse("show maps\n"), Ok(Command::ShowMaps));
+        assert_eq!(parse("show maps # all of them"), Ok(Command::ShowMaps));
+    }
+
+    #[test]
+    fn every_table_entry_parses() {
+        for cmd in COMMAND_TABLE {
+            let words: Vec<String> = cmd
+                .iter()
+                .map(|code| {
+                    let k = KEYWORDS.iter().find(|k| k.code == *code).expect("keyword");
+                    if k.has_param {
+                        format!("{} x", k.word)
+                    } else {
+                        k.word.to_string()
+                    }
+                })
+                .collect();
+            let line = words.join(" ");
+            assert!(parse(&line).is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn help_layout() {
+        let help = help_text();
+        assert!(help.starts_with(VERSION_LINE));
+        assert!(help.contains("CLI commands reference:\n list|show paths\n"));
+        assert!(help.contains(" list|show paths raw format $format\n"));
+        assert!(help.contains(" list|show map|multipath $map topology\n"));
+        assert!(help.contains(" list|show maps|multipaths\n"));
+        assert!(help.contains(" switch|switchgroup map|multipath $map group $group\n"));
+        assert!(help.contains(" remove|del path $path\n"));
+        assert!(help.contains(" quit|exit\n"));
+        assert!(help.ends_with(" unsetprhold map|multipath $map\n"));
+        assert_eq!(help.lines().count(), 2 + COMMAND_TABLE.len());
+        let reply = ParseError::NotFound.reply("help");
+        assert!(reply.starts_with("fail\nhelp: not found\n"));
+        assert!(reply.contains("switchgroup"));
+        assert_eq!(ParseError::Invalid.reply("foo bar"), "fail\n");
+    }
+
+    #[test]
+    fn permissions() {
+        assert!(permitted(&Command::ShowMaps, false));
+        assert!(!permitted(&Command::Reconfigure, false));
+        assert!(!permitted(&Command::Quit, false));
+        assert!(permitted(&Command::Reconfigure, true));
+        assert!(Command::Reconfigure.needs_daemon());
+        assert!(!Command::Quit.needs_daemon());
+        assert!(!Command::ShowDaemon.needs_daemon());
+    }
+}

@@ -1,0 +1,1476 @@
+//! The policy engine: owns paths and maps, turns events into actions.
+//!
+//! Time is passed in as milliseconds on a monotonic clock, so tests drive
+//! it with a simulated clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::model::{
+    ChkState, DaemonSnapshot, DevT, DmPathState, Failback, MapSnapshot, MapStats, NoPathRetry,
+    PathGroupSnapshot, PathInfo, PathSnapshot, PgState, Settings,
+};
+
+use crate::discovery::filter::{decide, Candidate, Decision, KnownWwids};
+use crate::model::PathFilter;
+
+use super::grouping::{group_paths, GroupInput, PathGroup};
+use super::table;
+use super::Policy;
+use crate::dm::TableMatch;
+
+/// How long a new map waits for its paths' first check before it is
+/// created anyway (a hung path must not hold back the map).
+const PROBE_GRACE_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A batch of discovery events has been coalesced by discovery; each
+    /// is applied in order, then maps are reconciled once.
+    PathAdded(PathInfo),
+    PathChanged(PathInfo),
+    PathRemoved(String),
+    /// A checker (and, when asked, prioritizer) finished for a path.
+    Probed {
+        dev: String,
+        chk: ChkState,
+        prio: Option<i32>,
+        msg: String,
+    },
+    /// A create/reload/remove was applied (or failed) by the executor.
+    MapApplied {
+        name: String,
+        ok: bool,
+        removed: bool,
+        dm_minor: Option<u32>,
+        error: Option<String>,
+    },
+    /// The kernel's status for a map, parsed.
+    DmStatus {
+        name: String,
+        /// (path, active?) for each path in the table.
+        paths: Vec<(DevT, bool)>,
+        pg_states: Vec<PgState>,
+        /// 1-based active group from the status line, when known.
+        active_group: Option<usize>,
+        queue_if_no_path: Option<bool>,
+        suspended: bool,
+    },
+    /// A multipath map that already exists in the kernel (at start-up).
+    Adopt {
+        name: String,
+        wwid: String,
+        params: String,
+        size: u64,
+        dm_minor: Option<u32>,
+    },
+    /// The WWIDs recorded in the wwids file.
+    KnownWwids(Vec<String>),
+    /// The bindings file: (alias, WWID) pairs for user_friendly_names.
+    KnownBindings(Vec<(String, String)>),
+    /// Time passes: checks due, no_path_retry and failback deadlines.
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run the checker (and the prioritizer when `with_prio`) on a path.
+    Probe {
+        dev: String,
+        info: Box<PathInfo>,
+        checker: String,
+        timeout_secs: u32,
+        prio: String,
+        prio_args: String,
+        with_prio: bool,
+        exclusive_pref_bit: bool,
+    },
+    CreateMap {
+        name: String,
+        uuid: String,
+        size: u64,
+        params: String,
+    },
+    ReloadMap {
+        name: String,
+        size: u64,
+        params: String,
+    },
+    RemoveMap {
+        name: String,
+    },
+    Message {
+        map: String,
+        msg: String,
+    },
+    /// Record a WWID in the wwids file.
+    AddWwid(String),
+    /// Record a user_friendly_names binding in the bindings file.
+    AddBinding {
+        alias: String,
+        wwid: String,
+    },
+}
+
+/// Operator commands the engine handles (from the control socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapCommand {
+    FailPath(String),
+    ReinstatePath(String),
+    SwitchGroup { map: String, group: usize },
+    DisableQueueing(Option<String>),
+    RestoreQueueing(Option<String>),
+    RemoveMap(String),
+    RemoveAllMaps,
+    ReloadMap(String),
+    AddMap(String),
+    DelPath(String),
+    ResetStats(Option<String>),
+}
+
+#[derive(Debug, Clone)]
+struct Path {
+    info: PathInfo,
+    settings: Settings,
+    chk: ChkState,
+    dm: DmPathState,
+    prio: i32,
+    probed: bool,
+    in_flight: bool,
+    added_ms: u64,
+    next_check_ms: u64,
+    last_check_ms: u64,
+    interval_s: u32,
+    why: String,
+    map: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queueing {
+    /// Not queueing (no_path_retry fail, or timed out, or disabled).
+    Off,
+    /// Queueing without limit.
+    On,
+    /// All paths down: queueing until this deadline, then fail.
+    Retrying { deadline_ms: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct Map {
+    name: String,
+    wwid: String,
+    settings: Settings,
+    members: Vec<String>,
+    groups: Vec<PathGroup>,
+    /// Parameters last loaded (or read back when adopted).
+    params: Option<String>,
+    size: u64,
+    in_kernel: bool,
+    /// A create/reload/remove is in progress in the executor.
+    applying: bool,
+    dm_minor: Option<u32>,
+    active_group: Option<usize>,
+    pg_states: Vec<PgState>,
+    queueing: Queueing,
+    /// Queueing switched off by the operator or by no_path_retry timeout.
+    queue_disabled: bool,
+    queued_since_ms: Option<u64>,
+    failback_at_ms: Option<u64>,
+    suspended: bool,
+    stats: MapStats,
+    action: String,
+    vendor: String,
+    product: String,
+    rev: String,
+    remove_requested: bool,
+    /// Path states read from the kernel for an adopted map, applied to
+    /// paths as discovery finds them.
+    adopted_dm: BTreeMap<DevT, bool>,
+}
+
+pub struct Engine {
+    policy: Arc<dyn Policy>,
+    defaults: Settings,
+    paths: BTreeMap<String, Path>,
+    /// Maps by WWID.
+    maps: BTreeMap<String, Map>,
+    wwids: BTreeSet<String>,
+    /// Identity conflicts already logged (once each).
+    logged_conflicts: BTreeSet<String>,
+    /// The engine's clock origin, for discovery's decision (Instant-based).
+    epoch: Instant,
+    /// user_friendly_names bindings, WWID -> alias.
+    bindings: BTreeMap<String, String>,
+    alias_prefix: String,
+    now_ms: u64,
+    pid: u32,
+    busy: bool,
+}
+
+fn natural_key(dev: &str) -> (usize, String) {
+    (dev.len(), dev.to_string())
+}
+
+impl Engine {
+    pub fn new(policy: Arc<dyn Policy>, pid: u32) -> Self {
+        let defaults = policy.defaults();
+        let alias_prefix = policy.alias_prefix();
+        Engine {
+            policy,
+            defaults,
+            paths: BTreeMap::new(),
+            maps: BTreeMap::new(),
+            wwids: BTreeSet::new(),
+            logged_conflicts: BTreeSet::new(),
+            epoch: Instant::now(),
+            bindings: BTreeMap::new(),
+            alias_prefix,
+            now_ms: 0,
+            pid,
+            busy: false,
+        }
+    }
+
+    pub fn set_busy(&mut self, busy: bool) {
+        self.busy = busy;
+    }
+
+    /// Swap in a new configuration: settings are re-resolved for every path
+    /// and the maps whose table changes are reloaded.
+    pub fn reconfigure(&mut self, policy: Arc<dyn Policy>, now_ms: u64) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.policy = policy;
+        self.defaults = self.policy.defaults();
+        self.alias_prefix = self.policy.alias_prefix();
+        let infos: Vec<PathInfo> = self.paths.values().map(|p| p.info.clone()).collect();
+        for info in infos {
+            self.update_path_info(info);
+        }
+        self.reconcile()
+    }
+
+    /// Handle a batch of events, then reconcile maps once.
+    pub fn handle_batch(&mut self, events: Vec<Event>, now_ms: u64) -> Vec<Action> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut actions = Vec::new();
+        for ev in events {
+            actions.extend(self.apply(ev));
+        }
+        actions.extend(self.reconcile());
+        actions
+    }
+
+    pub fn handle(&mut self, event: Event, now_ms: u64) -> Vec<Action> {
+        self.handle_batch(vec![event], now_ms)
+    }
+
+    fn polling_interval(&self) -> u32 {
+        self.defaults.polling_interval.max(1)
+    }
+
+    fn apply(&mut self, ev: Event) -> Vec<Action> {
+        match ev {
+            Event::PathAdded(info) | Event::PathChanged(info) => {
+                self.update_path_info(info);
+                Vec::new()
+            }
+            Event::PathRemoved(dev) => {
+                if self.paths.remove(&dev).is_some() {
+                    info!(path = %dev, "path removed");
+                }
+                for m in self.maps.values_mut() {
+                    m.members.retain(|d| d != &dev);
+                }
+                Vec::new()
+            }
+            Event::Probed {
+                dev,
+                chk,
+                prio,
+                msg,
+            } => self.on_probed(&dev, chk, prio, &msg),
+            Event::MapApplied {
+                name,
+                ok,
+                removed,
+                dm_minor,
+                error,
+            } => self.on_applied(&name, ok, removed, dm_minor, error),
+            Event::DmStatus {
+                name,
+                paths,
+                pg_states,
+                active_group,
+                queue_if_no_path,
+                suspended,
+            } => self.on_status(
+                &name,
+                &paths,
+                pg_states,
+                active_group,
+                queue_if_no_path,
+                suspended,
+            ),
+            Event::Adopt {
+                name,
+                wwid,
+                params,
+                size,
+                dm_minor,
+            } => {
+                info!(map = %name, %wwid, "adopting existing map");
+                let settings = self.defaults.clone();
+                self.maps.insert(
+                    wwid.clone(),
+                    Map::new(name, wwid, settings, size, Some(params), true, dm_minor),
+                );
+                Vec::new()
+            }
+            Event::KnownWwids(w) => {
+                self.wwids = w.into_iter().collect();
+                Vec::new()
+            }
+            Event::KnownBindings(b) => {
+                self.bindings = b.into_iter().map(|(alias, wwid)| (wwid, alias)).collect();
+                Vec::new()
+            }
+            Event::Tick => self.on_tick(),
+        }
+    }
+
+    fn update_path_info(&mut self, info: PathInfo) {
+        let settings = self.policy.resolve(&info);
+        let dev = info.dev.clone();
+        let pi = self.polling_interval();
+        let now = self.now_ms;
+        match self.paths.get_mut(&dev) {
+            Some(p) => {
+                if p.info.dev_state != info.dev_state {
+                    // A state change from udev: check at once.
+                    p.next_check_ms = now;
+                }
+                p.info = info;
+                p.settings = settings;
+            }
+            None => {
+                info!(path = %dev, wwid = ?info.wwid, "path added");
+                // Spread first checks over the interval after the initial one.
+                let p = Path {
+                    info,
+                    settings,
+                    chk: ChkState::Undef,
+                    dm: DmPathState::Undef,
+                    prio: 0,
+                    probed: false,
+                    in_flight: false,
+                    added_ms: now,
+                    next_check_ms: now,
+                    last_check_ms: now,
+                    interval_s: pi,
+                    why: String::new(),
+                    map: None,
+                };
+                self.paths.insert(dev, p);
+            }
+        }
+    }
+
+    /// Decide which paths belong to which map and emit create/reload/remove.
+    fn reconcile(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let wanted = self.decide_paths();
+        // Maps whose paths are all gone.
+        let gone: Vec<String> = self
+            .maps
+            .iter()
+            .filter(|(w, m)| !wanted.contains_key(*w) && m.in_kernel && !m.applying)
+            .map(|(w, _)| w.clone())
+            .collect();
+        for wwid in gone {
+            if let Some(m) = self.maps.get_mut(&wwid) {
+                if m.members.is_empty() && !m.remove_requested {
+                    // Adopted maps whose paths have not been seen yet stay.
+                    if m.params.is_some() && m.groups.is_empty() && !m.remove_requested {
+                        continue;
+                    }
+                    info!(map = %m.name, "last path gone: removing map");
+                    m.applying = true;
+                    m.remove_requested = true;
+                    actions.push(Action::RemoveMap {
+                        name: m.name.clone(),
+                    });
+                }
+            }
+        }
+        // Maps whose remove was requested by the operator.
+        for m in self.maps.values_mut() {
+            if m.remove_requested && m.in_kernel && !m.applying {
+                m.applying = true;
+                actions.push(Action::RemoveMap {
+                    name: m.name.clone(),
+                });
+            }
+        }
+
+        for (wwid, members) in wanted {
+            actions.extend(self.reconcile_map(&wwid, members));
+        }
+        actions.extend(self.schedule_probes());
+        actions
+    }
+
+    /// Which paths are multipathed, grouped by WWID (blacklists, identity,
+    /// identity conflicts, find_multipaths: discovery's pure decision);
+    /// every other path gets its reason.
+    fn decide_paths(&mut self) -> BTreeMap<String, Vec<String>> {
+        let now = self.epoch + Duration::from_millis(self.now_ms);
+        let devs: Vec<String> = self.paths.keys().cloned().collect();
+        let candidates: Vec<Candidate<'_>> = devs
+            .iter()
+            .filter_map(|d| self.paths.get(d))
+            .map(|p| Candidate {
+                info: &p.info,
+                first_seen: self.epoch + Duration::from_millis(p.added_ms),
+                known_hardware: false,
+                identity_error: None,
+            })
+            .collect();
+        let known = KnownWwids {
+            in_wwids_file: self.wwids.clone(),
+            with_map: self.maps.keys().cloned().collect(),
+        };
+        let filter: &dyn PathFilter = &*self.policy;
+        let (verdicts, conflicts) = decide(&candidates, filter, &known, &self.defaults, now);
+        for c in conflicts {
+            if self.logged_conflicts.insert(c.wwid.clone()) {
+                warn!(wwid = %c.wwid, conflict = ?c, "paths share a WWID but differ; leaving all out of maps");
+            }
+        }
+        let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for v in verdicts {
+            match v.decision {
+                Decision::Multipath { wwid } => wanted.entry(wwid).or_default().push(v.dev),
+                Decision::Wait { .. } | Decision::Skip => {
+                    if let Some(p) = self.paths.get_mut(&v.dev) {
+                        p.why = v.why;
+                        p.map = None;
+                    }
+                }
+            }
+        }
+        for members in wanted.values_mut() {
+            members.sort_by_key(|d| natural_key(d));
+        }
+        wanted
+    }
+
+    fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {
+        let now = self.now_ms;
+        // Wait for first checks (bounded) so the first load has real groups.
+        let waiting = members.iter().any(|d| {
+            self.paths
+                .get(d)
+                .is_some_and(|p| !p.probed && now.saturating_sub(p.added_ms) < PROBE_GRACE_MS)
+        });
+        let Some(first) = members.first().and_then(|d| self.paths.get(d)) else {
+            return Vec::new();
+        };
+        let settings = first.settings.clone();
+        let size = first.info.size;
+        let (vendor, product, rev) = (
+            first.info.vendor.clone(),
+            first.info.product.clone(),
+            first.info.rev.clone(),
+        );
+        let attached = first.info.dh_state.clone();
+        let existing = self.maps.get(wwid).map(|m| m.name.clone());
+        let (name, new_binding) = match (existing, &settings.alias) {
+            // A map keeps its name while it exists.
+            (Some(n), _) => (n, None),
+            (None, Some(a)) => (a.clone(), None),
+            (None, None) if settings.user_friendly_names => match self.bindings.get(wwid) {
+                Some(a) => (a.clone(), None),
+                None => {
+                    let a = next_alias(&self.alias_prefix, self.bindings.values());
+                    (a.clone(), Some(a))
+                }
+            },
+            (None, None) => (wwid.to_string(), None),
+        };
+
+        let kernel_dm = self
+            .maps
+            .get(wwid)
+            .map(|m| m.adopted_dm.clone())
+            .unwrap_or_default();
+        for d in &members {
+            if let Some(p) = self.paths.get_mut(d) {
+                if p.dm == DmPathState::Undef {
+                    if let Some(active) = p.info.devt.and_then(|t| kernel_dm.get(&t)) {
+                        p.dm = if *active {
+                            DmPathState::Active
+                        } else {
+                            DmPathState::Failed
+                        };
+                    }
+                }
+                p.map = Some(name.clone());
+                p.why = format!("multipathed in map {name}");
+            }
+        }
+        if waiting {
+            if let Some(m) = self.maps.get_mut(wwid) {
+                m.members = members;
+            }
+            return Vec::new();
+        }
+
+        let inputs: Vec<GroupInput> = members
+            .iter()
+            .filter_map(|d| self.paths.get(d))
+            .filter_map(|p| {
+                Some(GroupInput {
+                    dev: p.info.dev.clone(),
+                    devt: p.info.devt?,
+                    prio: p.prio,
+                    chk: p.chk,
+                    serial: p.info.serial.clone(),
+                    node_name: p.info.target_wwnn.clone(),
+                    tpg_id: p.info.tpg_id,
+                })
+            })
+            .collect();
+        let groups = group_paths(
+            &inputs,
+            settings.path_grouping_policy,
+            settings.rr_weight,
+            settings.rr_min_io_rq,
+        );
+        let params = table::render(&settings, attached.as_deref(), &groups);
+
+        let map = self.maps.entry(wwid.to_string()).or_insert_with(|| {
+            Map::new(
+                name.clone(),
+                wwid.to_string(),
+                settings.clone(),
+                size,
+                None,
+                false,
+                None,
+            )
+        });
+        map.members = members;
+        map.settings = settings;
+        map.vendor = vendor;
+        map.product = product;
+        map.rev = rev;
+        if map.applying || map.remove_requested {
+            return Vec::new();
+        }
+        let mut actions = Vec::new();
+        let verdict = match map.params.as_deref() {
+            Some(old) => table::compare(old, &params),
+            None => TableMatch::ReloadNeeded,
+        };
+        let changed = verdict == TableMatch::ReloadNeeded || map.size != size;
+        if !map.in_kernel {
+            info!(map = %map.name, %wwid, %params, "creating map");
+            map.applying = true;
+            map.action = "create".into();
+            map.groups = groups;
+            map.params = Some(params.clone());
+            map.size = size;
+            actions.push(Action::CreateMap {
+                name: map.name.clone(),
+                uuid: format!("mpath-{wwid}"),
+                size,
+                params,
+            });
+            if !self.wwids.contains(wwid) {
+                self.wwids.insert(wwid.to_string());
+                actions.push(Action::AddWwid(wwid.to_string()));
+            }
+            if let Some(alias) = new_binding {
+                self.bindings.insert(wwid.to_string(), alias.clone());
+                actions.push(Action::AddBinding {
+                    alias,
+                    wwid: wwid.to_string(),
+                });
+            }
+        } else if changed {
+            info!(map = %map.name, %params, "reloading map");
+            map.applying = true;
+            map.action = "reload".into();
+            map.groups = groups;
+            map.params = Some(params.clone());
+            map.size = size;
+            actions.push(Action::ReloadMap {
+                name: map.name.clone(),
+                size,
+                params,
+            });
+        } else {
+            // Same table (maybe as the kernel rewrote it): keep groups for
+            // display; a queueing difference is fixed by a message.
+            map.groups = groups;
+            if verdict == TableMatch::QueueingDiffers {
+                let queue =
+                    !matches!(map.settings.no_path_retry, NoPathRetry::Fail) && !map.queue_disabled;
+                let msg = if queue {
+                    "queue_if_no_path"
+                } else {
+                    "fail_if_no_path"
+                };
+                info!(map = %map.name, %msg, "queueing differs from the configuration");
+                actions.push(Action::Message {
+                    map: map.name.clone(),
+                    msg: msg.into(),
+                });
+                map.params = Some(params);
+            }
+        }
+        actions
+    }
+
+    fn schedule_probes(&mut self) -> Vec<Action> {
+        let now = self.now_ms;
+        let mut actions = Vec::new();
+        for p in self.paths.values_mut() {
+            if p.in_flight || p.next_check_ms > now {
+                continue;
+            }
+            // Only paths that are (or may become) multipathed are checked.
+            if p.map.is_none() && p.why.starts_with("blacklisted") {
+                continue;
+            }
+            let timeout = p
+                .settings
+                .checker_timeout
+                .or(p.info.timeout_secs)
+                .unwrap_or(30)
+                .max(1);
+            p.in_flight = true;
+            // detect_checker / detect_prio are applied by the resolver.
+            let checker = p.settings.path_checker.clone();
+            let prio = p.settings.prio.clone();
+            actions.push(Action::Probe {
+                dev: p.info.dev.clone(),
+                info: Box::new(p.info.clone()),
+                checker,
+                timeout_secs: timeout,
+                prio,
+                prio_args: p.settings.prio_args.clone(),
+                with_prio: true,
+                exclusive_pref_bit: p.settings.exclusive_pref_bit,
+            });
+        }
+        actions
+    }
+
+    fn on_probed(&mut self, dev: &str, chk: ChkState, prio: Option<i32>, msg: &str) -> Vec<Action> {
+        let now = self.now_ms;
+        let Some(p) = self.paths.get_mut(dev) else {
+            return Vec::new();
+        };
+        p.in_flight = false;
+        p.probed = true;
+        p.last_check_ms = now;
+        let prev = p.chk;
+        let prev_prio = p.prio;
+        if chk != ChkState::Pending {
+            p.chk = chk;
+        }
+        if let Some(pr) = prio {
+            p.prio = pr;
+        }
+        let pi = p.settings.polling_interval.max(1);
+        let max = p.settings.max_polling_interval.max(pi);
+        p.interval_s = if chk == prev && chk == ChkState::Up {
+            (p.interval_s.saturating_mul(2)).clamp(pi, max)
+        } else {
+            pi
+        };
+        if chk == ChkState::Pending {
+            // Transitioning: look again soon.
+            p.interval_s = 1;
+        }
+        p.next_check_ms = now + u64::from(p.interval_s) * 1000;
+        if prev != p.chk {
+            info!(path = %dev, map = ?p.map, from = %prev, to = %p.chk, reason = %msg, "path checker state changed");
+        }
+        let Some(map_name) = p.map.clone() else {
+            return Vec::new();
+        };
+        let usable = p.chk.is_usable();
+        let dm = p.dm;
+        let prio_changed = p.prio != prev_prio;
+        let devt = p.info.devt;
+        let mut actions = Vec::new();
+        let Some(wwid) = self.wwid_of_map(&map_name) else {
+            return actions;
+        };
+        let Some(m) = self.maps.get_mut(&wwid) else {
+            return actions;
+        };
+        if !m.in_kernel {
+            return actions;
+        }
+        if let Some(devt) = devt {
+            let bad = matches!(p_state_kind(chk), StateKind::Bad);
+            if usable && dm != DmPathState::Active {
+                actions.push(Action::Message {
+                    map: m.name.clone(),
+                    msg: format!("reinstate_path {devt}"),
+                });
+                if let Some(p) = self.paths.get_mut(dev) {
+                    p.dm = DmPathState::Active;
+                }
+                info!(path = %dev, map = %m.name, "reinstating path");
+            } else if bad && dm != DmPathState::Failed {
+                actions.push(Action::Message {
+                    map: m.name.clone(),
+                    msg: format!("fail_path {devt}"),
+                });
+                if dm == DmPathState::Active {
+                    m.stats.path_faults += 1;
+                }
+                if let Some(p) = self.paths.get_mut(dev) {
+                    p.dm = DmPathState::Failed;
+                }
+                warn!(path = %dev, map = %m.name, state = %chk, "failing path");
+            }
+        }
+        if prio_changed && prev != ChkState::Undef {
+            // A priority change may regroup the map: reconcile does it.
+            info!(path = %dev, from = prev_prio, to = prio.unwrap_or(prev_prio), "path priority changed");
+        }
+        actions.extend(self.update_queueing(&wwid));
+        actions.extend(self.maybe_failback(
+            &wwid,
+            usable && prev != ChkState::Up && prev != ChkState::Undef,
+        ));
+        actions
+    }
+
+    fn wwid_of_map(&self, name: &str) -> Option<String> {
+        self.maps
+            .iter()
+            .find(|(_, m)| m.name == name)
+            .map(|(w, _)| w.clone())
+    }
+
+    fn usable_paths(&self, m: &Map) -> usize {
+        m.members
+            .iter()
+            .filter_map(|d| self.paths.get(d))
+            .filter(|p| {
+                p.chk.is_usable() || (p.chk == ChkState::Undef && p.dm != DmPathState::Failed)
+            })
+            .count()
+    }
+
+    /// no_path_retry: start, stop or expire queueing for a map.
+    fn update_queueing(&mut self, wwid: &str) -> Vec<Action> {
+        let now = self.now_ms;
+        let pi = self.polling_interval();
+        let Some(m) = self.maps.get(wwid) else {
+            return Vec::new();
+        };
+        let usable = self.usable_paths(m);
+        let Some(m) = self.maps.get_mut(wwid) else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        if usable == 0 {
+            if m.queued_since_ms.is_none() {
+                m.queued_since_ms = Some(now);
+                warn!(map = %m.name, "all paths down");
+                if let (NoPathRetry::Retries(n), Queueing::On) =
+                    (m.settings.no_path_retry, m.queueing)
+                {
+                    let deadline_ms = now + u64::from(n) * u64::from(pi) * 1000;
+                    m.queueing = Queueing::Retrying { deadline_ms };
+                    info!(map = %m.name, retries = n, "queueing for no_path_retry checks");
+                }
+            }
+        } else if let Some(since) = m.queued_since_ms.take() {
+            m.stats.total_q_time += now.saturating_sub(since) / 1000;
+            let want_queue = !matches!(m.settings.no_path_retry, NoPathRetry::Fail);
+            if want_queue
+                && (m.queueing == Queueing::Off || matches!(m.queueing, Queueing::Retrying { .. }))
+            {
+                if m.queueing == Queueing::Off && !m.queue_disabled_by_operator() {
+                    actions.push(Action::Message {
+                        map: m.name.clone(),
+                        msg: "queue_if_no_path".into(),
+                    });
+                    info!(map = %m.name, "path back: queueing restored");
+                }
+                if !m.queue_disabled_by_operator() {
+                    m.queueing = Queueing::On;
+                    m.queue_disabled = false;
+                }
+            }
+        }
+        actions
+    }
+
+    fn maybe_failback(&mut self, wwid: &str, path_returned: bool) -> Vec<Action> {
+        let now = self.now_ms;
+        let Some(m) = self.maps.get(wwid) else {
+            return Vec::new();
+        };
+        let best = m.groups.iter().position(|g| {
+            g.paths
+                .iter()
+                .any(|(d, _, _)| self.paths.get(d).is_some_and(|p| p.chk.is_usable()))
+        });
+        let (Some(best), Some(active)) = (best, m.active_group) else {
+            return Vec::new();
+        };
+        if best + 1 == active {
+            return Vec::new();
+        }
+        let active_dead = m.groups.get(active.saturating_sub(1)).is_none_or(|g| {
+            !g.paths
+                .iter()
+                .any(|(d, _, _)| self.paths.get(d).is_some_and(|p| p.chk.is_usable()))
+        });
+        let Some(m) = self.maps.get_mut(wwid) else {
+            return Vec::new();
+        };
+        match m.settings.failback {
+            Failback::Manual => Vec::new(),
+            Failback::Followover if !active_dead => Vec::new(),
+            Failback::Deferred(secs) if path_returned && m.failback_at_ms.is_none() => {
+                m.failback_at_ms = Some(now + u64::from(secs) * 1000);
+                Vec::new()
+            }
+            Failback::Deferred(_) => {
+                if m.failback_at_ms.is_some_and(|t| t <= now) {
+                    m.failback_at_ms = None;
+                    m.switch_to(best)
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => {
+                if path_returned || active_dead {
+                    m.switch_to(best)
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    fn on_applied(
+        &mut self,
+        name: &str,
+        ok: bool,
+        removed: bool,
+        dm_minor: Option<u32>,
+        error: Option<String>,
+    ) -> Vec<Action> {
+        let Some(wwid) = self.wwid_of_map(name) else {
+            return Vec::new();
+        };
+        let Some(m) = self.maps.get_mut(&wwid) else {
+            return Vec::new();
+        };
+        m.applying = false;
+        if removed {
+            if ok {
+                info!(map = %name, "map removed");
+                let members = m.members.clone();
+                self.maps.remove(&wwid);
+                for d in members {
+                    if let Some(p) = self.paths.get_mut(&d) {
+                        p.map = None;
+                        p.dm = DmPathState::Undef;
+                    }
+                }
+            } else {
+                warn!(map = %name, error = ?error, "could not remove map; it stays");
+                m.remove_requested = false;
+                // Keep it around; it is retried when its paths change.
+                m.members.clear();
+            }
+            return Vec::new();
+        }
+        if !ok {
+            warn!(map = %name, error = ?error, "map load failed");
+            if !m.in_kernel {
+                // Forget the failed create; it is retried on the next change.
+                m.params = None;
+            }
+            return Vec::new();
+        }
+        m.in_kernel = true;
+        m.stats.map_loads += 1;
+        if dm_minor.is_some() {
+            m.dm_minor = dm_minor;
+        }
+        m.queueing = if matches!(m.settings.no_path_retry, NoPathRetry::Fail) || m.queue_disabled {
+            Queueing::Off
+        } else {
+            Queueing::On
+        };
+        // After a load the kernel has every path active: fail those the
+        // checker knows are down.
+        let members = m.members.clone();
+        let map_name = m.name.clone();
+        let mut actions = Vec::new();
+        for d in members {
+            if let Some(p) = self.paths.get_mut(&d) {
+                p.dm = DmPathState::Active;
+                if matches!(p_state_kind(p.chk), StateKind::Bad) {
+                    if let Some(devt) = p.info.devt {
+                        actions.push(Action::Message {
+                            map: map_name.clone(),
+                            msg: format!("fail_path {devt}"),
+                        });
+                        p.dm = DmPathState::Failed;
+                    }
+                }
+            }
+        }
+        actions.extend(self.update_queueing(&wwid));
+        actions
+    }
+
+    fn on_status(
+        &mut self,
+        name: &str,
+        paths: &[(DevT, bool)],
+        pg_states: Vec<PgState>,
+        active_group: Option<usize>,
+        queue_if_no_path: Option<bool>,
+        suspended: bool,
+    ) -> Vec<Action> {
+        let now = self.now_ms;
+        let Some(wwid) = self.wwid_of_map(name) else {
+            return Vec::new();
+        };
+        let Some(m) = self.maps.get_mut(&wwid) else {
+            return Vec::new();
+        };
+        m.pg_states = pg_states;
+        m.active_group = active_group;
+        m.suspended = suspended;
+        if let Some(q) = queue_if_no_path {
+            if !q && m.queueing == Queueing::On {
+                m.queueing = Queueing::Off;
+            }
+        }
+        let map_name = m.name.clone();
+        m.adopted_dm = paths.iter().copied().collect();
+        let has_members = !m.members.is_empty();
+        let mut faults = 0;
+        for (devt, active) in paths {
+            let Some(p) = self.paths.values_mut().find(|p| p.info.devt == Some(*devt)) else {
+                continue;
+            };
+            if p.map.as_deref() != Some(map_name.as_str()) {
+                continue;
+            }
+            let new = if *active {
+                DmPathState::Active
+            } else {
+                DmPathState::Failed
+            };
+            if p.dm == DmPathState::Active && new == DmPathState::Failed {
+                // The kernel failed it on an I/O error: check it now.
+                warn!(path = %p.info.dev, map = %map_name, "kernel failed path");
+                faults += 1;
+                p.next_check_ms = now;
+                if p.chk.is_usable() {
+                    p.chk = ChkState::Down;
+                }
+            }
+            p.dm = new;
+        }
+        if let Some(m) = self.maps.get_mut(&wwid) {
+            m.stats.path_faults += faults;
+        }
+        if !has_members {
+            // Adopted at start-up, paths not discovered yet.
+            return Vec::new();
+        }
+        self.update_queueing(&wwid)
+    }
+
+    fn on_tick(&mut self) -> Vec<Action> {
+        let now = self.now_ms;
+        let mut actions = Vec::new();
+        let wwids: Vec<String> = self.maps.keys().cloned().collect();
+        for wwid in wwids {
+            if let Some(m) = self.maps.get_mut(&wwid) {
+                if let Queueing::Retrying { deadline_ms } = m.queueing {
+                    if now >= deadline_ms {
+                        warn!(map = %m.name, "no_path_retry exhausted: failing queued I/O");
+                        m.queueing = Queueing::Off;
+                        m.stats.q_timeouts += 1;
+                        actions.push(Action::Message {
+                            map: m.name.clone(),
+                            msg: "fail_if_no_path".into(),
+                        });
+                    }
+                }
+            }
+            if self
+                .maps
+                .get(&wwid)
+                .is_some_and(|m| m.failback_at_ms.is_some())
+            {
+                actions.extend(self.maybe_failback(&wwid, false));
+            }
+        }
+        actions
+    }
+
+    /// Operator commands. Returns the reply text and the actions to run.
+    pub fn command(&mut self, cmd: MapCommand, now_ms: u64) -> (Result<(), String>, Vec<Action>) {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut actions = Vec::new();
+        let res = match cmd {
+            MapCommand::FailPath(dev) | MapCommand::ReinstatePath(dev)
+                if !self.paths.contains_key(&dev) =>
+            {
+                Err("device not found".to_string())
+            }
+            MapCommand::FailPath(dev) => {
+                let Some(p) = self.paths.get_mut(&dev) else {
+                    return (Err("device not found".into()), actions);
+                };
+                p.chk = ChkState::Down;
+                p.next_check_ms = self.now_ms + u64::from(p.interval_s) * 1000;
+                if let (Some(map), Some(devt)) = (p.map.clone(), p.info.devt) {
+                    p.dm = DmPathState::Failed;
+                    actions.push(Action::Message {
+                        map,
+                        msg: format!("fail_path {devt}"),
+                    });
+                }
+                Ok(())
+            }
+            MapCommand::ReinstatePath(dev) => {
+                let Some(p) = self.paths.get_mut(&dev) else {
+                    return (Err("device not found".into()), actions);
+                };
+                p.next_check_ms = self.now_ms;
+                if let (Some(map), Some(devt)) = (p.map.clone(), p.info.devt) {
+                    p.dm = DmPathState::Active;
+                    p.chk = ChkState::Up;
+                    actions.push(Action::Message {
+                        map,
+                        msg: format!("reinstate_path {devt}"),
+                    });
+                }
+                Ok(())
+            }
+            MapCommand::SwitchGroup { map, group } => match self.find_map_mut(&map) {
+                Some(m) if group >= 1 && group <= m.groups.len().max(1) => {
+                    m.stats.switch_grp += 1;
+                    actions.push(Action::Message {
+                        map: m.name.clone(),
+                        msg: format!("switch_group {group}"),
+                    });
+                    Ok(())
+                }
+                Some(_) => Err(format!("invalid path group {group}")),
+                None => Err("device not found".into()),
+            },
+            MapCommand::DisableQueueing(target) | MapCommand::RestoreQueueing(target)
+                if target
+                    .as_ref()
+                    .is_some_and(|t| self.find_map_mut(t).is_none()) =>
+            {
+                Err("device not found".into())
+            }
+            MapCommand::DisableQueueing(target) => {
+                for m in self.maps.values_mut() {
+                    if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
+                        m.queue_disabled = true;
+                        m.queueing = Queueing::Off;
+                        actions.push(Action::Message {
+                            map: m.name.clone(),
+                            msg: "fail_if_no_path".into(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+            MapCommand::RestoreQueueing(target) => {
+                for m in self.maps.values_mut() {
+                    if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
+                        m.queue_disabled = false;
+                        if !matches!(m.settings.no_path_retry, NoPathRetry::Fail) {
+                            m.queueing = Queueing::On;
+                            actions.push(Action::Message {
+                                map: m.name.clone(),
+                                msg: "queue_if_no_path".into(),
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            }
+            MapCommand::RemoveMap(name) => match self.find_map_mut(&name) {
+                Some(m) => {
+                    m.remove_requested = true;
+                    Ok(())
+                }
+                None => Err("device not found".into()),
+            },
+            MapCommand::RemoveAllMaps => {
+                for m in self.maps.values_mut() {
+                    m.remove_requested = true;
+                }
+                Ok(())
+            }
+            MapCommand::ReloadMap(name) | MapCommand::AddMap(name) => {
+                let has_paths = self
+                    .paths
+                    .values()
+                    .any(|p| p.info.wwid.as_deref() == Some(name.as_str()));
+                match self.find_map_mut(&name) {
+                    Some(m) => {
+                        // Forget the loaded table so reconcile reloads it.
+                        m.params = Some(String::new());
+                        Ok(())
+                    }
+                    None if has_paths => {
+                        self.wwids.insert(name.clone());
+                        actions.push(Action::AddWwid(name));
+                        Ok(())
+                    }
+                    None => Err("device not found".into()),
+                }
+            }
+            MapCommand::DelPath(dev) => {
+                if self.paths.remove(&dev).is_some() {
+                    for m in self.maps.values_mut() {
+                        m.members.retain(|d| d != &dev);
+                    }
+                    Ok(())
+                } else {
+                    Err("device not found".into())
+                }
+            }
+            MapCommand::ResetStats(target) => {
+                for m in self.maps.values_mut() {
+                    if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
+                        m.stats = MapStats::default();
+                    }
+                }
+                Ok(())
+            }
+        };
+        if res.is_ok() {
+            actions.extend(self.reconcile());
+        }
+        (res, actions)
+    }
+
+    fn find_map_mut(&mut self, name: &str) -> Option<&mut Map> {
+        self.maps
+            .values_mut()
+            .find(|m| m.name == name || m.wwid == name)
+    }
+
+    /// Resolve a map given by name, WWID or `dm-N`.
+    pub fn map_name(&self, key: &str) -> Option<String> {
+        self.maps
+            .values()
+            .find(|m| {
+                m.name == key
+                    || m.wwid == key
+                    || m.dm_minor.is_some_and(|n| format!("dm-{n}") == key)
+            })
+            .map(|m| m.name.clone())
+    }
+
+    /// The read-only view published to the control socket.
+    pub fn snapshot(&self) -> DaemonSnapshot {
+        let now = self.now_ms;
+        let path_snap = |p: &Path| {
+            let interval = p.interval_s.max(1);
+            let elapsed =
+                u32::try_from(now.saturating_sub(p.last_check_ms) / 1000).unwrap_or(u32::MAX);
+            PathSnapshot {
+                info: p.info.clone(),
+                chk_state: p.chk,
+                dm_state: p.dm,
+                checker: p.settings.path_checker.clone(),
+                prio: p.prio,
+                check_elapsed: elapsed.min(interval),
+                check_interval: interval,
+                map: p.map.clone(),
+                marginal: false,
+                why: p.why.clone(),
+            }
+        };
+        let mut maps = Vec::new();
+        for m in self.maps.values() {
+            if !m.in_kernel {
+                continue;
+            }
+            let mut groups = Vec::new();
+            for (i, g) in m.groups.iter().enumerate() {
+                let dm_state = m.pg_states.get(i).copied().unwrap_or(match m.active_group {
+                    Some(a) if a == i + 1 => PgState::Active,
+                    None if i == 0 => PgState::Active,
+                    _ => PgState::Enabled,
+                });
+                let paths: Vec<PathSnapshot> = g
+                    .paths
+                    .iter()
+                    .filter_map(|(d, _, _)| self.paths.get(d).map(path_snap))
+                    .collect();
+                groups.push(PathGroupSnapshot {
+                    selector: table::normalize_selector(&m.settings.path_selector),
+                    prio: g.prio,
+                    dm_state,
+                    marginal: false,
+                    paths,
+                });
+            }
+            let nr_active = m
+                .members
+                .iter()
+                .filter_map(|d| self.paths.get(d))
+                .filter(|p| p.dm == DmPathState::Active)
+                .count();
+            let features = m
+                .params
+                .as_deref()
+                .map(features_of)
+                .unwrap_or_else(|| "0".into());
+            let hwhandler = m
+                .params
+                .as_deref()
+                .map(hwhandler_of)
+                .unwrap_or_else(|| "0".into());
+            let queueing = match (m.settings.no_path_retry, m.queueing) {
+                (NoPathRetry::Fail, _) => "off".to_string(),
+                (_, Queueing::Off) => "off".to_string(),
+                (NoPathRetry::Queue, _) => "on".to_string(),
+                (NoPathRetry::Retries(_), Queueing::Retrying { deadline_ms }) => {
+                    format!("{} sec", deadline_ms.saturating_sub(now).div_ceil(1000))
+                }
+                (NoPathRetry::Retries(n), _) => format!("{n} chk"),
+            };
+            maps.push(MapSnapshot {
+                name: m.name.clone(),
+                wwid: m.wwid.clone(),
+                uuid: format!("mpath-{}", m.wwid),
+                dm_minor: m.dm_minor,
+                vendor: m.vendor.clone(),
+                product: m.product.clone(),
+                rev: m.rev.clone(),
+                size: m.size,
+                features,
+                hwhandler,
+                write_prot: m
+                    .members
+                    .iter()
+                    .filter_map(|d| self.paths.get(d))
+                    .any(|p| p.info.read_only),
+                failback: m.settings.failback,
+                queueing,
+                nr_active,
+                dm_st: if m.suspended {
+                    "suspend".into()
+                } else {
+                    "active".into()
+                },
+                // multipathd prints `create:`/`reload:` only while it acts
+                // (multipath -v2), never in `show topology`.
+                action: String::new(),
+                stats: m.stats,
+                path_groups: groups,
+            });
+        }
+        let mut paths: Vec<PathSnapshot> = self.paths.values().map(path_snap).collect();
+        paths.sort_by_key(|p| natural_key(&p.info.dev));
+        DaemonSnapshot {
+            maps,
+            paths,
+            busy: self.busy,
+            state: if self.busy {
+                "configure".into()
+            } else {
+                "idle".into()
+            },
+            pid: self.pid,
+            ..DaemonSnapshot::default()
+        }
+    }
+
+    /// True when no path waits for its first check (within the grace
+    /// period) and no map change is being applied.
+    pub fn settled(&self) -> bool {
+        let now = self.now_ms;
+        !self.paths.values().any(|p| {
+            !p.probed
+                && now.saturating_sub(p.added_ms) < PROBE_GRACE_MS
+                && !p.why.starts_with("blacklisted")
+        }) && !self.maps.values().any(|m| m.applying)
+    }
+
+    /// Paths of a map (by name).
+    pub fn map_members(&self, name: &str) -> Vec<String> {
+        self.maps
+            .values()
+            .find(|m| m.name == name)
+            .map(|m| m.members.clone())
+            .unwrap_or_default()
+    }
+
+    /// Maps whose table asks the kernel to queue when no path is left.
+    pub fn queueing_maps(&self) -> Vec<String> {
+        self.maps
+            .values()
+            .filter(|m| m.in_kernel && !matches!(m.settings.no_path_retry, NoPathRetry::Fail))
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// Names of the maps the engine manages in the kernel.
+    pub fn map_names(&self) -> Vec<String> {
+        self.maps
+            .values()
+            .filter(|m| m.in_kernel)
+            .map(|m| m.name.clone())
+            .collect()
+    }
+}
+
+impl Map {
+    fn new(
+        name: String,
+        wwid: String,
+        settings: Settings,
+        size: u64,
+        params: Option<String>,
+        in_kernel: bool,
+        dm_minor: Option<u32>,
+    ) -> Self {
+        let queueing = if matches!(settings.no_path_retry, NoPathRetry::Fail) {
+            Queueing::Off
+        } else {
+            Queueing::On
+        };
+        Map {
+            name,
+            wwid,
+            settings,
+            members: Vec::new(),
+            groups: Vec::new(),
+            params,
+            size,
+            in_kernel,
+            applying: false,
+            dm_minor,
+            active_group: None,
+            pg_states: Vec::new(),
+            queueing,
+            queue_disabled: false,
+            queued_since_ms: None,
+            failback_at_ms: None,
+            suspended: false,
+            stats: MapStats::default(),
+            action: String::new(),
+            vendor: String::new(),
+            product: String::new(),
+            rev: String::new(),
+            remove_requested: false,
+            adopted_dm: BTreeMap::new(),
+        }
+    }
+
+    fn queue_disabled_by_operator(&self) -> bool {
+        self.queue_disabled
+    }
+
+    fn switch_to(&mut self, best: usize) -> Vec<Action> {
+        info!(map = %self.name, group = best + 1, "failback: switching path group");
+        self.stats.switch_grp += 1;
+        self.active_group = Some(best + 1);
+        vec![Action::Message {
+            map: self.name.clone(),
+            msg: format!("switch_group {}", best + 1),
+        }]
+    }
+}
+
+/// The first free user_friendly_names alias: prefix + a, b, ..., z, aa,
+/// ab, ... as multipath-tools numbers them.
+pub fn next_alias<'a>(prefix: &str, taken: impl Iterator<Item = &'a String>) -> String {
+    let taken: BTreeSet<&String> = taken.collect();
+    (1u64..)
+        .map(|n| format!("{prefix}{}", alias_suffix(n)))
+        .find(|a| !taken.contains(a))
+        .unwrap_or_else(|| prefix.to_string())
+}
+
+/// Bijective base 26: 1 -> a, 26 -> z, 27 -> aa.
+fn alias_suffix(mut n: u64) -> String {
+    let mut out = Vec::new();
+    while n > 0 {
+        n -= 1;
+        out.push(b'a' + u8::try_from(n % 26).unwrap_or(0));
+        n /= 26;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+enum StateKind {
+    Good,
+    Bad,
+    Unknown,
+}
+
+fn p_state_kind(chk: ChkState) -> StateKind {
+    match chk {
+        ChkState::Up | ChkState::Ghost => StateKind::Good,
+        ChkState::Down
+        | ChkState::Shaky
+        | ChkState::Timeout
+        | ChkState::Delayed
+        | ChkState::Disconnected => StateKind::Bad,
+        ChkState::Undef | ChkState::Pending => StateKind::Unknown,
+    }
+}
+
+/// The `features` part of table parameters, as `show topology` prints it.
+fn features_of(params: &str) -> String {
+    let words: Vec<&str> = params.split_whitespace().collect();
+    let n: usize = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);
+    words
+        .iter()
+        .take(n + 1)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn hwhandler_of(params: &str) -> String {
+    let words: Vec<&str> = params.split_whitespace().collect();
+    let n: usize = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);
+    let rest = words.get(n + 1..).unwrap_or(&[]);
+    let h: usize = rest.first().and_then(|w| w.parse().ok()).unwrap_or(0);
+    rest.iter()
+        .take(h + 1)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,486 @@
+//! Deterministic simulations of the policy core with a fake clock.
+
+use super::*;
+use crate::model::{DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
+use crate::policy::StaticPolicy;
+
+fn path(dev: &str, minor: u32, wwid: &str) -> PathInfo {
+    PathInfo {
+        dev: dev.into(),
+        devt: Some(DevT::new(8, minor)),
+        vendor: "Linux".into(),
+        product: "scsi_debug".into(),
+        wwid: Some(wwid.into()),
+        size: 32768,
+        tpgs: 1,
+        ..PathInfo::default()
+    }
+}
+
+fn engine(settings: Settings) -> Engine {
+    let policy = StaticPolicy {
+        settings,
+        blacklisted: vec!["sdz".into()],
+    };
+    Engine::new(Arc::new(policy), 42)
+}
+
+fn settings() -> Settings {
+    Settings {
+        find_multipaths: FindMultipaths::Yes,
+        path_grouping_policy: PgPolicy::GroupByPrio,
+        prio: "alua".into(),
+        ..Settings::default()
+    }
+}
+
+fn probes(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Probe { dev, .. } => Some(dev.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn messages(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Message { msg, .. } => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
+    Event::Probed {
+        dev: dev.into(),
+        chk,
+        prio: Some(prio),
+        msg: String::new(),
+    }
+}
+
+/// Two paths, probed, map created and applied.
+fn two_path_map(settings: Settings) -> Engine {
+    let mut e = engine(settings);
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    assert_eq!(probes(&a), vec!["sdb", "sdc"]);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::CreateMap { .. })),
+        "waits for probes"
+    );
+    let a = e.handle_batch(
+        vec![
+            probed("sdb", ChkState::Up, 1),
+            probed("sdc", ChkState::Up, 50),
+        ],
+        100,
+    );
+    let create: Vec<_> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateMap {
+                name,
+                uuid,
+                params,
+                size,
+            } => Some((name.clone(), uuid.clone(), params.clone(), *size)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(create.len(), 1);
+    assert_eq!(create[0].1, "mpath-3600a");
+    assert!(
+        create[0]
+            .2
+            .ends_with("0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1"),
+        "{}",
+        create[0].2
+    );
+    assert!(a.contains(&Action::AddWwid("3600a".into())));
+    e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: Some(3),
+            error: None,
+        },
+        200,
+    );
+    e
+}
+
+#[test]
+fn storm_of_paths_gives_one_create_per_map() {
+    let mut e = engine(settings());
+    let mut events = Vec::new();
+    for lun in 0..50u32 {
+        for host in 0..4u32 {
+            let minor = lun * 64 + host * 16;
+            events.push(Event::PathAdded(path(
+                &format!("sd{lun}x{host}"),
+                minor,
+                &format!("36{lun:04}"),
+            )));
+        }
+    }
+    let a = e.handle_batch(events, 0);
+    assert_eq!(probes(&a).len(), 200);
+    let results: Vec<Event> = probes(&a)
+        .into_iter()
+        .map(|d| probed(&d, ChkState::Up, 50))
+        .collect();
+    let a = e.handle_batch(results, 10);
+    let creates = a
+        .iter()
+        .filter(|a| matches!(a, Action::CreateMap { .. }))
+        .count();
+    assert_eq!(creates, 50);
+}
+
+#[test]
+fn checker_down_fails_and_up_reinstates() {
+    let mut e = two_path_map(settings());
+    let a = e.handle(probed("sdc", ChkState::Down, 50), 5_000);
+    assert_eq!(messages(&a), vec!["fail_path 8:32"]);
+    let snap = e.snapshot();
+    assert_eq!(snap.maps[0].stats.path_faults, 1);
+    let a = e.handle(probed("sdc", ChkState::Up, 50), 10_000);
+    assert!(messages(&a).contains(&"reinstate_path 8:32".to_string()));
+}
+
+#[test]
+fn kernel_failed_path_is_checked_at_once() {
+    let mut e = two_path_map(settings());
+    let a = e.handle(
+        Event::DmStatus {
+            name: "3600a".into(),
+            paths: vec![(DevT::new(8, 32), false), (DevT::new(8, 16), true)],
+            pg_states: vec![PgState::Active, PgState::Enabled],
+            active_group: Some(1),
+            queue_if_no_path: None,
+            suspended: false,
+        },
+        300,
+    );
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::ReloadMap { .. })),
+        "a failed path never causes a reload"
+    );
+    let snap = e.snapshot();
+    let sdc = snap
+        .paths
+        .iter()
+        .find(|p| p.info.dev == "sdc")
+        .map(|p| (p.dm_state, p.chk_state));
+    assert_eq!(sdc, Some((DmPathState::Failed, ChkState::Down)));
+    assert_eq!(snap.maps[0].stats.path_faults, 1);
+    assert_eq!(probes(&a), vec!["sdc"], "failed path is probed right away");
+}
+
+#[test]
+fn no_path_retry_counts_then_fails_and_restores() {
+    let mut s = settings();
+    s.no_path_retry = NoPathRetry::Retries(3);
+    let mut e = two_path_map(s);
+    e.handle(probed("sdb", ChkState::Down, 1), 1_000);
+    e.handle(probed("sdc", ChkState::Down, 50), 1_000);
+    assert_eq!(e.snapshot().maps[0].queueing, "15 sec");
+    let a = e.handle(Event::Tick, 15_999);
+    assert!(messages(&a).is_empty());
+    let a = e.handle(Event::Tick, 16_000);
+    assert_eq!(messages(&a), vec!["fail_if_no_path"]);
+    assert_eq!(e.snapshot().maps[0].stats.q_timeouts, 1);
+    let a = e.handle(probed("sdc", ChkState::Up, 50), 20_000);
+    let m = messages(&a);
+    assert!(m.contains(&"queue_if_no_path".to_string()), "{m:?}");
+    assert!(m.contains(&"reinstate_path 8:32".to_string()));
+    assert_eq!(e.snapshot().maps[0].queueing, "3 chk");
+}
+
+#[test]
+fn prio_change_regroups_with_one_reload() {
+    let mut e = two_path_map(settings());
+    let a = e.handle(probed("sdb", ChkState::Up, 50), 5_000);
+    let reloads: Vec<_> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::ReloadMap { params, .. } => Some(params.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reloads,
+        vec!["0 0 1 1 service-time 0 2 1 8:16 1 8:32 1".to_string()]
+    );
+    // Same state again: nothing to do.
+    e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: None,
+            error: None,
+        },
+        5_100,
+    );
+    let a = e.handle(probed("sdb", ChkState::Up, 50), 30_000);
+    assert!(!a.iter().any(|a| matches!(a, Action::ReloadMap { .. })));
+}
+
+#[test]
+fn identity_conflict_keeps_paths_out() {
+    let mut e = engine(settings());
+    let mut other = path("sdc", 32, "3600a");
+    other.size = 1;
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(other),
+        ],
+        0,
+    );
+    let a2 = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 1))
+            .collect(),
+        10,
+    );
+    assert!(!a2.iter().any(|a| matches!(a, Action::CreateMap { .. })));
+    let snap = e.snapshot();
+    assert!(snap
+        .paths
+        .iter()
+        .all(|p| p.why.starts_with("identity conflict")));
+}
+
+#[test]
+fn blacklist_and_missing_identity_explain_why() {
+    let mut e = engine(settings());
+    let mut noid = path("sdd", 48, "");
+    noid.wwid = None;
+    e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdz", 16, "3600b")),
+            Event::PathAdded(noid),
+        ],
+        0,
+    );
+    let snap = e.snapshot();
+    let why = |d: &str| {
+        snap.paths
+            .iter()
+            .find(|p| p.info.dev == d)
+            .map(|p| p.why.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        why("sdz").starts_with("blacklisted by devnode"),
+        "{}",
+        why("sdz")
+    );
+    assert!(why("sdd").starts_with("no usable WWID"), "{}", why("sdd"));
+}
+
+#[test]
+fn strict_waits_for_wwids_file() {
+    let mut s = settings();
+    s.find_multipaths = FindMultipaths::Strict;
+    let mut e = engine(s);
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    let a = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 1))
+            .collect(),
+        10,
+    );
+    assert!(!a.iter().any(|a| matches!(a, Action::CreateMap { .. })));
+    let a = e.handle(Event::KnownWwids(vec!["3600a".into()]), 20);
+    assert!(a.iter().any(|a| matches!(a, Action::CreateMap { .. })));
+}
+
+#[test]
+fn last_path_removed_removes_map() {
+    let mut e = two_path_map(settings());
+    let a = e.handle(Event::PathRemoved("sdb".into()), 1_000);
+    assert!(a.iter().any(|a| matches!(a, Action::ReloadMap { .. })));
+    e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: None,
+            error: None,
+        },
+        1_050,
+    );
+    let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+    assert!(a.contains(&Action::RemoveMap {
+        name: "3600a".into()
+    }));
+    e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: true,
+            dm_minor: None,
+            error: None,
+        },
+        1_100,
+    );
+    assert!(e.snapshot().maps.is_empty());
+}
+
+#[test]
+fn adopted_map_with_same_table_is_not_reloaded() {
+    let mut e = engine(settings());
+    e.handle(
+        Event::Adopt {
+            name: "3600a".into(),
+            wwid: "3600a".into(),
+            params: "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1".into(),
+            size: 32768,
+            dm_minor: Some(0),
+        },
+        0,
+    );
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    let a = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, if d == "sdc" { 50 } else { 1 }))
+            .collect(),
+        10,
+    );
+    assert!(
+        !a.iter()
+            .any(|a| matches!(a, Action::ReloadMap { .. } | Action::CreateMap { .. })),
+        "{a:?}"
+    );
+    assert_eq!(e.snapshot().maps.len(), 1);
+}
+
+#[test]
+fn failback_immediate_switches_to_best_group() {
+    let mut s = settings();
+    s.failback = Failback::Immediate;
+    s.path_grouping_policy = PgPolicy::Failover;
+    let mut e = two_path_map(s);
+    e.handle(probed("sdc", ChkState::Down, 50), 1_000);
+    e.handle(
+        Event::DmStatus {
+            name: "3600a".into(),
+            paths: vec![(DevT::new(8, 32), false), (DevT::new(8, 16), true)],
+            pg_states: vec![PgState::Enabled, PgState::Active],
+            active_group: Some(2),
+            queue_if_no_path: None,
+            suspended: false,
+        },
+        1_100,
+    );
+    let a = e.handle(probed("sdc", ChkState::Up, 50), 6_000);
+    assert!(
+        messages(&a).contains(&"switch_group 1".to_string()),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn operator_commands() {
+    let mut e = two_path_map(settings());
+    let (r, a) = e.command(MapCommand::FailPath("sdb".into()), 1_000);
+    assert!(r.is_ok());
+    assert_eq!(messages(&a), vec!["fail_path 8:16"]);
+    let (r, _) = e.command(MapCommand::FailPath("sdq".into()), 1_000);
+    assert_eq!(r, Err("device not found".into()));
+    let (r, a) = e.command(
+        MapCommand::SwitchGroup {
+            map: "3600a".into(),
+            group: 2,
+        },
+        1_000,
+    );
+    assert!(r.is_ok());
+    assert_eq!(messages(&a), vec!["switch_group 2"]);
+    let (r, _) = e.command(
+        MapCommand::SwitchGroup {
+            map: "3600a".into(),
+            group: 9,
+        },
+        1_000,
+    );
+    assert!(r.is_err());
+    let (_, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_000);
+    assert!(a.contains(&Action::RemoveMap {
+        name: "3600a".into()
+    }));
+}
+
+#[test]
+fn alias_sequence_like_multipath_tools() {
+    assert_eq!(alias_suffix(1), "a");
+    assert_eq!(alias_suffix(26), "z");
+    assert_eq!(alias_suffix(27), "aa");
+    assert_eq!(alias_suffix(28), "ab");
+    let taken = ["mpatha".to_string(), "mpathc".to_string()];
+    assert_eq!(next_alias("mpath", taken.iter()), "mpathb");
+}
+
+#[test]
+fn user_friendly_names_bind_and_persist() {
+    let mut s = settings();
+    s.user_friendly_names = true;
+    let mut e = engine(s);
+    e.handle(
+        Event::KnownBindings(vec![("mpatha".into(), "3600z".into())]),
+        0,
+    );
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    let a = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 1))
+            .collect(),
+        10,
+    );
+    assert!(
+        a.contains(&Action::AddBinding {
+            alias: "mpathb".into(),
+            wwid: "3600a".into()
+        }),
+        "{a:?}"
+    );
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::CreateMap { name, .. } if name == "mpathb")));
+}

@@ -1,0 +1,113 @@
+#!/bin/bash
+# mpathd against Debian's multipathd on the same scsi_debug SAN (4 LUNs x 2
+# hosts, ALUA state differing per host): same tables, I/O works, checker
+# fail/reinstate, kernel-failed path seen through dm events, the control
+# socket answers Debian's own client, SIGTERM leaves maps, restart adopts.
+set -euo pipefail
+. "$REPO/tests/vm/lib.sh"
+
+CONF='defaults {
+	find_multipaths yes
+	user_friendly_names no
+	polling_interval 2
+}
+blacklist {
+	devnode "^(sr|vd|loop|ram)"
+}'
+
+san_scsi_debug 4 2
+mapfile -t wwids < <(san_wwids)
+assert_eq 4 "${#wwids[@]}" "LUNs"
+
+tables() { dmsetup table --target multipath | sort; }
+
+# --- the peer first: what multipath-tools builds
+start_peer_multipathd "$CONF"
+wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -ge 4 ]" 90
+udev_settle 60
+peer_tables=$(tables)
+echo "peer tables:"; echo "$peer_tables"
+multipathd show topology | tee "$CASE_OUT/peer-topology.txt"
+stop_peer_multipathd
+wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -eq 0 ]" 30 || dmsetup remove_all --force
+rm -f /etc/multipath/wwids
+
+# --- mpathd
+start_mpathd() {
+    printf '%s\n' "$CONF" >/etc/multipath.conf
+    "$MPATHD_BIN/mpathd" -d -v3 >>"$CASE_OUT/mpathd.log" 2>&1 &
+    MPATHD_PID=$!
+    wait_for "$MPATHD_BIN/mpathd show daemon" 30
+}
+t0=$SECONDS
+start_mpathd
+wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -ge 4 ]" 90
+log "mpathd built 4 maps in $((SECONDS - t0)) s"
+udev_settle 60
+ours=$(tables)
+echo "mpathd tables:"; echo "$ours"
+assert_eq "$peer_tables" "$ours" "dm tables equal to multipathd's"
+
+for w in "${wwids[@]}"; do
+    [ -b "/dev/mapper/$w" ] || fail "/dev/mapper/$w missing"
+    dd if="/dev/mapper/$w" of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null || fail "read through $w"
+done
+echo "ok: reads through every map"
+
+"$MPATHD_BIN/mpathd" show maps | tee "$CASE_OUT/show-maps.txt"
+assert_eq 5 "$(grep -c . "$CASE_OUT/show-maps.txt")" "show maps lines"
+"$MPATHD_BIN/mpathd" show topology | tee "$CASE_OUT/topology.txt"
+"$MPATHD_BIN/mpathd" show paths | tee "$CASE_OUT/paths.txt"
+"$MPATHD_BIN/mpathd" show paths reasons | tee "$CASE_OUT/reasons.txt"
+assert_eq 8 "$(grep -c 'multipathed in map' "$CASE_OUT/reasons.txt")" "every path says why it is multipathed"
+grep -q "hwhandler='1 alua'" "$CASE_OUT/topology.txt" || fail "topology lacks hwhandler"
+# Debian's own client against our socket.
+multipathd show maps | tee "$CASE_OUT/debian-client-maps.txt"
+assert_eq "$(cat "$CASE_OUT/show-maps.txt")" "$(cat "$CASE_OUT/debian-client-maps.txt")" "Debian client reads our socket"
+multipathd show status
+multipathd reconfigure | tee /dev/stderr | grep -q ok
+
+# --- checker: offline path fails in dm, running reinstates it
+w=${wwids[0]}
+mapfile -t lp < <(wwid_paths "$w")
+p=${lp[0]}
+mm=$(dev_majmin "$p")
+log "offlining $p ($mm) of $w"
+path_offline "$p"
+wait_for "dmsetup status $w | grep -q '$mm F'" 15
+"$MPATHD_BIN/mpathd" show paths | grep "$p" | tee /dev/stderr | grep -q faulty
+dd if="/dev/mapper/$w" of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null || fail "read with one path down"
+path_online "$p"
+wait_for "dmsetup status $w | grep -q '$mm A'" 10
+log "reinstated"
+
+# --- a path the kernel fails on I/O is seen through dm events at once
+w=${wwids[1]}
+mapfile -t lp < <(wwid_paths "$w")
+# Send I/O down a chosen path: fail the others first.
+mmA=$(dev_majmin "${lp[0]}"); mmB=$(dev_majmin "${lp[1]}")
+active=$(dmsetup status "$w")
+log "status before: $active"
+path_offline "${lp[0]}"; path_offline "${lp[1]}"
+dd if="/dev/mapper/$w" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &
+ddpid=$!
+wait_for "dmsetup status $w | grep -q '$mmA F' && dmsetup status $w | grep -q '$mmB F'" 20
+wait_for "$MPATHD_BIN/mpathd show paths | grep '${lp[0]} ' | grep -q failed" 5
+path_online "${lp[0]}"; path_online "${lp[1]}"
+wait_for "dmsetup status $w | grep -q '$mmA A' && dmsetup status $w | grep -q '$mmB A'" 15
+wait $ddpid || true
+
+# --- SIGTERM leaves maps, restart adopts them without reloading
+before=$(tables)
+kill -TERM "$MPATHD_PID"; wait "$MPATHD_PID" || true
+assert_eq 4 "$(dmsetup ls --target multipath | grep -c .)" "maps after SIGTERM"
+: >"$CASE_OUT/mpathd-restart.log"
+printf '%s\n' "$CONF" >/etc/multipath.conf
+"$MPATHD_BIN/mpathd" -d -v3 >"$CASE_OUT/mpathd-restart.log" 2>&1 &
+MPATHD_PID=$!
+wait_for "$MPATHD_BIN/mpathd show maps | grep -c mpath- >/dev/null; [ \$($MPATHD_BIN/mpathd show maps | grep -c .) -ge 5 ]" 60
+sleep 3
+assert_eq "$before" "$(tables)" "tables after restart"
+if grep -E "creating map|reloading map" "$CASE_OUT/mpathd-restart.log"; then fail "restart reloaded maps"; fi
+echo "ok: adopted without reload"
+kill -TERM "$MPATHD_PID"; wait "$MPATHD_PID" || true

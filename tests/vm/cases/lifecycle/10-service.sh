@@ -1,0 +1,99 @@
+#!/bin/bash
+# mpathd as a service: the .deb built on the host installs in the guest; the
+# unit's ExecStart runs under a NOTIFY_SOCKET that reports READY=1 only after
+# maps exist; SIGHUP applies a changed configuration and refuses a bad one;
+# SIGTERM leaves maps and a running reader intact; a restart adopts them;
+# man pages and --help are there.
+set -euo pipefail
+. "$REPO/tests/vm/lib.sh"
+
+deb=$(ls "$REPO"/target/debian/mpathd_*.deb 2>/dev/null | head -1)
+[ -n "$deb" ] || fail "no .deb under target/debian (tests/run-all builds it)"
+log "installing $deb"
+# --no-triggers: man-db's index rebuild takes minutes under TCG.
+dpkg -i --no-triggers "$deb"
+[ -x /usr/sbin/mpathd ] && [ -x /usr/sbin/mpathutil ] || fail "binaries not installed"
+[ -f /lib/systemd/system/mpathd.service ] || fail "unit not installed"
+[ -L /usr/sbin/multipathd ] || [ -x /usr/sbin/multipathd ] || fail "multipathd name missing"
+MANPATH=/usr/share/man man -w mpathd | grep -q mpathd.8 || fail "man mpathd"
+MANPATH=/usr/share/man man -w 5 mpathd.conf | grep -q mpathd.conf.5 || fail "man 5 mpathd.conf"
+/usr/sbin/mpathd --help | grep -q -- "-k" || fail "--help incomplete"
+echo "ok: package contents, man pages, --help"
+
+san_scsi_debug 2 2
+mapfile -t wwids < <(san_wwids)
+
+cat >/etc/multipath.conf <<'CONF'
+defaults {
+	find_multipaths greedy
+	polling_interval 2
+}
+blacklist {
+	devnode "^(sr|vd|loop|ram)"
+}
+CONF
+
+# The unit's own command line.
+execstart=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/mpathd.service)
+log "ExecStart: $execstart"
+python3 "$REPO/tests/vm/cases/lifecycle/notify-listen.py" /run/notify.sock "$CASE_OUT/notify.log" &
+LISTENER=$!
+sleep 1
+NOTIFY_SOCKET=/run/notify.sock WATCHDOG_USEC=20000000 $execstart >"$CASE_OUT/mpathd.log" 2>&1 &
+PID=$!
+wait_for "grep -q READY=1 $CASE_OUT/notify.log" 120
+cat "$CASE_OUT/notify.log"
+ready_maps=$(sed -n 's/.*READY=1 maps=\([0-9]*\).*/\1/p' "$CASE_OUT/notify.log" | head -1)
+assert_eq 2 "$ready_maps" "maps present when READY=1 arrived"
+
+# A reader on the first map for the rest of the case.
+w=${wwids[0]}
+( while :; do dd if="/dev/mapper/$w" of=/dev/null bs=64k count=64 iflag=direct 2>>"$CASE_OUT/reader.err" || echo "READ ERROR" >>"$CASE_OUT/reader.err"; done ) &
+READER=$!
+
+# SIGHUP with a changed configuration: queueing on every map, kept when
+# the daemon stops (queue_without_daemon yes).
+sed -i 's/polling_interval 2/polling_interval 2\n\tno_path_retry queue\n\tqueue_without_daemon yes/' /etc/multipath.conf
+kill -HUP "$PID"
+wait_for "dmsetup table $w | grep -q queue_if_no_path" 30
+grep -q RELOADING=1 "$CASE_OUT/notify.log" || fail "no RELOADING=1 around reconfigure"
+echo "ok: SIGHUP applied the new configuration"
+
+# A bad configuration is refused, the old one stays.
+cp /etc/multipath.conf /tmp/good.conf
+printf 'defaults {\n\tpolling_interval notanumber\n' >>/etc/multipath.conf
+kill -HUP "$PID"
+sleep 3
+kill -0 "$PID" || fail "daemon died on a bad configuration"
+grep -qi "rejected\|error" "$CASE_OUT/mpathd.log" || fail "no error logged for the bad configuration"
+/usr/sbin/mpathd show config | grep -q "no_path_retry \"\?queue" || fail "running configuration lost"
+dmsetup table "$w" | grep -q queue_if_no_path || fail "maps changed by a refused configuration"
+echo "ok: bad configuration refused, old one kept"
+cp /tmp/good.conf /etc/multipath.conf
+
+# The watchdog is pinged from the run loop.
+wait_for "grep -q WATCHDOG=1 $CASE_OUT/notify.log" 30
+
+# SIGTERM: maps and the reader stay.
+before=$(dmsetup table --target multipath | sort)
+kill -TERM "$PID"; wait "$PID" || true
+grep -q STOPPING=1 "$CASE_OUT/notify.log" || fail "no STOPPING=1"
+assert_eq "$before" "$(dmsetup table --target multipath | sort)" "maps after SIGTERM"
+sleep 2
+kill -0 "$READER" || fail "reader stopped"
+
+# Restart adopts without reloading.
+readies=$(grep -c READY=1 "$CASE_OUT/notify.log")
+NOTIFY_SOCKET=/run/notify.sock $execstart >"$CASE_OUT/mpathd-restart.log" 2>&1 &
+PID=$!
+wait_for "[ \$(grep -c READY=1 $CASE_OUT/notify.log) -gt $readies ]" 120
+sleep 2
+if grep -E "creating map|reloading map" "$CASE_OUT/mpathd-restart.log"; then fail "restart reloaded maps"; fi
+assert_eq "$before" "$(dmsetup table --target multipath | sort)" "maps after restart"
+kill "$READER"; wait "$READER" 2>/dev/null || true
+if grep -q "READ ERROR" "$CASE_OUT/reader.err"; then cat "$CASE_OUT/reader.err"; fail "reader saw I/O errors"; fi
+echo "ok: reader never saw an I/O error across reload, SIGTERM and restart"
+/usr/sbin/mpathutil list | tee "$CASE_OUT/mpathutil-list.txt"
+assert_eq 2 "$(grep -c . "$CASE_OUT/mpathutil-list.txt")" "mpathutil list"
+kill -TERM "$PID"; wait "$PID" || true
+kill "$LISTENER" 2>/dev/null || true

@@ -1,0 +1,453 @@
+# Fixtures and helpers for guest case scripts (bash). Source it:
+#   . "$REPO/tests/vm/lib.sh"
+# Every function prints what it does to stdout (the case log). Functions that
+# check something return non-zero on failure; with `set -e` that ends the case.
+# See tests/vm/README.md for the list.
+
+# ---------------------------------------------------------------- basics
+# Under TCG every process start costs 0.1-0.5 s, so helpers use shell
+# builtins (read, parameter expansion) where they can.
+log() {
+    local up _
+    read -r up _ </proc/uptime
+    echo "[$up] $*"
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq() {
+    if [ "$1" != "$2" ]; then
+        echo "assert_eq failed${3:+ ($3)}: expected '$1', got '$2'" >&2
+        return 1
+    fi
+    echo "ok${3:+: $3} = '$2'"
+}
+
+# assert_ne UNEXPECTED ACTUAL [WHAT]
+assert_ne() {
+    if [ "$1" = "$2" ]; then
+        echo "assert_ne failed${3:+ ($3)}: got '$2'" >&2
+        return 1
+    fi
+    echo "ok${3:+: $3} = '$2' (not '$1')"
+}
+
+# wait_for 'SHELL CONDITION' TIMEOUT_SECONDS
+# Polls the condition (eval'd) every 0.5 s until it succeeds.
+wait_for() {
+    local cond=$1 limit=${2:-30} start=$SECONDS
+    until eval "$cond" >/dev/null 2>&1; do
+        if [ $((SECONDS - start)) -ge "$limit" ]; then
+            echo "wait_for: timed out after ${limit}s: $cond" >&2
+            return 1
+        fi
+        sleep 0.5
+    done
+    echo "waited $((SECONDS - start))s for: $cond"
+}
+
+udev_settle() { udevadm settle --timeout="${1:-180}"; }
+
+# ---------------------------------------------------------------- SCSI paths
+# read_attr FILE -> first line of FILE (a sysfs attribute), no process.
+read_attr() {
+    local v
+    read -r v <"$1" || [ -n "$v" ] || return 1
+    echo "$v"
+}
+
+# dev_majmin DEV -> "8:16"
+dev_majmin() { read_attr "/sys/block/${1#/dev/}/dev"; }
+
+# dev_wwid DEV -> WWID as multipathd sees it (udev ID_SERIAL, from VPD 0x83),
+# read from udev's database (cheaper than udevadm under TCG).
+dev_wwid() {
+    local mm line
+    mm=$(dev_majmin "$1") || return 1
+    [ -r "/run/udev/data/b$mm" ] || return 0
+    while read -r line; do
+        case "$line" in E:ID_SERIAL=*) echo "${line#E:ID_SERIAL=}" ;; esac
+    done <"/run/udev/data/b$mm"
+}
+
+# dev_hctl DEV -> "H:C:T:L"
+dev_hctl() {
+    local p
+    p=$(cd -P "/sys/block/${1#/dev/}/device" && pwd) || return 1
+    echo "${p##*/}"
+}
+
+# path_access_state DEV -> ALUA state from scsi_dh_alua, e.g. active/optimized
+path_access_state() { read_attr "/sys/block/${1#/dev/}/device/access_state" 2>/dev/null; }
+
+# path_scsi_state DEV -> running|offline|...
+path_scsi_state() { read_attr "/sys/block/${1#/dev/}/device/state"; }
+
+# sd_devices MODEL -> sd names whose SCSI model matches (e.g. scsi_debug)
+sd_devices() {
+    local d m
+    for d in /sys/block/sd*; do
+        [ -e "$d/device/model" ] || continue
+        read -r m <"$d/device/model"
+        [ "${m// /}" = "$1" ] && echo "${d##*/}"
+    done | sort -V
+}
+
+# wwid_paths WWID [DEV...] -> the devices (default: all sd) with that WWID
+wwid_paths() {
+    local wwid=$1 d
+    shift
+    if [ $# -eq 0 ]; then
+        for d in /sys/block/sd*; do [ -e "$d" ] && set -- "$@" "${d##*/}"; done
+    fi
+    for d in "$@"; do
+        [ "$(dev_wwid "$d")" = "$wwid" ] && echo "$d"
+    done
+    return 0
+}
+
+# paths_in_state STATE DEV... -> those DEVs whose access_state is STATE
+paths_in_state() {
+    local want=$1 d
+    shift
+    for d in "$@"; do
+        [ "$(path_access_state "$d")" = "$want" ] && echo "$d"
+    done
+    return 0
+}
+
+path_offline() {
+    log "path $1 -> offline"
+    echo offline >"/sys/block/${1#/dev/}/device/state"
+}
+
+path_online() {
+    log "path $1 -> running"
+    echo running >"/sys/block/${1#/dev/}/device/state"
+}
+
+# path_delete DEV: the SCSI device goes away (as on a LUN unmap / cable pull).
+path_delete() {
+    log "path $1 -> delete"
+    echo 1 >"/sys/block/${1#/dev/}/device/delete"
+}
+
+# scsi_rescan: scan every SCSI host for new devices, then let udev settle.
+scsi_rescan() {
+    local h
+    log "rescanning SCSI hosts"
+    for h in /sys/class/scsi_host/host*/scan; do
+        echo "- - -" >"$h"
+    done
+    udev_settle
+}
+
+# ---------------------------------------------------------------- scsi_debug SAN
+SAN_DEV_MB=${SAN_DEV_MB:-16}
+
+# san_scsi_debug LUNS HOSTS [extra scsi_debug params...]
+# Every LUN is seen through HOSTS SCSI hosts with one WWID. ALUA state per
+# host is fixed by scsi_debug (host number mod 3: 0 active/optimized,
+# 1 active/non-optimized, 2 standby); pick paths with paths_in_state.
+san_scsi_debug() {
+    local luns=$1 hosts=$2
+    shift 2
+    log "scsi_debug SAN: $luns LUNs x $hosts hosts $*"
+    modprobe scsi_dh_alua
+    modprobe scsi_debug add_host="$hosts" num_tgts=1 max_luns="$luns" \
+        vpd_use_hostno=0 dev_size_mb="$SAN_DEV_MB" "$@" || return 1
+    wait_for "[ \$(sd_devices scsi_debug | wc -l) -ge $((luns * hosts)) ]" 120 || return 1
+    udev_settle
+    log "udev settled"
+    san_paths | while read -r d; do
+        echo "  $d $(dev_hctl "$d") $(dev_majmin "$d") $(dev_wwid "$d") $(path_access_state "$d")"
+    done
+}
+
+# san_paths -> all scsi_debug sd devices
+san_paths() { sd_devices scsi_debug; }
+
+# san_wwids -> the distinct WWIDs of the scsi_debug LUNs, sorted
+san_wwids() {
+    local d
+    for d in $(san_paths); do dev_wwid "$d"; done | sort -u
+}
+
+# lun_paths LUN -> the scsi_debug devices of LUN number LUN (H:C:T:LUN)
+lun_paths() {
+    local d h
+    for d in $(san_paths); do
+        h=$(dev_hctl "$d")
+        [ "${h##*:}" = "$1" ] && echo "$d"
+    done
+    return 0
+}
+
+san_teardown() {
+    [ -d /sys/module/scsi_debug ] || return 0
+    log "removing scsi_debug"
+    udev_settle 30
+    modprobe -r scsi_debug
+}
+
+# ---------------------------------------------------------------- iSCSI SAN
+# The layout of seed 001 (XenServer iSCSI multipathing): one LIO target whose
+# two portals sit on two private subnets, each reached through its own link.
+# The target lives in network namespace $ISCSI_NS; link N is the veth pair
+# iniN (guest side) / tgtN (target side) on subnet 192.168.20(N+1).0/24.
+# Each portal is its own target portal group (tpgt_1, tpgt_2), so each path
+# has its own SCSI target port and ALUA group (ctl_a, ctl_b), like a
+# two-controller array. ALUA is implicit only (alua_access_type=1) so the
+# kernel's scsi_dh_alua cannot override the states a test sets.
+ISCSI_NS=rigtgt
+ISCSI_IQN=iqn.2003-01.org.linux-iscsi.rig:target
+ISCSI_INITIATOR=iqn.2003-01.org.linux-iscsi.rig:initiator
+ISCSI_DIR=/run/rig-iscsi
+LIO=/sys/kernel/config/target
+ISCSI_GROUPS=(a b) # ALUA group of link 0 and link 1: ctl_a, ctl_b
+
+iscsi_portal_ip() { echo "192.168.20$(($1 + 1)).2"; }
+
+# iscsi_paths -> sd devices reached through an iSCSI session
+iscsi_paths() {
+    local d
+    for d in /sys/block/sd*; do
+        [ -e "$d" ] || continue
+        case "$(cd -P "$d" && pwd)" in */session*) echo "${d##*/}" ;; esac
+    done | sort -V
+}
+
+# iscsi_path_link DEV -> link number (0 or 1) the path goes through
+iscsi_path_link() {
+    local p sess conn f
+    p=$(cd -P "/sys/block/${1#/dev/}" && pwd) || return 1
+    sess=${p#*/session}
+    sess=session${sess%%/*}
+    for f in /sys/class/iscsi_session/"$sess"/device/connection*/iscsi_connection/connection*/persistent_address; do
+        [ -r "$f" ] && conn=$(read_attr "$f")
+    done
+    case "${conn:-}" in
+    "$(iscsi_portal_ip 0)") echo 0 ;;
+    "$(iscsi_portal_ip 1)") echo 1 ;;
+    *) echo "iscsi_path_link: no link for $1 (portal '$conn')" >&2; return 1 ;;
+    esac
+}
+
+# iscsi_san [LUNS] [SIZE_MB]: target, two links, login on both portals.
+iscsi_san() {
+    local luns=${1:-1} mb=${2:-32} n l tpg ip
+    log "iSCSI SAN: $luns LUNs x 2 portals"
+    modprobe -a target_core_mod target_core_file iscsi_target_mod iscsi_tcp || return 1
+    mkdir -p "$ISCSI_DIR"
+    ip netns add "$ISCSI_NS" || return 1
+    # One `ip -batch` per namespace: every process start costs under TCG.
+    ip -batch - <<IP || return 1
+link add ini0 type veth peer name tgt0 netns $ISCSI_NS
+link add ini1 type veth peer name tgt1 netns $ISCSI_NS
+addr add 192.168.201.1/24 dev ini0
+addr add 192.168.202.1/24 dev ini1
+link set ini0 up
+link set ini1 up
+IP
+    ip -n "$ISCSI_NS" -batch - <<IP || return 1
+link set lo up
+addr add $(iscsi_portal_ip 0)/24 dev tgt0
+addr add $(iscsi_portal_ip 1)/24 dev tgt1
+link set tgt0 up
+link set tgt1 up
+IP
+
+    # Backstores, each with two ALUA groups.
+    for ((l = 0; l < luns; l++)); do
+        local dev=$LIO/core/fileio_0/lun$l
+        mkdir -p "$dev" "$dev/alua/ctl_a" "$dev/alua/ctl_b" || return 1
+        echo "fd_dev_name=$ISCSI_DIR/lun$l.img,fd_dev_size=$((mb * 1024 * 1024)),fd_buffered_io=1" >"$dev/control"
+        # LIO derives the NAA WWID from the serial's hex digits.
+        printf 'c0ffee%010x\n' "$l" >"$dev/wwn/vpd_unit_serial"
+        echo 1 >"$dev/enable" || return 1
+        for g in 1 2; do
+            local gp=$dev/alua/ctl_${ISCSI_GROUPS[g - 1]}
+            echo "$g" >"$gp/tg_pt_gp_id"
+            echo 1 >"$gp/alua_access_type"
+            echo 0 >"$gp/alua_access_state"
+        done
+    done
+
+    # Target: one portal group per link; every LUN through both.
+    mkdir -p "$LIO/iscsi/$ISCSI_IQN" || return 1
+    for n in 0 1; do
+        tpg=$LIO/iscsi/$ISCSI_IQN/tpgt_$((n + 1))
+        mkdir "$tpg"
+        for ((l = 0; l < luns; l++)); do
+            mkdir "$tpg/lun/lun_$l"
+            ln -s "$LIO/core/fileio_0/lun$l" "$tpg/lun/lun_$l/backstore"
+            echo "ctl_${ISCSI_GROUPS[n]}" >"$tpg/lun/lun_$l/alua_tg_pt_gp"
+        done
+        echo 0 >"$tpg/attrib/authentication"
+        echo 1 >"$tpg/attrib/generate_node_acls"
+        echo 1 >"$tpg/attrib/cache_dynamic_acls"
+        echo 0 >"$tpg/attrib/demo_mode_write_protect"
+        # The portal's socket belongs to the namespace of whoever creates it.
+        ip=$(iscsi_portal_ip $n)
+        nsenter --net="/run/netns/$ISCSI_NS" mkdir "$tpg/np/$ip:3260" || return 1
+        echo 1 >"$tpg/enable"
+    done
+
+    # Initiator, with short timeouts so a cut link fails the path in ~5 s.
+    mkdir -p /etc/iscsi /run/lock/iscsi
+    rm -rf /etc/iscsi/nodes /etc/iscsi/send_targets /etc/iscsi/ifaces
+    echo "InitiatorName=$ISCSI_INITIATOR" >/etc/iscsi/initiatorname.iscsi
+    cat >/etc/iscsi/iscsid.conf <<'CONF'
+node.startup = manual
+node.session.timeo.replacement_timeout = 5
+node.conn[0].timeo.login_timeout = 5
+node.conn[0].timeo.logout_timeout = 5
+node.conn[0].timeo.noop_out_interval = 2
+node.conn[0].timeo.noop_out_timeout = 2
+node.session.initial_login_retry_max = 2
+node.session.err_timeo.abort_timeout = 5
+node.session.err_timeo.lu_reset_timeout = 5
+node.session.err_timeo.tgt_reset_timeout = 5
+CONF
+    iscsid || return 1
+    log "target ready, iscsid started"
+    for n in 0 1; do
+        ip=$(iscsi_portal_ip $n)
+        iscsiadm -m discovery -t sendtargets -p "$ip" || return 1
+    done
+    for n in 0 1; do
+        iscsiadm -m node -T "$ISCSI_IQN" -p "$(iscsi_portal_ip $n):3260" --login || return 1
+    done
+    log "logged in"
+    wait_for "[ \$(iscsi_paths | wc -l) -ge $((luns * 2)) ]" 60 || return 1
+    udev_settle
+    log "udev settled"
+    for d in $(iscsi_paths); do
+        echo "  $d $(dev_hctl "$d") $(dev_majmin "$d") link $(iscsi_path_link "$d") $(dev_wwid "$d") $(path_access_state "$d")"
+    done
+}
+
+# iscsi_link_down N / iscsi_link_up N: cut or restore link N (0 or 1).
+iscsi_link_down() {
+    log "iSCSI link $1 down"
+    ip link set "ini$1" down
+}
+
+iscsi_link_up() {
+    log "iSCSI link $1 up"
+    ip link set "ini$1" up
+}
+
+# iscsi_set_alua GROUP STATE: GROUP is 0/a (link 0's port) or 1/b; STATE is
+# ao|an|standby|unavailable|offline or the SPC number. Applies to every LUN.
+iscsi_set_alua() {
+    local g=$1 st=$2 dev
+    case "$g" in 0 | a | ctl_a) g=ctl_a ;; 1 | b | ctl_b) g=ctl_b ;; *) echo "iscsi_set_alua: bad group $g" >&2; return 1 ;; esac
+    case "$st" in
+    ao | active/optimized) st=0 ;;
+    an | active/non-optimized) st=1 ;;
+    standby) st=2 ;;
+    unavailable) st=3 ;;
+    offline) st=14 ;;
+    [0-9]*) ;;
+    *) echo "iscsi_set_alua: bad state $st" >&2; return 1 ;;
+    esac
+    log "ALUA group $g -> state $st"
+    for dev in "$LIO"/core/fileio_0/lun*; do
+        echo "$st" >"$dev/alua/$g/alua_access_state" || return 1
+    done
+}
+
+iscsi_teardown() {
+    local tpg lun np dev g
+    [ -d "$LIO/iscsi/$ISCSI_IQN" ] || [ -e "/run/netns/$ISCSI_NS" ] || running iscsid || return 0
+    log "tearing down the iSCSI SAN"
+    iscsiadm -m node --logoutall=all >/dev/null 2>&1
+    iscsiadm -m node -o delete >/dev/null 2>&1
+    iscsiadm -k 0 >/dev/null 2>&1
+    for tpg in "$LIO/iscsi/$ISCSI_IQN"/tpgt_*; do
+        [ -d "$tpg" ] || continue
+        echo 0 >"$tpg/enable" 2>/dev/null
+        for np in "$tpg"/np/*; do [ -d "$np" ] && rmdir "$np"; done
+        for lun in "$tpg"/lun/lun_*; do
+            [ -d "$lun" ] || continue
+            rm -f "$lun/backstore"
+            rmdir "$lun"
+        done
+        rmdir "$tpg"
+    done
+    [ -d "$LIO/iscsi/$ISCSI_IQN" ] && rmdir "$LIO/iscsi/$ISCSI_IQN"
+    for dev in "$LIO"/core/fileio_0/lun*; do
+        [ -d "$dev" ] || continue
+        for g in "$dev"/alua/ctl_*; do [ -d "$g" ] && rmdir "$g"; done
+        rmdir "$dev"
+    done
+    [ -d "$LIO/core/fileio_0" ] && rmdir "$LIO/core/fileio_0"
+    ip link del ini0 2>/dev/null
+    ip link del ini1 2>/dev/null
+    ip netns del "$ISCSI_NS" 2>/dev/null
+    rm -rf "$ISCSI_DIR"
+    return 0
+}
+
+# ---------------------------------------------------------------- peer multipathd
+PEER_CONF_DEFAULT='defaults {
+	user_friendly_names no
+	find_multipaths no
+}
+blacklist {
+	devnode "^(sr|vd|loop|ram)"
+}'
+
+# start_peer_multipathd [CONFIG_TEXT]
+# Starts Debian's multipathd (the reference to compare against) in the
+# foreground-as-background mode, logging to $CASE_OUT/peer-multipathd.log.
+# Note: a one-line section such as `blacklist { devnode "^sr" }` is a parse
+# error for it; put each brace on its own line.
+start_peer_multipathd() {
+    local conf=${1:-$PEER_CONF_DEFAULT}
+    printf '%s\n' "$conf" >/etc/multipath.conf
+    mkdir -p /etc/multipath
+    log "starting peer multipathd"
+    /sbin/multipathd -d -s -v3 >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
+    PEER_MULTIPATHD_PID=$!
+    wait_for "multipathd show daemon | grep -Eq 'idle|running'" 180
+}
+
+stop_peer_multipathd() {
+    [ -n "${PEER_MULTIPATHD_PID:-}" ] || running multipathd || return 0
+    log "stopping peer multipathd"
+    multipathd shutdown >/dev/null 2>&1 || true
+    wait_for "! running multipathd" 20 || pkill -9 -x multipathd
+    multipath -F >/dev/null 2>&1 || true
+    PEER_MULTIPATHD_PID=
+}
+
+# ---------------------------------------------------------------- cleanup
+# running NAME: is a process with this exact name alive? (no process start)
+running() {
+    local f c
+    for f in /proc/[0-9]*/comm; do
+        read -r c <"$f" 2>/dev/null && [ "$c" = "$1" ] && return 0
+    done
+    return 1
+}
+
+# rig_cleanup: undo every fixture (run by stage 2 after each case). Checks
+# with builtins first, since starting tools costs under TCG.
+rig_cleanup() {
+    if running mpathd; then pkill -x mpathd; fi
+    if running multipathd; then stop_peer_multipathd; fi
+    iscsi_teardown
+    local dm
+    for dm in /sys/block/dm-*; do
+        [ -e "$dm" ] && { dmsetup remove_all --force >/dev/null 2>&1; break; }
+    done
+    san_teardown
+    [ -e /etc/multipath ] || [ -e /etc/multipath.conf ] && rm -rf /etc/multipath /etc/multipath.conf
+    return 0
+}
