@@ -2,7 +2,10 @@
 # Path discovery against the real kernel: coldplug matches lsscsi and udev,
 # grouping by WWID matches Debian's multipath, hot-added and removed paths
 # come through the udev monitor (tests/guest_discovery.rs).
-# Size: DISCOVERY_LUNS x DISCOVERY_HOSTS scsi_debug paths (8 x 2 in CI).
+# Size: DISCOVERY_LUNS x DISCOVERY_HOSTS scsi_debug paths (8 x 2 in CI). For
+# a scale run, load scsi_debug yourself first (e.g. add_host=4 max_luns=64,
+# then `udevadm settle --timeout=2400`), export the two variables and
+# DISCOVERY_WAIT_SECS=1200, and run this script (allow ~1 h under TCG).
 # rig-timeout: 600
 set -euo pipefail
 . "$REPO/tests/vm/lib.sh"
@@ -61,13 +64,15 @@ rm -f /etc/multipath.conf
 # 4. Kernel-facing tests: coldplug vs udev/sysfs, hot add/remove via the monitor.
 "$GUEST_TESTS/guest_discovery" --ignored --test-threads=1 --nocapture
 
-# 5. The example's monitor mode sees a deleted path too.
-"$DISCOVER" --monitor 60 >monitor.jsonl &
+# 5. The example's monitor mode sees a deleted path too. (udev delivers the
+# remove only after working through its queue: let it settle first.)
+udev_settle 600
+"$DISCOVER" --monitor 300 >monitor.jsonl &
 mon=$!
 wait_for "grep -q Coldplug monitor.jsonl" 60
 victim=$(san_paths | tail -n1)
 path_delete "$victim"
-wait_for "grep -q '\"dev\":\"$victim\",\"event\":\"remove\"' monitor.jsonl" 60
+wait_for "grep -q '\"dev\":\"$victim\",\"event\":\"remove\"' monitor.jsonl" 240
 kill "$mon" 2>/dev/null || true
 wait "$mon" 2>/dev/null || true
 log "ok: monitor reported remove of $victim"
