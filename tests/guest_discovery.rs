@@ -199,6 +199,11 @@ async fn t2_monitor_sees_hot_added_and_removed_paths() {
         .parse()
         .unwrap();
     let extra = 4;
+    // Standby paths make udev slow under TCG; big runs raise the limit.
+    let wait: u64 = std::env::var("DISCOVERY_WAIT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(240);
 
     let source = UdevPathSource::new(UdevConfig::default());
     let mut rx = source.start().unwrap();
@@ -218,7 +223,7 @@ async fn t2_monitor_sees_hot_added_and_removed_paths() {
         fs::write(format!("/sys/class/scsi_host/{h}/scan"), "- - -").unwrap();
     }
     let want_new = extra * hosts.len();
-    let (events, batches) = collect_until(&mut rx, Duration::from_secs(240), |evs| {
+    let (events, batches) = collect_until(&mut rx, Duration::from_secs(wait), |evs| {
         evs.iter()
             .filter(|e| matches!(e, PathEvent::Add(_)))
             .count()

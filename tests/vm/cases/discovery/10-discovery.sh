@@ -2,7 +2,10 @@
 # Path discovery against the real kernel: coldplug matches lsscsi and udev,
 # grouping by WWID matches Debian's multipath, hot-added and removed paths
 # come through the udev monitor (tests/guest_discovery.rs).
-# Size: DISCOVERY_LUNS x DISCOVERY_HOSTS scsi_debug paths (8 x 2 in CI).
+# Size: DISCOVERY_LUNS x DISCOVERY_HOSTS scsi_debug paths (8 x 2 in CI). For
+# a scale run, load scsi_debug yourself first (e.g. add_host=4 max_luns=64,
+# then `udevadm settle --timeout=2400`), export the two variables and
+# DISCOVERY_WAIT_SECS=1200, and run this script (allow ~1 h under TCG).
 # rig-timeout: 600
 set -euo pipefail
 . "$REPO/tests/vm/lib.sh"
@@ -30,11 +33,11 @@ log "ok: path list == lsscsi ($(wc -l <lsscsi.txt) disks)"
 
 # 2. dev_t and WWID match udev for every path; the VPD 0x83 fallback agrees.
 while read -r dev hcil devt wwid src vpd size tpgs tpg access; do
-    assert_eq "$(dev_majmin "$dev")" "$devt" "$dev dev_t" >/dev/null
-    assert_eq "$(dev_wwid "$dev")" "$wwid" "$dev ID_SERIAL" >/dev/null
-    assert_eq "ID_SERIAL" "$src" "$dev wwid source" >/dev/null
-    assert_eq "$wwid" "$vpd" "$dev VPD 0x83 WWID" >/dev/null
-    assert_eq "$(path_access_state "$dev")" "$access" "$dev access_state" >/dev/null
+    [ "$(dev_majmin "$dev")" = "$devt" ] || fail "$dev dev_t $devt"
+    [ "$(dev_wwid "$dev")" = "$wwid" ] || fail "$dev WWID $wwid != ID_SERIAL"
+    [ "$src" = ID_SERIAL ] || fail "$dev wwid source $src"
+    [ "$vpd" = "$wwid" ] || fail "$dev VPD 0x83 WWID $vpd != $wwid"
+    [ "$(path_access_state "$dev")" = "$access" ] || fail "$dev access_state $access"
 done <ours.txt
 log "ok: dev_t, ID_SERIAL, VPD 0x83 WWID and access_state agree for $(wc -l <ours.txt) paths"
 log "example WWID: $(awk 'NR==1{print $4}' ours.txt)"
@@ -43,7 +46,8 @@ log "example WWID: $(awk 'NR==1{print $4}' ours.txt)"
 printf '%s\n' "$PEER_CONF_DEFAULT" >/etc/multipath.conf
 mkdir -p /etc/multipath
 multipath -d -v2 >peer-dry.txt 2>peer-dry.err || true
-awk '/^create:/ { w = $2 }
+# Dry-run map headers read ": WWID ..." (or "create: WWID ..." when real).
+awk '$1 ~ /^[a-z]*:$/ { w = $2 }
      / [0-9]+:[0-9]+:[0-9]+:[0-9]+ sd[a-z]+ / {
         for (i = 1; i <= NF; i++) if ($i ~ /^sd[a-z]+$/) print w, $i }' peer-dry.txt | sort >peer-groups.txt
 "$DISCOVER" --groups off 2>ours-why.txt | sort >ours-groups.txt
@@ -60,13 +64,15 @@ rm -f /etc/multipath.conf
 # 4. Kernel-facing tests: coldplug vs udev/sysfs, hot add/remove via the monitor.
 "$GUEST_TESTS/guest_discovery" --ignored --test-threads=1 --nocapture
 
-# 5. The example's monitor mode sees a deleted path too.
-"$DISCOVER" --monitor 60 >monitor.jsonl &
+# 5. The example's monitor mode sees a deleted path too. (udev delivers the
+# remove only after working through its queue: let it settle first.)
+udev_settle 600
+"$DISCOVER" --monitor 300 >monitor.jsonl &
 mon=$!
 wait_for "grep -q Coldplug monitor.jsonl" 60
 victim=$(san_paths | tail -n1)
 path_delete "$victim"
-wait_for "grep -q '\"dev\":\"$victim\",\"event\":\"remove\"' monitor.jsonl" 60
+wait_for "grep -q '\"dev\":\"$victim\",\"event\":\"remove\"' monitor.jsonl" 240
 kill "$mon" 2>/dev/null || true
 wait "$mon" 2>/dev/null || true
 log "ok: monitor reported remove of $victim"
