@@ -110,4 +110,17 @@ sleep 3
 assert_eq "$before" "$(tables)" "tables after restart"
 if grep -E "creating map|reloading map" "$CASE_OUT/mpathd-restart.log"; then fail "restart reloaded maps"; fi
 echo "ok: adopted without reload"
+
+# Debian's multipath -ll reads our maps through libdevmapper.
+multipath -ll | tee "$CASE_OUT/multipath-ll.txt"
+for w in "${wwids[@]}"; do grep -q "^$w dm-" "$CASE_OUT/multipath-ll.txt" || fail "multipath -ll lacks $w"; done
+assert_eq 8 "$(grep -cE '[0-9]+:[0-9]+:[0-9]+:[0-9]+ sd' "$CASE_OUT/multipath-ll.txt")" "paths in multipath -ll"
+
+# Removing every path of an unused map removes the map.
+w=${wwids[3]}
+mapfile -t lp < <(wwid_paths "$w")
+for d in "${lp[@]}"; do path_delete "$d"; done
+wait_for "! dmsetup info $w >/dev/null 2>&1" 30
+"$MPATHD_BIN/mpathd" show maps
+echo "ok: map $w removed with its last path"
 kill -TERM "$MPATHD_PID"; wait "$MPATHD_PID" || true
