@@ -37,8 +37,11 @@ echo
 echo "### mpathd show paths"
 "$MP" show paths
 
-w=$(san_wwids | head -1)
-p=$(wwid_paths "$w" | head -1)
+# (arrays, not `| head`: with pipefail a closed pipe would end the demo)
+mapfile -t all_wwids < <(san_wwids)
+w=${all_wwids[0]}
+mapfile -t w_paths < <(wwid_paths "$w")
+p=${w_paths[0]}
 echo
 echo "### echo offline > /sys/block/$p/device/state   (a path of $w fails)"
 path_offline "$p" >/dev/null

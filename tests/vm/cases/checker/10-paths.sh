@@ -35,7 +35,10 @@ wait_for "! $MP show status | grep -q '^busy: True'" 60
 # scsi_debug answers TUR on a standby port with GOOD (LIO answers NOT READY
 # 04/0b: the ghost case is in 20-iscsi): the standby path is up with the
 # lowest priority, alone in the last path group.
-standby=$(for d in $(san_paths); do [ "$(path_access_state "$d")" = standby ] && echo "$d"; done | head -1)
+standby=
+for d in $(san_paths); do
+    if [ "$(path_access_state "$d")" = standby ]; then standby=$d; break; fi
+done
 [ -n "$standby" ] || fail "no standby path"
 topo=$("$MP" show map "$(dev_wwid "$standby")" topology)
 echo "$topo"
