@@ -392,7 +392,6 @@ pub fn kind(kw: &str) -> Kind {
         | "force_sync"
         | "strict_timing"
         | "deferred_remove"
-        | "skip_kpartx"
         | "purge_disconnected"
         | "recheck_wwid" => YesNo,
         "path_grouping_policy" => Words(&[
@@ -447,7 +446,6 @@ pub fn kind(kw: &str) -> Kind {
             words: NO,
         },
         "delay_watch_checks"
-        | "delay_wait_checks"
         | "san_path_err_threshold"
         | "san_path_err_forget_rate"
         | "san_path_err_recovery_time"
@@ -488,8 +486,6 @@ pub fn support(kw: &str) -> Support {
         | "polling_interval"
         | "max_polling_interval"
         | "checker_timeout"
-        | "fast_io_fail_tmo"
-        | "dev_loss_tmo"
         | "flush_on_last_del"
         | "queue_without_daemon"
         | "uid_attribute"
@@ -497,7 +493,6 @@ pub fn support(kw: &str) -> Support {
         | "detect_checker"
         | "detect_pgpolicy"
         | "detect_pgpolicy_use_tpg"
-        | "delay_watch_checks"
         | "delay_wait_checks"
         | "skip_kpartx"
         | "vendor"
