@@ -1,4 +1,5 @@
 #!/bin/bash
+# rig-timeout: 900
 # The path state machine on real devices (scsi_debug, 2 LUNs x 3 hosts:
 # host_no mod 3 gives active/optimized, active/non-optimized and standby):
 # a standby path is ghost; offline fails a path in dm while a reader keeps

@@ -1,4 +1,5 @@
 #!/bin/bash
+# rig-timeout: 900
 # Seed 001's layout over iSCSI (two portals on two subnets): cutting one
 # link fails that path while a reader keeps reading on the other; restoring
 # the link reinstates it; swapping the target's ALUA states regroups the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# rig-timeout: 900
 # mpathd against Debian's multipathd on the same scsi_debug SAN (4 LUNs x 2
 # hosts, ALUA state differing per host): same tables, I/O works, checker
 # fail/reinstate, kernel-failed path seen through dm events, the control

@@ -1,4 +1,5 @@
 #!/bin/bash
+# rig-timeout: 900
 # mpathd as a service: the .deb built on the host installs in the guest; the
 # unit's ExecStart runs under a NOTIFY_SOCKET that reports READY=1 only after
 # maps exist; SIGHUP applies a changed configuration and refuses a bad one;
