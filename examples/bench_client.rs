@@ -250,7 +250,8 @@ fn reinstate(map: &str, dev: &str, limit: Duration) -> Res<String> {
     }
     let f = format!("/sys/block/{dev}/device/state");
     let t0 = Instant::now();
-    std::fs::write(&f, "running").map_err(|e| format!("{f}: {e}"))?;
+    // The kernel only takes the state name followed by a newline.
+    std::fs::write(&f, "running\n").map_err(|e| format!("{f}: {e}"))?;
     loop {
         let st = dm.status(map).map_err(|e| e.to_string())?;
         if dm_path_state(&st, &mm) == Some('A') {

@@ -12,7 +12,7 @@ set -uo pipefail
 
 LUNS=${BENCH_LUNS:-64}
 HOT=${BENCH_HOT_LUNS:-16}
-TRIES=${BENCH_TRIES:-10}
+TRIES=${BENCH_TRIES:-15}
 IO_TRIES=${BENCH_IO_TRIES:-5}
 STEADY=${BENCH_STEADY_SECS:-60}
 TOPO_N=${BENCH_TOPO_N:-200}
@@ -138,8 +138,14 @@ client() { # DAEMON ARGS... -> the daemon's own client
 daemon_idle() { client "$1" show daemon 2>/dev/null | grep -qE "idle|running"; }
 
 flush_maps() {
-    multipath -F >/dev/null 2>&1 || true
-    dmsetup remove_all --force >/dev/null 2>&1 || true
+    local i
+    for i in 1 2 3 4 5; do
+        multipath -F >/dev/null 2>&1 || true
+        dmsetup remove_all --force >/dev/null 2>&1 || true
+        udev_settle 600
+        [ "$(dmsetup ls --target multipath 2>/dev/null | grep -c .)" = 0 ] && break
+        sleep 2
+    done
     rm -f /etc/multipath/wwids
     udev_settle 600
     log "maps left: $(dmsetup ls --target multipath 2>/dev/null | grep -c .)"
@@ -189,6 +195,11 @@ bench_daemon() {
     local D=$1 pid line t0
     local pre=$OUT/$D
     log "======== $D"
+    # Every path running (an earlier step may have left one offline).
+    local d
+    for d in $(san_paths); do
+        [ "$(path_scsi_state "$d")" = running ] || echo running >"/sys/block/$d/device/state"
+    done
     printf '%s\n' "$CONF" >/etc/multipath.conf
     mkdir -p /etc/multipath
     rm -f /etc/multipath/wwids
@@ -221,6 +232,14 @@ bench_daemon() {
     result "$D" rss_now_kb "$(status_kb "$pid" VmRSS)"
     result "$D" threads "$(status_kb "$pid" Threads)"
     result "$D" cpu_total_s "$(awk -v a="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", a / hz }')"
+    # Where the steady-state CPU goes (after the measured window, so the
+    # sampling does not count in it).
+    if [ "${BENCH_PERF:-1}" = 1 ] && command -v perf >/dev/null; then
+        perf record -q -F 250 -g -p "$pid" -o "$pre-steady.perf" -- sleep 30 >/dev/null 2>&1
+        perf report -q --stdio --no-children -i "$pre-steady.perf" --sort dso,sym 2>/dev/null |
+            grep -v '^$' | head -n 400 >"$pre-steady-perf.txt"
+        log "perf profile: $pre-steady-perf.txt"
+    fi
 
     # --- show topology latency, idle and under reconfigure
     line=$("$BC" --timeout 300 topology --n "$TOPO_N") && {
@@ -229,7 +248,7 @@ bench_daemon() {
         result "$D" topo_idle_p99_ms "$(kv p99_ms "$line")"
         result "$D" topo_idle_n "$(kv n "$line")"
     }
-    line=$("$BC" --timeout 300 topology --n "$TOPO_N" --reconfigure) && {
+    line=$("$BC" --timeout 240 topology --n "$TOPO_N" --reconfigure) && {
         echo "$line" >"$pre-topology-reconf.txt"
         result "$D" topo_reconf_median_ms "$(kv median_ms "$line")"
         result "$D" topo_reconf_p99_ms "$(kv p99_ms "$line")"
