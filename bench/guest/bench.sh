@@ -1,0 +1,337 @@
+#!/bin/bash
+# The benchmark proper, run once in the guest by bench/guest/stage2.sh:
+# one scsi_debug SAN, then each daemon in turn on the same devices (maps
+# flushed and the wwids file cleared between them). Writes
+#   $OUT/results.txt   lines "DAEMON METRIC VALUE" (read by bench/report.py)
+#   $OUT/<daemon>-*    daemon logs and raw samples
+# Parameters (environment, set by bench/run): BENCH_LUNS, BENCH_HOT_LUNS,
+# BENCH_TRIES, BENCH_IO_TRIES, BENCH_STEADY_SECS, BENCH_TOPO_N, BENCH_DAEMONS,
+# BENCH_BIN (release mpathd), BENCH_CLIENT (the bench_client example).
+set -uo pipefail
+. "$REPO/tests/vm/lib.sh"
+
+LUNS=${BENCH_LUNS:-64}
+HOT=${BENCH_HOT_LUNS:-16}
+TRIES=${BENCH_TRIES:-15}
+IO_TRIES=${BENCH_IO_TRIES:-5}
+STEADY=${BENCH_STEADY_SECS:-60}
+TOPO_N=${BENCH_TOPO_N:-200}
+DAEMONS=${BENCH_DAEMONS:-multipathd mpathd}
+PATHS=4
+BC=$BENCH_CLIENT
+RES=$OUT/results.txt
+SD=/sys/bus/pseudo/drivers/scsi_debug
+: >"$RES"
+
+CONF='defaults {
+	find_multipaths yes
+	user_friendly_names no
+	polling_interval 5
+}
+blacklist {
+	devnode "^(sr|vd|loop|ram)"
+}'
+
+result() { # DAEMON METRIC VALUE
+    echo "$1 $2 $3" >>"$RES"
+    log "RESULT $1 $2 $3"
+}
+
+# kv KEY LINE -> the value of KEY=... in a bench_client output line
+kv() {
+    local w
+    for w in $2; do
+        case "$w" in "$1"=*) echo "${w#*=}"; return 0 ;; esac
+    done
+    return 1
+}
+
+# stats FILE -> "median max" of the numbers in FILE (one a line)
+stats() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "nan nan"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.3f %.3f\n", m, v[NR] }'
+}
+
+# ---------------------------------------------------------------- the SAN
+# scsi_debug's ALUA state is host number mod 3 (2 = standby), and standby
+# paths make udev (and the partition scan) retry failing reads for minutes
+# under TCG. Hosts are added one by one; a host whose number would be
+# standby is created with no targets, so it only holds the number.
+next_host_no() {
+    local n=0
+    while [ -e "/sys/class/scsi_host/host$n" ]; do n=$((n + 1)); done
+    echo "$n"
+}
+
+GOOD_HOSTS=()
+make_san() {
+    local t0=$SECONDS h
+    log "SAN: $LUNS LUNs x $PATHS hosts (+$HOT hot-add LUNs later)"
+    modprobe scsi_dh_alua
+    modprobe scsi_debug add_host=0 num_tgts=1 max_luns="$LUNS" vpd_use_hostno=0 \
+        dev_size_mb=8 || return 1
+    while [ "${#GOOD_HOSTS[@]}" -lt "$PATHS" ]; do
+        h=$(next_host_no)
+        if [ $((h % 3)) = 2 ]; then
+            echo 0 >"$SD/num_tgts"
+            echo 1 >"$SD/add_host"
+            echo 1 >"$SD/num_tgts"
+            log "host$h (standby number) created without targets"
+        else
+            echo 1 >"$SD/add_host"
+            GOOD_HOSTS+=("$h")
+            log "host$h added ($(ls /sys/class/scsi_host | tr '\n' ' '))"
+        fi
+    done
+    wait_for "[ \$(sd_devices scsi_debug | wc -l) -ge $((LUNS * PATHS)) ]" 1200 || return 1
+    udev_settle 1200
+    log "SAN ready: $(sd_devices scsi_debug | wc -l) paths in $((SECONDS - t0)) s"
+    result san setup_s $((SECONDS - t0))
+    local st
+    for h in "${GOOD_HOSTS[@]}"; do
+        st=$(cat /sys/class/scsi_host/host"$h"/device/target*/*/access_state 2>/dev/null | sort | uniq -c | tr '\n' ' ')
+        log "host$h access states: $st"
+    done
+}
+
+# The LUNs a hot add brings: raise max_luns, rescan the good hosts.
+hot_add_cmd() {
+    local h s="echo $((LUNS + HOT)) >$SD/max_luns"
+    for h in "${GOOD_HOSTS[@]}"; do
+        s="$s; echo '- - -' >/sys/class/scsi_host/host$h/scan"
+    done
+    echo "$s"
+}
+
+# Undo a hot add: delete the new LUNs' devices and lower max_luns again.
+hot_remove() {
+    local d l
+    for d in /sys/class/scsi_device/*; do
+        [ -e "$d" ] || continue
+        l=${d##*:}
+        [ "$l" -ge "$LUNS" ] 2>/dev/null && echo 1 >"$d/device/delete"
+    done
+    echo "$LUNS" >"$SD/max_luns"
+    udev_settle 600
+    log "hot-added LUNs removed: $(sd_devices scsi_debug | wc -l) paths"
+}
+
+# ---------------------------------------------------------------- daemons
+daemon_cmd() {
+    case "$1" in
+    mpathd) echo "$BENCH_BIN/mpathd -d -v2" ;;
+    multipathd) echo "/sbin/multipathd -d -s -v2" ;;
+    esac
+}
+
+client() { # DAEMON ARGS... -> the daemon's own client
+    local d=$1
+    shift
+    case "$d" in
+    mpathd) "$BENCH_BIN/mpathd" "$@" ;;
+    multipathd) multipathd "$@" ;;
+    esac
+}
+
+daemon_idle() { client "$1" show daemon 2>/dev/null | grep -qE "idle|running"; }
+
+flush_maps() {
+    local i
+    for i in 1 2 3 4 5; do
+        multipath -F >/dev/null 2>&1 || true
+        dmsetup remove_all --force >/dev/null 2>&1 || true
+        udev_settle 600
+        [ "$(dmsetup ls --target multipath 2>/dev/null | grep -c .)" = 0 ] && break
+        sleep 2
+    done
+    rm -f /etc/multipath/wwids
+    udev_settle 600
+    log "maps left: $(dmsetup ls --target multipath 2>/dev/null | grep -c .)"
+}
+
+stop_daemon() { # DAEMON PID
+    log "stopping $1 ($2)"
+    kill -TERM "$2" 2>/dev/null
+    local i
+    for i in $(seq 60); do
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.5
+    done
+    kill -9 "$2" 2>/dev/null || true
+}
+
+cpu_ticks() { # PID -> utime+stime
+    local f
+    read -r -a f <"/proc/$1/stat"
+    # Fields 14 and 15 (1-based); comm has no blanks for our daemons.
+    echo $((f[13] + f[14]))
+}
+
+status_kb() { # PID FIELD -> kB
+    local k v _
+    while read -r k v _; do
+        [ "$k" = "$2:" ] && { echo "$v"; return; }
+    done <"/proc/$1/status"
+}
+
+map_of_lun() { # LUN -> WWID of its map (user_friendly_names no)
+    local p
+    p=$(lun_paths "$1" | head -n1)
+    dev_wwid "$p"
+}
+
+# paths_of_lun_in STATE LUN -> that LUN's devices in ALUA state STATE
+paths_of_lun_in() {
+    local d
+    for d in $(lun_paths "$2"); do
+        [ "$(path_access_state "$d")" = "$1" ] && echo "$d"
+    done
+    return 0
+}
+
+bench_daemon() {
+    local D=$1 pid line t0
+    local pre=$OUT/$D
+    log "======== $D"
+    # Every path running (an earlier step may have left one offline).
+    local d
+    for d in $(san_paths); do
+        [ "$(path_scsi_state "$d")" = running ] || echo running >"/sys/block/$d/device/state"
+    done
+    printf '%s\n' "$CONF" >/etc/multipath.conf
+    mkdir -p /etc/multipath
+    rm -f /etc/multipath/wwids
+    udev_settle 600
+
+    # --- cold start
+    # shellcheck disable=SC2046
+    line=$("$BC" --timeout 1800 start-wait --maps "$LUNS" --paths "$PATHS" \
+        --pidfile "$pre.pid" --log "$pre.log" -- $(daemon_cmd "$D")) || {
+        log "$D cold start failed: $line"
+        return 1
+    }
+    pid=$(cat "$pre.pid")
+    result "$D" cold_start_s "$(kv secs "$line")"
+    result "$D" cold_first_map_s "$(kv first_map "$line")"
+    wait_for "daemon_idle $D" 300
+    sleep 5
+    udev_settle 600
+
+    # --- steady state: CPU and memory with every path healthy
+    local c0 c1 hz
+    hz=$(getconf CLK_TCK)
+    c0=$(cpu_ticks "$pid")
+    t0=$SECONDS
+    sleep "$STEADY"
+    c1=$(cpu_ticks "$pid")
+    result "$D" steady_cpu_s "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')"
+    result "$D" steady_secs $((SECONDS - t0))
+    result "$D" rss_peak_kb "$(status_kb "$pid" VmHWM)"
+    result "$D" rss_now_kb "$(status_kb "$pid" VmRSS)"
+    result "$D" threads "$(status_kb "$pid" Threads)"
+    result "$D" cpu_total_s "$(awk -v a="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", a / hz }')"
+    # Where the steady-state CPU goes (after the measured window, so the
+    # sampling does not count in it).
+    if [ "${BENCH_PERF:-1}" = 1 ] && command -v perf >/dev/null; then
+        perf record -q -F 250 -g -p "$pid" -o "$pre-steady.perf" -- sleep 30 >/dev/null 2>&1
+        perf report -q --stdio --no-children -i "$pre-steady.perf" --sort dso,sym 2>/dev/null |
+            grep -v '^$' | head -n 400 >"$pre-steady-perf.txt"
+        log "perf profile: $pre-steady-perf.txt"
+    fi
+
+    # --- show topology latency, idle and under reconfigure
+    line=$("$BC" --timeout 300 topology --n "$TOPO_N") && {
+        echo "$line" >"$pre-topology-idle.txt"
+        result "$D" topo_idle_median_ms "$(kv median_ms "$line")"
+        result "$D" topo_idle_p99_ms "$(kv p99_ms "$line")"
+        result "$D" topo_idle_n "$(kv n "$line")"
+    }
+    line=$("$BC" --timeout 240 topology --n "$TOPO_N" --reconfigure) && {
+        echo "$line" >"$pre-topology-reconf.txt"
+        result "$D" topo_reconf_median_ms "$(kv median_ms "$line")"
+        result "$D" topo_reconf_p99_ms "$(kv p99_ms "$line")"
+        result "$D" topo_reconf_n "$(kv n "$line")"
+        result "$D" topo_reconf_count "$(kv reconfigures "$line")"
+    }
+    wait_for "daemon_idle $D" 300
+    sleep 5
+    wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -ge $LUNS ]" 300
+
+    # --- reinstate latency: a failed, offline path comes back
+    local i lun map dev mm
+    : >"$pre-reinstate.txt"
+    for ((i = 0; i < TRIES; i++)); do
+        lun=$((i % LUNS))
+        map=$(map_of_lun "$lun")
+        mapfile -t lp < <(lun_paths "$lun")
+        dev=${lp[$((i % ${#lp[@]}))]}
+        mm=$(dev_majmin "$dev")
+        echo offline >"/sys/block/$dev/device/state"
+        dmsetup message "$map" 0 fail_path "$mm"
+        if ! wait_for "client $D show paths | grep -E ' $dev ' | grep -q faulty" 60; then
+            echo running >"/sys/block/$dev/device/state"
+            continue
+        fi
+        line=$("$BC" --timeout 60 reinstate --map "$map" --dev "$dev") &&
+            kv secs "$line" >>"$pre-reinstate.txt"
+        log "reinstate $dev ($map): $line"
+    done
+    read -r med max < <(stats "$pre-reinstate.txt")
+    result "$D" reinstate_median_s "$med"
+    result "$D" reinstate_max_s "$max"
+    result "$D" reinstate_n "$(grep -c . "$pre-reinstate.txt")"
+
+    # --- an I/O error fails paths in dm: until the daemon shows them failed
+    : >"$pre-iofail.txt"
+    : >"$pre-iofail-total.txt"
+    local a
+    for ((i = 0; i < IO_TRIES; i++)); do
+        lun=$(((TRIES + i) % LUNS))
+        map=$(map_of_lun "$lun")
+        mapfile -t a < <(paths_of_lun_in active/optimized "$lun")
+        [ "${#a[@]}" -ge 1 ] || { log "LUN $lun has no active/optimized path"; continue; }
+        for dev in "${a[@]}"; do echo offline >"/sys/block/$dev/device/state"; done
+        local args=()
+        for dev in "${a[@]}"; do args+=(--dev "$dev"); done
+        if line=$("$BC" --timeout 60 io-fail --map "$map" "${args[@]}"); then
+            kv daemon_after_dm "$line" >>"$pre-iofail.txt"
+            kv secs "$line" >>"$pre-iofail-total.txt"
+        fi
+        log "io-fail ${a[*]} ($map): $line"
+        for dev in "${a[@]}"; do echo running >"/sys/block/$dev/device/state"; done
+        wait_for "! dmsetup status $map | grep -q ' F '" 60
+    done
+    read -r med max < <(stats "$pre-iofail.txt")
+    result "$D" iofail_seen_median_s "$med"
+    result "$D" iofail_seen_max_s "$max"
+    read -r med max < <(stats "$pre-iofail-total.txt")
+    result "$D" iofail_total_median_s "$med"
+
+    # --- hot add: HOT new LUNs on every host at once
+    if [ "$HOT" -gt 0 ]; then
+        wait_for "daemon_idle $D" 300
+        udev_settle 600
+        line=$("$BC" --timeout 1800 run-wait --maps $((LUNS + HOT)) --paths "$PATHS" \
+            -- bash -c "$(hot_add_cmd)") && {
+            result "$D" hot_add_s "$(kv secs "$line")"
+            result "$D" hot_add_scan_s "$(kv cmd "$line")"
+        }
+        log "hot add: $line"
+    fi
+
+    result "$D" cpu_all_s "$(awk -v a="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", a / hz }')"
+    client "$D" show topology >"$pre-topology.txt" 2>&1
+    stop_daemon "$D" "$pid"
+    flush_maps
+    [ "$HOT" -gt 0 ] && hot_remove
+    return 0
+}
+
+log "bench: LUNS=$LUNS HOT=$HOT TRIES=$TRIES IO_TRIES=$IO_TRIES STEADY=$STEADY TOPO_N=$TOPO_N daemons: $DAEMONS"
+make_san || fail "SAN set-up failed"
+for d in $DAEMONS; do
+    bench_daemon "$d" || log "$d: benchmark incomplete"
+done
+log "bench done"

@@ -1,0 +1,393 @@
+//! Timing helper for the mpathd-vs-multipathd benchmark (bench/run). Runs in
+//! the test guest; every measurement is taken in-process so that the cost of
+//! starting processes under TCG does not end up in the numbers.
+//!
+//! Subcommands (each prints one line of `key=value` pairs on success):
+//!   start-wait --maps N --paths P --pidfile F --log L -- DAEMON ARGS...
+//!       spawn the daemon, time until N multipath maps exist each with P
+//!       paths in its table (the daemon keeps running).
+//!   run-wait --maps N --paths P -- CMD ARGS...
+//!       run CMD to completion (e.g. a SCSI rescan), time from before it
+//!       until the maps condition holds.
+//!   reinstate --map M --dev sdX
+//!       write `running` to sdX's SCSI state, time until dm shows it active.
+//!   io-fail --map M --dev sdX [--dev sdY]
+//!       read through the map (the devs must be offline), time until dm shows
+//!       them failed and until the daemon's `show paths` says failed.
+//!   topology --n 200 [--reconfigure]
+//!       time `show topology` over one connection; with --reconfigure a
+//!       second connection keeps sending `reconfigure` meanwhile.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use mpathd::client::Client;
+use mpathd::dm::kernel::{DmOps, RealDm};
+
+#[derive(Parser)]
+#[command(about = "In-guest timing helper for bench/run")]
+struct Args {
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600.0, global = true)]
+    timeout: f64,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    StartWait {
+        #[arg(long)]
+        maps: usize,
+        #[arg(long)]
+        paths: usize,
+        #[arg(long)]
+        pidfile: String,
+        #[arg(long)]
+        log: String,
+        #[arg(required = true, last = true)]
+        argv: Vec<String>,
+    },
+    RunWait {
+        #[arg(long)]
+        maps: usize,
+        #[arg(long)]
+        paths: usize,
+        #[arg(required = true, last = true)]
+        argv: Vec<String>,
+    },
+    Reinstate {
+        #[arg(long)]
+        map: String,
+        #[arg(long)]
+        dev: String,
+    },
+    IoFail {
+        #[arg(long)]
+        map: String,
+        #[arg(long, required = true)]
+        dev: Vec<String>,
+    },
+    Topology {
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        #[arg(long)]
+        reconfigure: bool,
+    },
+}
+
+type Res<T> = Result<T, String>;
+
+const POLL: Duration = Duration::from_millis(20);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let limit = Duration::from_secs_f64(args.timeout);
+    let r = match args.cmd {
+        Cmd::StartWait {
+            maps,
+            paths,
+            pidfile,
+            log,
+            argv,
+        } => start_wait(maps, paths, &pidfile, &log, &argv, limit),
+        Cmd::RunWait { maps, paths, argv } => run_wait(maps, paths, &argv, limit),
+        Cmd::Reinstate { map, dev } => reinstate(&map, &dev, limit),
+        Cmd::IoFail { map, dev } => io_fail(&map, &dev, limit),
+        Cmd::Topology { n, reconfigure } => topology(n, reconfigure, limit),
+    };
+    match r {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dm() -> Res<RealDm> {
+    RealDm::new().map_err(|e| e.to_string())
+}
+
+/// Number of multipath maps, and how many of them have `paths` paths.
+fn count_ready(dm: &RealDm, paths: usize) -> Res<(usize, usize)> {
+    let maps = dm.list_maps().map_err(|e| e.to_string())?;
+    let mut full = 0;
+    for m in &maps {
+        // A map may vanish or be mid-create between list and query.
+        let Ok((_, params)) = dm.table(&m.name) else {
+            continue;
+        };
+        if table_paths(&params) >= paths {
+            full += 1;
+        }
+    }
+    Ok((maps.len(), full))
+}
+
+/// Paths in a multipath table: its MAJ:MIN words.
+fn table_paths(params: &str) -> usize {
+    params
+        .split_whitespace()
+        .filter(|w| {
+            w.split_once(':').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            })
+        })
+        .count()
+}
+
+/// Poll until `want` maps are complete; returns seconds since `t0` and the
+/// time the first map appeared.
+fn wait_maps(
+    dm: &RealDm,
+    want: usize,
+    paths: usize,
+    t0: Instant,
+    limit: Duration,
+) -> Res<(f64, f64)> {
+    let mut first = None;
+    loop {
+        let (n, full) = count_ready(dm, paths)?;
+        if n > 0 && first.is_none() {
+            first = Some(t0.elapsed().as_secs_f64());
+        }
+        if full >= want {
+            return Ok((t0.elapsed().as_secs_f64(), first.unwrap_or(0.0)));
+        }
+        if t0.elapsed() > limit {
+            return Err(format!(
+                "timed out: {n} maps, {full} with {paths} paths, want {want}"
+            ));
+        }
+        sleep(POLL);
+    }
+}
+
+fn start_wait(
+    maps: usize,
+    paths: usize,
+    pidfile: &str,
+    log: &str,
+    argv: &[String],
+    limit: Duration,
+) -> Res<String> {
+    let dm = dm()?;
+    let (prog, rest) = argv.split_first().ok_or("no daemon command")?;
+    let out = File::create(log).map_err(|e| format!("{log}: {e}"))?;
+    let err = out.try_clone().map_err(|e| format!("{log}: {e}"))?;
+    let t0 = Instant::now();
+    let child = Command::new(prog)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("{prog}: {e}"))?;
+    std::fs::write(pidfile, format!("{}\n", child.id())).map_err(|e| format!("{pidfile}: {e}"))?;
+    let (secs, first) = wait_maps(&dm, maps, paths, t0, limit)?;
+    // The child is left running on purpose; the script stops it.
+    std::mem::forget(child);
+    Ok(format!("secs={secs:.3} first_map={first:.3}"))
+}
+
+fn run_wait(maps: usize, paths: usize, argv: &[String], limit: Duration) -> Res<String> {
+    let dm = dm()?;
+    let (prog, rest) = argv.split_first().ok_or("no command")?;
+    let t0 = Instant::now();
+    let st = Command::new(prog)
+        .args(rest)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("{prog}: {e}"))?;
+    if !st.success() {
+        return Err(format!("{prog} failed: {st}"));
+    }
+    let cmd_secs = t0.elapsed().as_secs_f64();
+    let (secs, first) = wait_maps(&dm, maps, paths, t0, limit)?;
+    Ok(format!(
+        "secs={secs:.3} cmd={cmd_secs:.3} first_map={first:.3}"
+    ))
+}
+
+fn majmin(dev: &str) -> Res<String> {
+    let f = format!("/sys/block/{dev}/dev");
+    std::fs::read_to_string(&f)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("{f}: {e}"))
+}
+
+/// The dm state letter (A/F) of `mm` in a multipath status line.
+fn dm_path_state(status: &str, mm: &str) -> Option<char> {
+    let mut words = status.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == mm {
+            return words.next().and_then(|s| s.chars().next());
+        }
+    }
+    None
+}
+
+fn reinstate(map: &str, dev: &str, limit: Duration) -> Res<String> {
+    let dm = dm()?;
+    let mm = majmin(dev)?;
+    let st = dm.status(map).map_err(|e| e.to_string())?;
+    if dm_path_state(&st, &mm) != Some('F') {
+        return Err(format!("{dev} ({mm}) is not failed in {map}: {st}"));
+    }
+    let f = format!("/sys/block/{dev}/device/state");
+    let t0 = Instant::now();
+    // The kernel only takes the state name followed by a newline.
+    std::fs::write(&f, "running\n").map_err(|e| format!("{f}: {e}"))?;
+    loop {
+        let st = dm.status(map).map_err(|e| e.to_string())?;
+        if dm_path_state(&st, &mm) == Some('A') {
+            return Ok(format!("secs={:.3}", t0.elapsed().as_secs_f64()));
+        }
+        if t0.elapsed() > limit {
+            return Err(format!("{dev} not reinstated in {map}: {st}"));
+        }
+        sleep(POLL);
+    }
+}
+
+/// `show paths` lines name the device in the second column and carry
+/// `failed` in the dm state column.
+fn daemon_says_failed(paths: &str, dev: &str) -> bool {
+    paths.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.get(1) == Some(&dev) && w.contains(&"failed")
+    })
+}
+
+fn io_fail(map: &str, devs: &[String], limit: Duration) -> Res<String> {
+    let dm = dm()?;
+    let mms: Vec<String> = devs.iter().map(|d| majmin(d)).collect::<Res<_>>()?;
+    let mut client = Client::connect(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let node = format!("/dev/mapper/{map}");
+    let t0 = Instant::now();
+    // One direct read; the offline paths fail it in dm, the others serve it.
+    let reader = std::thread::spawn(move || -> Res<()> {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&node)
+            .map_err(|e| format!("{node}: {e}"))?;
+        let layout = std::alloc::Layout::from_size_align(4096, 4096).map_err(|e| e.to_string())?;
+        // SAFETY: layout has a non-zero size; the buffer is freed below.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        if p.is_null() {
+            return Err("out of memory".into());
+        }
+        // SAFETY: p points to 4096 initialised bytes owned by this thread.
+        let buf = unsafe { std::slice::from_raw_parts_mut(p, 4096) };
+        let r = f.read(buf).map_err(|e| format!("read {node}: {e}"));
+        // SAFETY: p was allocated above with this layout.
+        unsafe { std::alloc::dealloc(p, layout) };
+        r.map(|_| ())
+    });
+    let mut dm_failed: Option<f64> = None;
+    loop {
+        if dm_failed.is_none() {
+            let st = dm.status(map).map_err(|e| e.to_string())?;
+            if mms.iter().all(|mm| dm_path_state(&st, mm) == Some('F')) {
+                dm_failed = Some(t0.elapsed().as_secs_f64());
+            }
+        }
+        let paths = client
+            .request("show paths")
+            .map_err(|e| format!("show paths: {e}"))?;
+        if devs.iter().all(|d| daemon_says_failed(&paths, d)) {
+            let secs = t0.elapsed().as_secs_f64();
+            let dmf = dm_failed.unwrap_or(secs);
+            let read_ok = matches!(reader.join(), Ok(Ok(())));
+            return Ok(format!(
+                "secs={secs:.3} dm_failed={dmf:.3} daemon_after_dm={:.3} read_ok={read_ok}",
+                (secs - dmf).max(0.0)
+            ));
+        }
+        if t0.elapsed() > limit {
+            return Err(format!("daemon never showed {devs:?} failed"));
+        }
+        sleep(POLL);
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
+    let timeout = Duration::from_secs(60);
+    let mut client = Client::connect(timeout).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reconfigs = Arc::new(AtomicU64::new(0));
+    let bg = if reconfigure {
+        let mut rc = Client::connect(timeout).map_err(|e| e.to_string())?;
+        let stop = stop.clone();
+        let count = reconfigs.clone();
+        // The first reconfigure is under way before timing starts.
+        rc.request("reconfigure")
+            .map_err(|e| format!("reconfigure: {e}"))?;
+        count.fetch_add(1, Ordering::Relaxed);
+        Some(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if rc.request("reconfigure").is_err() {
+                    break;
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+                sleep(Duration::from_millis(100));
+            }
+        }))
+    } else {
+        None
+    };
+    let t0 = Instant::now();
+    let mut times = Vec::with_capacity(n);
+    let mut bytes = 0;
+    let mut errors = 0;
+    for _ in 0..n {
+        let t = Instant::now();
+        match client.request("show topology") {
+            Ok(r) => bytes = r.len(),
+            Err(_) => {
+                errors += 1;
+                client = Client::connect(timeout).map_err(|e| e.to_string())?;
+            }
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if t0.elapsed() > limit {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = bg {
+        let _ = h.join();
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(format!(
+        "n={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} reconfigures={}",
+        times.len(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.last().copied().unwrap_or(0.0),
+        reconfigs.load(Ordering::Relaxed)
+    ))
+}
