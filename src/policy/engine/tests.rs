@@ -63,6 +63,24 @@ fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
     }
 }
 
+/// Paths sdb and sdc of WWID 3600a appear and check up with prio 1.
+fn add_pair_probed(e: &mut Engine) -> Vec<Action> {
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 1))
+            .collect(),
+        10,
+    )
+}
+
 /// Two paths, probed, map created and applied.
 fn two_path_map(settings: Settings) -> Engine {
     let mut e = engine(settings);
@@ -298,20 +316,7 @@ fn strict_waits_for_wwids_file() {
     let mut s = settings();
     s.find_multipaths = FindMultipaths::Strict;
     let mut e = engine(s);
-    let a = e.handle_batch(
-        vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
-        ],
-        0,
-    );
-    let a = e.handle_batch(
-        probes(&a)
-            .into_iter()
-            .map(|d| probed(&d, ChkState::Up, 1))
-            .collect(),
-        10,
-    );
+    let a = add_pair_probed(&mut e);
     assert!(!a.iter().any(|a| matches!(a, Action::CreateMap { .. })));
     let a = e.handle(Event::KnownWwids(vec!["3600a".into()]), 20);
     assert!(a.iter().any(|a| matches!(a, Action::CreateMap { .. })));
@@ -459,20 +464,7 @@ fn user_friendly_names_bind_and_persist() {
         Event::KnownBindings(vec![("mpatha".into(), "3600z".into())]),
         0,
     );
-    let a = e.handle_batch(
-        vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
-        ],
-        0,
-    );
-    let a = e.handle_batch(
-        probes(&a)
-            .into_iter()
-            .map(|d| probed(&d, ChkState::Up, 1))
-            .collect(),
-        10,
-    );
+    let a = add_pair_probed(&mut e);
     assert!(
         a.contains(&Action::AddBinding {
             alias: "mpathb".into(),
