@@ -437,7 +437,13 @@ impl Engine {
             .map(|p| Candidate {
                 info: &p.info,
                 first_seen: self.epoch + Duration::from_millis(p.added_ms),
-                known_hardware: false,
+                // A devices entry (built-in or configured) set something:
+                // smart mode gives known hardware the full timeout.
+                known_hardware: p
+                    .settings
+                    .origins
+                    .values()
+                    .any(|o| o.source.starts_with("devices")),
                 identity_error: None,
             })
             .collect();
