@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--mem", type=int, default=2048)
     ap.add_argument("--kernel", default=platform.release())
     ap.add_argument("--wall", type=int, default=0)
+    ap.add_argument("--peer", help="take multipathd's numbers from this results.txt "
+                    "(another run: the table then compares across runs)")
     a = ap.parse_args()
 
     raw = {}
@@ -82,6 +84,13 @@ def main():
                       file=sys.stderr)
                 continue
             raw.setdefault(w[0], {})[w[1]] = w[2]
+
+    if a.peer:
+        with open(a.peer, encoding="utf-8") as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 3 and w[0] == "multipathd":
+                    raw.setdefault("multipathd", {})[w[1]] = w[2]
 
     steady = raw.get("mpathd", {}).get("steady_secs") or raw.get("multipathd", {}).get(
         "steady_secs") or "60"
@@ -113,6 +122,8 @@ def main():
     }
     params = {"luns": a.luns, "paths_per_lun": 4, "hot_add_luns": a.hot,
               "steady_secs": num(steady), "guest_wall_secs": a.wall}
+    if a.peer:
+        params["peer_from_other_run"] = a.peer
     doc = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine,
            "params": params, "rows": rows, "raw": raw}
 
@@ -130,7 +141,9 @@ def main():
     md = [f"Benchmark of {doc['date']}: {machine['guest']}; host {machine['host_cpu']}, "
           f"{machine['host_cores']} cores (shared); peer {machine['peer']}. "
           f"{a.luns} LUNs x 4 paths, {a.hot} LUNs hot-added. Lower is better; "
-          "ratio < 1 means mpathd leads.", "",
+          "ratio < 1 means mpathd leads." + (
+              f" multipathd's numbers come from another run ({a.peer})." if a.peer else ""),
+          "",
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table[1:]:
         md.append("| " + " | ".join(row) + " |")

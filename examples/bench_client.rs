@@ -363,9 +363,13 @@ fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
     let mut times = Vec::with_capacity(n);
     let mut bytes = 0;
     let mut errors = 0;
+    let mut failed = 0;
     for _ in 0..n {
         let t = Instant::now();
         match client.request("show topology") {
+            // multipathd answers `timeout` (or `fail ...`) when its
+            // uxsock_timeout runs out before it could take the request.
+            Ok(r) if r.starts_with("fail") || r.starts_with("timeout") => failed += 1,
             Ok(r) => bytes = r.len(),
             Err(_) => {
                 errors += 1;
@@ -383,7 +387,7 @@ fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
     }
     times.sort_by(|a, b| a.total_cmp(b));
     Ok(format!(
-        "n={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} reconfigures={}",
+        "n={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} failed={failed} reconfigures={}",
         times.len(),
         percentile(&times, 0.5),
         percentile(&times, 0.99),

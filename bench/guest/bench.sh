@@ -247,12 +247,14 @@ bench_daemon() {
         result "$D" topo_idle_median_ms "$(kv median_ms "$line")"
         result "$D" topo_idle_p99_ms "$(kv p99_ms "$line")"
         result "$D" topo_idle_n "$(kv n "$line")"
+        result "$D" topo_idle_failed "$(kv failed "$line")"
     }
     line=$("$BC" --timeout 240 topology --n "$TOPO_N" --reconfigure) && {
         echo "$line" >"$pre-topology-reconf.txt"
         result "$D" topo_reconf_median_ms "$(kv median_ms "$line")"
         result "$D" topo_reconf_p99_ms "$(kv p99_ms "$line")"
         result "$D" topo_reconf_n "$(kv n "$line")"
+        result "$D" topo_reconf_failed "$(kv failed "$line")"
         result "$D" topo_reconf_count "$(kv reconfigures "$line")"
     }
     wait_for "daemon_idle $D" 300

@@ -14,8 +14,12 @@ use crate::policy::{Action, Event};
 /// Map loads and removals that may run at once. Each one waits for udev
 /// to process the map (the devicemapper crate's udev sync), which takes
 /// seconds under load; running them in parallel off the run loop keeps the
-/// loop responsive and a big SAN's start-up short.
-const DM_SLOTS: usize = 16;
+/// loop responsive and a big SAN's start-up short. The ioctls themselves
+/// take microseconds: a slot is mostly a thread parked on udev's semaphore,
+/// so the bound is high. At 16, a 64-LUN start-up ran in four waves of one
+/// udev round trip each (bench/README.md); multipathd does not wait for
+/// udev at all.
+const DM_SLOTS: usize = 256;
 
 pub struct Executor {
     pub(crate) kernel: Arc<dyn MapKernel>,

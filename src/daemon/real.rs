@@ -33,7 +33,25 @@ use crate::{Error, Result};
 // ----------------------------------------------------------------------
 
 /// The configuration as the policy core sees it.
-pub struct ConfigPolicy(pub Arc<Config>);
+pub struct ConfigPolicy(pub Arc<Config>, FilterCache);
+
+impl ConfigPolicy {
+    pub fn new(config: Arc<Config>) -> Self {
+        ConfigPolicy(config, FilterCache::default())
+    }
+}
+
+/// The last blacklist verdict per path, with the path as it was judged.
+/// The engine asks for every path's verdict on every event it handles (each
+/// checker result, each 1 s tick), and a verdict costs a full settings
+/// resolution (hwtable regexes, for the property rule's uid_attribute): the
+/// largest share of mpathd's steady-state CPU before this cache
+/// (bench/README.md). A new configuration builds a new ConfigPolicy, so the
+/// cache never outlives the rules it was computed with.
+#[derive(Default)]
+pub struct FilterCache(
+    std::sync::Mutex<std::collections::HashMap<String, (PathInfo, FilterResult)>>,
+);
 
 impl Resolver for ConfigPolicy {
     fn resolve(&self, info: &PathInfo) -> Settings {
@@ -49,7 +67,18 @@ impl Resolver for ConfigPolicy {
 
 impl PathFilter for ConfigPolicy {
     fn filter_path(&self, info: &PathInfo) -> FilterResult {
-        self.0.filter_path(info)
+        // A poisoned lock only loses the cache, never the verdict.
+        let Ok(mut cache) = self.1 .0.lock() else {
+            return self.0.filter_path(info);
+        };
+        if let Some((seen, verdict)) = cache.get(&info.dev) {
+            if seen == info {
+                return verdict.clone();
+            }
+        }
+        let verdict = self.0.filter_path(info);
+        cache.insert(info.dev.clone(), (info.clone(), verdict.clone()));
+        verdict
     }
     fn filter_devnode(&self, dev: &str) -> FilterResult {
         self.0.filter_devnode(dev)
@@ -225,7 +254,7 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
             }
             let cfg = Arc::new(cfg);
             Ok(LoadedConfig {
-                policy: Arc::new(ConfigPolicy(cfg.clone())),
+                policy: Arc::new(ConfigPolicy::new(cfg.clone())),
                 config_dump: cfg.show_config(),
                 blacklist_dump: cfg.show_blacklist(),
                 devices_dump: String::new(),
