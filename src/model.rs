@@ -517,7 +517,8 @@ impl Default for Settings {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PathSnapshot {
-    pub info: PathInfo,
+    /// Shared with the engine: publishing a snapshot does not copy it.
+    pub info: std::sync::Arc<PathInfo>,
     pub chk_state: ChkState,
     pub dm_state: DmPathState,
     pub checker: String,

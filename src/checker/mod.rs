@@ -92,6 +92,8 @@ pub struct CheckResult {
     pub state: ChkState,
     pub msg: String,
     pub detail: Option<String>,
+    /// The SCSI device state read from sysfs before the check, if read.
+    pub dev_state: Option<crate::model::DevState>,
 }
 
 impl CheckResult {
@@ -100,6 +102,7 @@ impl CheckResult {
             state,
             msg: msg.into(),
             detail: None,
+            dev_state: None,
         }
     }
 

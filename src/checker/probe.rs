@@ -4,7 +4,7 @@ use std::fs;
 use std::time::Duration;
 
 use super::{io, CheckResult, CheckerKind, PathProbe};
-use crate::model::{ChkState, PathInfo};
+use crate::model::{ChkState, DevState, PathInfo};
 use crate::prio::{get_prio, PrioResult, PrioSpec};
 
 /// Checks and prios against the kernel.
@@ -26,17 +26,24 @@ pub fn precheck_state(sysfs_state: &str) -> Option<(ChkState, &'static str)> {
 
 impl PathProbe for SysProbe {
     fn check(&self, dev: &str, checker: CheckerKind, timeout: Duration) -> CheckResult {
-        if let Ok(s) = fs::read_to_string(format!("/sys/block/{dev}/device/state")) {
-            if let Some((st, why)) = precheck_state(&s) {
-                return CheckResult::new(st, why).with_detail(format!("device state {}", s.trim()));
+        let sysfs_state = fs::read_to_string(format!("/sys/block/{dev}/device/state")).ok();
+        let dev_state = sysfs_state.as_deref().map(DevState::from_sysfs);
+        if let Some(s) = &sysfs_state {
+            if let Some((st, why)) = precheck_state(s) {
+                let mut r =
+                    CheckResult::new(st, why).with_detail(format!("device state {}", s.trim()));
+                r.dev_state = dev_state;
+                return r;
             }
         }
-        match checker {
+        let mut r = match checker {
             CheckerKind::Tur => io::tur(dev, timeout),
             CheckerKind::Directio => io::directio(dev, timeout),
             CheckerKind::Readsector0 => io::readsector0(dev, timeout),
             CheckerKind::None => CheckResult::standard(CheckerKind::None, ChkState::Up),
-        }
+        };
+        r.dev_state = dev_state;
+        r
     }
 
     fn prio(&self, path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {

@@ -216,6 +216,7 @@ impl Executor {
                                 chk: ChkState::Undef,
                                 prio: None,
                                 msg: "no runtime".into(),
+                                dev_state: None,
                             });
                         }
                     }

@@ -65,6 +65,8 @@ pub struct ProbeResult {
     pub chk: ChkState,
     pub prio: Option<i32>,
     pub msg: String,
+    /// The SCSI device state the probe read, when it read one.
+    pub dev_state: Option<crate::model::DevState>,
 }
 
 /// Persisted state shared with multipath-tools: the wwids file and the
@@ -195,11 +197,16 @@ impl Daemon {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Feed events, apply actions until quiet, publish the snapshot.
+    /// Feed events, apply actions until quiet, publish the snapshot if
+    /// anything it shows changed (a check that changed nothing does not
+    /// rebuild it; the 1 s tick refreshes the check countdowns).
     fn drive(&mut self, events: Vec<Event>) {
+        let tick = matches!(events.as_slice(), [Event::Tick]);
         let mut actions = self.engine.handle_batch(events, self.now_ms());
         self.run_actions(&mut actions);
-        self.publish();
+        if self.engine.take_changed() || tick || self.ready.is_some() {
+            self.publish();
+        }
     }
 
     fn run_actions(&mut self, actions: &mut Vec<Action>) {
@@ -224,6 +231,7 @@ impl Daemon {
     }
 
     fn publish(&mut self) {
+        self.engine.take_changed();
         let mut snap = self.engine.snapshot();
         snap.config_dump = self.config.config_dump.clone();
         snap.blacklist_dump = self.config.blacklist_dump.clone();
@@ -364,7 +372,17 @@ impl Daemon {
             if let Some(f) = &self.on_tick {
                 f();
             }
+            // Wake exactly when the next check is due, not at the next
+            // tick: a failed path is reinstated within its interval.
+            let next_check = match self.engine.next_check_due_ms() {
+                Some(due) => {
+                    let at = self.start + std::time::Duration::from_millis(due);
+                    tokio::time::Instant::from_std(at.max(Instant::now()))
+                }
+                None => tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
+            };
             tokio::select! {
+                _ = tokio::time::sleep_until(next_check) => self.drive(Vec::new()),
                 batch = inputs.paths.recv() => match batch {
                     Some(events) => {
                         self.seen_coldplug = true;
@@ -466,6 +484,7 @@ fn probe_event(r: ProbeResult) -> Event {
         chk: r.chk,
         prio: r.prio,
         msg: r.msg,
+        dev_state: r.dev_state,
     }
 }
 

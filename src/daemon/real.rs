@@ -199,6 +199,7 @@ impl Prober for RunnerProber {
                 chk: check.state,
                 prio,
                 msg: check.to_string(),
+                dev_state: check.dev_state,
             }
         })
     }

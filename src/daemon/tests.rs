@@ -121,6 +121,7 @@ impl Prober for SimProber {
                 chk: if down { ChkState::Down } else { ChkState::Up },
                 prio: Some(if req.info.dev == "sdb" { 50 } else { 1 }),
                 msg: String::new(),
+                dev_state: None,
             }
         })
     }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::model::{
-    ChkState, DaemonSnapshot, DevT, DmPathState, Failback, MapSnapshot, MapStats, NoPathRetry,
-    PathGroupSnapshot, PathInfo, PathSnapshot, PgState, Settings,
+    ChkState, DaemonSnapshot, DevState, DevT, DmPathState, Failback, MapSnapshot, MapStats,
+    NoPathRetry, PathGroupSnapshot, PathInfo, PathSnapshot, PgState, Settings,
 };
 
 use crate::discovery::filter::{decide, Candidate, Decision, KnownWwids};
@@ -39,6 +39,8 @@ pub enum Event {
         chk: ChkState,
         prio: Option<i32>,
         msg: String,
+        /// The SCSI device state the probe read from sysfs, when it did.
+        dev_state: Option<DevState>,
     },
     /// A create/reload/remove was applied (or failed) by the executor.
     MapApplied {
@@ -78,7 +80,7 @@ pub enum Event {
 /// One check (and prio) of a path, for the executor's prober.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRequest {
-    pub info: PathInfo,
+    pub info: Arc<PathInfo>,
     pub checker: String,
     pub timeout_secs: u32,
     pub prio: String,
@@ -136,7 +138,9 @@ pub enum MapCommand {
 
 #[derive(Debug, Clone)]
 struct Path {
-    info: PathInfo,
+    /// Shared with snapshots and probe requests: publishing is a refcount
+    /// bump, not a deep copy of the udev properties.
+    info: Arc<PathInfo>,
     settings: Settings,
     chk: ChkState,
     dm: DmPathState,
@@ -192,6 +196,8 @@ struct Map {
     /// Path states read from the kernel for an adopted map, applied to
     /// paths as discovery finds them.
     adopted_dm: BTreeMap<DevT, bool>,
+    /// A failed create is retried from this time on, not on every event.
+    retry_at_ms: Option<u64>,
 }
 
 pub struct Engine {
@@ -211,6 +217,20 @@ pub struct Engine {
     now_ms: u64,
     pid: u32,
     busy: bool,
+    /// Paths came, went or changed identity (or configuration, commands,
+    /// adoption): the next reconcile re-decides every path and map.
+    full_dirty: bool,
+    /// Maps (by WWID) whose paths' checker state or prio changed, or whose
+    /// load finished: only these are reconciled when `full_dirty` is unset,
+    /// so a steady stream of unchanged checks costs O(1) per check.
+    dirty: BTreeSet<String>,
+    /// Some decision waits on time (smart find_multipaths, first-check
+    /// grace): the 1 s tick re-decides everything while it is set.
+    time_waits: bool,
+    /// Something a snapshot shows has changed since the last take_changed().
+    changed: bool,
+    /// Earliest next_check_ms of a path not being checked (u64::MAX: none).
+    next_due_ms: u64,
 }
 
 fn natural_key(dev: &str) -> (usize, String) {
@@ -234,11 +254,28 @@ impl Engine {
             now_ms: 0,
             pid,
             busy: false,
+            full_dirty: true,
+            dirty: BTreeSet::new(),
+            time_waits: false,
+            changed: true,
+            next_due_ms: u64::MAX,
         }
     }
 
     pub fn set_busy(&mut self, busy: bool) {
         self.busy = busy;
+        self.changed = true;
+    }
+
+    /// Whether anything a snapshot shows changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// When the next path check falls due (engine clock, ms), if any: the
+    /// run loop wakes then, so a check is not delayed to the next tick.
+    pub fn next_check_due_ms(&self) -> Option<u64> {
+        (self.next_due_ms != u64::MAX).then_some(self.next_due_ms)
     }
 
     /// Swap in a new configuration: settings are re-resolved for every path
@@ -248,10 +285,12 @@ impl Engine {
         self.policy = policy;
         self.defaults = self.policy.defaults();
         self.alias_prefix = self.policy.alias_prefix();
-        let infos: Vec<PathInfo> = self.paths.values().map(|p| p.info.clone()).collect();
+        let infos: Vec<Arc<PathInfo>> = self.paths.values().map(|p| p.info.clone()).collect();
         for info in infos {
-            self.update_path_info(info);
+            self.update_path_info(PathInfo::clone(&info));
         }
+        self.full_dirty = true;
+        self.changed = true;
         self.reconcile()
     }
 
@@ -283,6 +322,8 @@ impl Engine {
             Event::PathRemoved(dev) => {
                 if self.paths.remove(&dev).is_some() {
                     info!(path = %dev, "path removed");
+                    self.full_dirty = true;
+                    self.changed = true;
                 }
                 for m in self.maps.values_mut() {
                     m.members.retain(|d| d != &dev);
@@ -294,7 +335,8 @@ impl Engine {
                 chk,
                 prio,
                 msg,
-            } => self.on_probed(&dev, chk, prio, &msg),
+                dev_state,
+            } => self.on_probed(&dev, chk, prio, &msg, dev_state),
             Event::MapApplied {
                 name,
                 ok,
@@ -325,6 +367,8 @@ impl Engine {
                 dm_minor,
             } => {
                 info!(map = %name, %wwid, "adopting existing map");
+                self.full_dirty = true;
+                self.changed = true;
                 let settings = self.defaults.clone();
                 self.maps.insert(
                     wwid.clone(),
@@ -334,10 +378,12 @@ impl Engine {
             }
             Event::KnownWwids(w) => {
                 self.wwids = w.into_iter().collect();
+                self.full_dirty = true;
                 Vec::new()
             }
             Event::KnownBindings(b) => {
                 self.bindings = b.into_iter().map(|(alias, wwid)| (wwid, alias)).collect();
+                self.full_dirty = true;
                 Vec::new()
             }
             Event::Tick => self.on_tick(),
@@ -351,18 +397,23 @@ impl Engine {
         let now = self.now_ms;
         match self.paths.get_mut(&dev) {
             Some(p) => {
+                // udev repeats change events for unchanged devices (e.g.
+                // every LUN of a target on a rescan): nothing to redo.
+                if *p.info == info && p.settings == settings {
+                    return;
+                }
                 if p.info.dev_state != info.dev_state {
                     // A state change from udev: check at once.
                     p.next_check_ms = now;
                 }
-                p.info = info;
+                p.info = Arc::new(info);
                 p.settings = settings;
             }
             None => {
                 info!(path = %dev, wwid = ?info.wwid, "path added");
                 // Spread first checks over the interval after the initial one.
                 let p = Path {
-                    info,
+                    info: Arc::new(info),
                     settings,
                     chk: ChkState::Undef,
                     dm: DmPathState::Undef,
@@ -379,10 +430,41 @@ impl Engine {
                 self.paths.insert(dev, p);
             }
         }
+        self.full_dirty = true;
+        self.changed = true;
+    }
+
+    /// Bring maps in line with paths and schedule due checks. Everything is
+    /// re-decided only when paths or configuration changed; otherwise just
+    /// the maps marked dirty are looked at.
+    fn reconcile(&mut self) -> Vec<Action> {
+        let incremental = !self.full_dirty && self.dirty.iter().all(|w| self.maps.contains_key(w));
+        let mut actions = if incremental {
+            let mut actions = Vec::new();
+            for wwid in std::mem::take(&mut self.dirty) {
+                let Some(members) = self.maps.get(&wwid).map(|m| m.members.clone()) else {
+                    continue;
+                };
+                if !members.is_empty() {
+                    actions.extend(self.reconcile_map(&wwid, members));
+                }
+            }
+            actions
+        } else {
+            self.full_dirty = false;
+            self.dirty.clear();
+            self.time_waits = false;
+            self.reconcile_all()
+        };
+        actions.extend(self.schedule_probes());
+        if actions.iter().any(|a| !matches!(a, Action::Probe(_))) {
+            self.changed = true;
+        }
+        actions
     }
 
     /// Decide which paths belong to which map and emit create/reload/remove.
-    fn reconcile(&mut self) -> Vec<Action> {
+    fn reconcile_all(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
         let wanted = self.decide_paths();
         // Maps whose paths are all gone.
@@ -421,7 +503,6 @@ impl Engine {
         for (wwid, members) in wanted {
             actions.extend(self.reconcile_map(&wwid, members));
         }
-        actions.extend(self.schedule_probes());
         actions
     }
 
@@ -463,6 +544,9 @@ impl Engine {
             match v.decision {
                 Decision::Multipath { wwid } => wanted.entry(wwid).or_default().push(v.dev),
                 Decision::Wait { .. } | Decision::Skip => {
+                    if matches!(v.decision, Decision::Wait { .. }) {
+                        self.time_waits = true;
+                    }
                     if let Some(p) = self.paths.get_mut(&v.dev) {
                         p.why = v.why;
                         p.map = None;
@@ -531,15 +615,27 @@ impl Engine {
             }
         }
         if waiting {
+            self.time_waits = true;
             if let Some(m) = self.maps.get_mut(wwid) {
                 m.members = members;
             }
             return Vec::new();
         }
 
+        // The kernel cannot open an offline SCSI disk, and one such path
+        // fails the whole load: leave it out until it is running again,
+        // unless the live table already holds it (dm reuses its handle).
+        let loaded = self.maps.get(wwid).and_then(|m| m.params.as_deref());
         let inputs: Vec<GroupInput> = members
             .iter()
             .filter_map(|d| self.paths.get(d))
+            .filter(|p| {
+                p.info.dev_state != DevState::Offline
+                    || p.info.devt.is_some_and(|t| {
+                        let t = t.to_string();
+                        loaded.is_some_and(|l| l.split_whitespace().any(|w| w == t))
+                    })
+            })
             .filter_map(|p| {
                 Some(GroupInput {
                     dev: p.info.dev.clone(),
@@ -577,6 +673,13 @@ impl Engine {
         map.product = product;
         map.rev = rev;
         if map.applying || map.remove_requested {
+            return Vec::new();
+        }
+        if !map.in_kernel && map.retry_at_ms.is_some_and(|t| t > now) {
+            return Vec::new();
+        }
+        if groups.is_empty() {
+            // Every path is offline: nothing the kernel could load.
             return Vec::new();
         }
         let mut actions = Vec::new();
@@ -647,12 +750,14 @@ impl Engine {
     fn schedule_probes(&mut self) -> Vec<Action> {
         let now = self.now_ms;
         let mut actions = Vec::new();
+        let mut next_due = u64::MAX;
         for p in self.paths.values_mut() {
-            if p.in_flight || p.next_check_ms > now {
+            // Only paths that are (or may become) multipathed are checked.
+            if p.in_flight || (p.map.is_none() && p.why.starts_with("blacklisted")) {
                 continue;
             }
-            // Only paths that are (or may become) multipathed are checked.
-            if p.map.is_none() && p.why.starts_with("blacklisted") {
+            if p.next_check_ms > now {
+                next_due = next_due.min(p.next_check_ms);
                 continue;
             }
             let timeout = p
@@ -675,15 +780,24 @@ impl Engine {
                 exclusive_pref_bit: p.settings.exclusive_pref_bit,
             })));
         }
+        self.next_due_ms = next_due;
         actions
     }
 
-    fn on_probed(&mut self, dev: &str, chk: ChkState, prio: Option<i32>, msg: &str) -> Vec<Action> {
+    fn on_probed(
+        &mut self,
+        dev: &str,
+        chk: ChkState,
+        prio: Option<i32>,
+        msg: &str,
+        dev_state: Option<DevState>,
+    ) -> Vec<Action> {
         let now = self.now_ms;
         let Some(p) = self.paths.get_mut(dev) else {
             return Vec::new();
         };
         p.in_flight = false;
+        let first = !p.probed;
         p.probed = true;
         p.last_check_ms = now;
         let prev = p.chk;
@@ -693,6 +807,23 @@ impl Engine {
         }
         if let Some(pr) = prio {
             p.prio = pr;
+        }
+        let mut state_changed = false;
+        if let Some(st) = dev_state.filter(|s| *s != p.info.dev_state) {
+            // The sysfs state moved without a uevent (e.g. an operator's
+            // `echo running > .../state`).
+            Arc::make_mut(&mut p.info).dev_state = st;
+            state_changed = true;
+        }
+        if first || state_changed || p.chk != prev || p.prio != prev_prio {
+            // Groups, the table or the path's decision may change.
+            self.changed = true;
+            match (&p.map, &p.info.wwid) {
+                (Some(_), Some(w)) => {
+                    self.dirty.insert(w.clone());
+                }
+                _ => self.full_dirty = true,
+            }
         }
         let pi = p.settings.polling_interval.max(1);
         let max = p.settings.max_polling_interval.max(pi);
@@ -890,6 +1021,9 @@ impl Engine {
             return Vec::new();
         };
         m.applying = false;
+        self.changed = true;
+        // Paths may have changed while the load ran.
+        self.dirty.insert(wwid.clone());
         if removed {
             if ok {
                 info!(map = %name, "map removed");
@@ -912,12 +1046,16 @@ impl Engine {
         if !ok {
             warn!(map = %name, error = ?error, "map load failed");
             if !m.in_kernel {
-                // Forget the failed create; it is retried on the next change.
+                // Forget the failed create and retry it a check interval
+                // later (a path's state may change meanwhile), not at once.
                 m.params = None;
+                m.retry_at_ms =
+                    Some(self.now_ms + u64::from(self.defaults.polling_interval.max(1)) * 1000);
             }
             return Vec::new();
         }
         m.in_kernel = true;
+        m.retry_at_ms = None;
         m.stats.map_loads += 1;
         if dm_minor.is_some() {
             m.dm_minor = dm_minor;
@@ -977,9 +1115,20 @@ impl Engine {
         let map_name = m.name.clone();
         m.adopted_dm = paths.iter().copied().collect();
         let has_members = !m.members.is_empty();
+        let members = m.members.clone();
+        self.changed = true;
         let mut faults = 0;
         for (devt, active) in paths {
-            let Some(p) = self.paths.values_mut().find(|p| p.info.devt == Some(*devt)) else {
+            let Some(p) = members
+                .iter()
+                .find(|d| {
+                    self.paths
+                        .get(*d)
+                        .is_some_and(|p| p.info.devt == Some(*devt))
+                })
+                .cloned()
+                .and_then(|d| self.paths.get_mut(&d))
+            else {
                 continue;
             };
             if p.map.as_deref() != Some(map_name.as_str()) {
@@ -1014,6 +1163,14 @@ impl Engine {
     fn on_tick(&mut self) -> Vec<Action> {
         let now = self.now_ms;
         let mut actions = Vec::new();
+        if self.time_waits {
+            self.full_dirty = true;
+        }
+        for m in self.maps.values() {
+            if m.retry_at_ms.is_some_and(|t| t <= now) {
+                self.dirty.insert(m.wwid.clone());
+            }
+        }
         let wwids: Vec<String> = self.maps.keys().cloned().collect();
         for wwid in wwids {
             if let Some(m) = self.maps.get_mut(&wwid) {
@@ -1179,6 +1336,8 @@ impl Engine {
             }
         };
         if res.is_ok() {
+            self.full_dirty = true;
+            self.changed = true;
             actions.extend(self.reconcile());
         }
         (res, actions)
@@ -1210,7 +1369,7 @@ impl Engine {
             let elapsed =
                 u32::try_from(now.saturating_sub(p.last_check_ms) / 1000).unwrap_or(u32::MAX);
             PathSnapshot {
-                info: p.info.clone(),
+                info: Arc::clone(&p.info),
                 chk_state: p.chk,
                 dm_state: p.dm,
                 checker: p.settings.path_checker.clone(),
@@ -1398,6 +1557,7 @@ impl Map {
             rev: String::new(),
             remove_requested: false,
             adopted_dm: BTreeMap::new(),
+            retry_at_ms: None,
         }
     }
 

@@ -129,7 +129,8 @@ pub fn path(hcil: &str, dev: &str, devt: &str, chk: ChkState, map: &str) -> Path
             product: "disk".into(),
             dev_state: DevState::Running,
             ..Default::default()
-        },
+        }
+        .into(),
         chk_state: chk,
         dm_state: if chk == ChkState::Up {
             DmPathState::Active

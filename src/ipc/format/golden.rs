@@ -21,7 +21,8 @@ fn path(
             hcil: hcil.parse::<Hcil>().ok(),
             dev_state: DevState::Running,
             ..Default::default()
-        },
+        }
+        .into(),
         chk_state: chk,
         dm_state: dm,
         checker: "tur".into(),
@@ -44,8 +45,8 @@ fn huawei_map() -> MapSnapshot {
     let wwid = "368caaaaaaaaae2069fb9e3e1000001c4";
     let up = |h: &str, d: &str, t: &str| {
         let mut p = path(h, d, t, DmPathState::Active, ChkState::Up, "mpatha");
-        p.info.vendor = "HUAWEI".into();
-        p.info.product = "XSG1".into();
+        std::sync::Arc::make_mut(&mut p.info).vendor = "HUAWEI".into();
+        std::sync::Arc::make_mut(&mut p.info).product = "XSG1".into();
         p
     };
     MapSnapshot {
@@ -128,8 +129,8 @@ fn netapp_snapshot() -> DaemonSnapshot {
             (DmPathState::Failed, ChkState::Down)
         };
         let mut p = path(h, d, t, dm, chk, name);
-        p.info.vendor = "NETAPP  ".into();
-        p.info.product = "LUN C-Mode".into();
+        std::sync::Arc::make_mut(&mut p.info).vendor = "NETAPP  ".into();
+        std::sync::Arc::make_mut(&mut p.info).product = "LUN C-Mode".into();
         p
     };
     let paths = vec![
@@ -205,7 +206,8 @@ fn show_paths_layout() {
                 lun: 0,
             }),
             ..Default::default()
-        },
+        }
+        .into(),
         prio: -1,
         ..Default::default()
     });

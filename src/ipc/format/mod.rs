@@ -295,7 +295,8 @@ mod reasons_tests {
                     info: PathInfo {
                         dev: "sda".into(),
                         ..PathInfo::default()
-                    },
+                    }
+                    .into(),
                     why: "blacklisted by devnode \"^sda\"".into(),
                     ..PathSnapshot::default()
                 },
@@ -303,7 +304,8 @@ mod reasons_tests {
                     info: PathInfo {
                         dev: "sdaa".into(),
                         ..PathInfo::default()
-                    },
+                    }
+                    .into(),
                     ..PathSnapshot::default()
                 },
             ],

@@ -1,7 +1,7 @@
 //! Deterministic simulations of the policy core with a fake clock.
 
 use super::*;
-use crate::model::{DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
+use crate::model::{DevState, DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
 use crate::policy::StaticPolicy;
 
 fn path(dev: &str, minor: u32, wwid: &str) -> PathInfo {
@@ -60,6 +60,7 @@ fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
         chk,
         prio: Some(prio),
         msg: String::new(),
+        dev_state: None,
     }
 }
 
@@ -475,4 +476,131 @@ fn user_friendly_names_bind_and_persist() {
     assert!(a
         .iter()
         .any(|a| matches!(a, Action::CreateMap { name, .. } if name == "mpathb")));
+}
+
+fn creates(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateMap { params, .. } => Some(params.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reloads(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ReloadMap { params, .. } => Some(params.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn probed_state(dev: &str, chk: ChkState, st: DevState) -> Event {
+    Event::Probed {
+        dev: dev.into(),
+        chk,
+        prio: Some(1),
+        msg: String::new(),
+        dev_state: Some(st),
+    }
+}
+
+#[test]
+fn offline_path_is_left_out_until_it_runs_again() {
+    let mut e = engine(settings());
+    let mut off = path("sdc", 32, "3600a");
+    off.dev_state = DevState::Offline;
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(off),
+        ],
+        0,
+    );
+    assert_eq!(probes(&a), vec!["sdb", "sdc"]);
+    let a = e.handle_batch(
+        vec![
+            probed_state("sdb", ChkState::Up, DevState::Running),
+            probed_state("sdc", ChkState::Down, DevState::Offline),
+        ],
+        100,
+    );
+    // The kernel could not open sdc: the map is created without it.
+    let c = creates(&a);
+    assert_eq!(c.len(), 1);
+    assert!(c[0].contains("8:16") && !c[0].contains("8:32"), "{}", c[0]);
+    e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: Some(3),
+            error: None,
+        },
+        200,
+    );
+    // sdc comes back (no uevent): the next check sees it and reloads.
+    let a = e.handle(probed_state("sdc", ChkState::Up, DevState::Running), 5_000);
+    let r = reloads(&a);
+    assert_eq!(r.len(), 1, "{a:?}");
+    assert!(r[0].contains("8:16") && r[0].contains("8:32"), "{}", r[0]);
+}
+
+#[test]
+fn path_offlined_in_a_live_map_is_failed_not_dropped() {
+    let mut e = two_path_map(settings());
+    let a = e.handle(
+        probed_state("sdb", ChkState::Down, DevState::Offline),
+        5_000,
+    );
+    assert!(reloads(&a).is_empty(), "{a:?}");
+    assert_eq!(messages(&a), vec!["fail_path 8:16"]);
+    let a = e.handle(probed_state("sdb", ChkState::Up, DevState::Running), 10_000);
+    assert!(reloads(&a).is_empty(), "{a:?}");
+    assert_eq!(messages(&a), vec!["reinstate_path 8:16"]);
+}
+
+#[test]
+fn failed_create_backs_off() {
+    let mut e = engine(settings());
+    add_pair_probed(&mut e);
+    let a = e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: false,
+            removed: false,
+            dm_minor: None,
+            error: Some("device not found".into()),
+        },
+        200,
+    );
+    assert!(creates(&a).is_empty(), "no retry at once: {a:?}");
+    // Unrelated events and ticks inside the interval do not retry it.
+    for t in [1_000, 2_000, 3_000] {
+        let a = e.handle(Event::Tick, t);
+        assert!(creates(&a).is_empty(), "no retry at {t}: {a:?}");
+    }
+    let a = e.handle(Event::Tick, 5_300);
+    assert_eq!(creates(&a).len(), 1, "{a:?}");
+}
+
+#[test]
+fn unchanged_checks_change_nothing() {
+    let mut e = two_path_map(settings());
+    e.take_changed();
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 5_000);
+    assert!(
+        a.iter().all(|a| matches!(a, Action::Probe(_))),
+        "only due checks: {a:?}"
+    );
+    assert!(!e.take_changed(), "nothing to publish");
+    // The next check of sdb is due one interval later, and the engine says so.
+    let due = e.next_check_due_ms().unwrap_or(u64::MAX);
+    assert!(due > 5_000 && due <= 15_000, "{due}");
+    let a = e.handle(probed("sdb", ChkState::Down, 1), 6_000);
+    assert_eq!(messages(&a), vec!["fail_path 8:16"]);
+    assert!(e.take_changed());
 }
