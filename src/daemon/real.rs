@@ -412,7 +412,16 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     let mut daemon = Daemon::new(config.clone(), loader, kernel, prober, wwids, snap_tx);
 
     // Discovery.
-    let source = Arc::new(UdevPathSource::new(UdevConfig::default()));
+    let mut udev_cfg = UdevConfig::default();
+    // For the guest test of the overflow path: a tiny buffer loses events
+    // on purpose so the resync from sysfs can be proven.
+    if let Ok(v) = std::env::var("MPATHD_UEVENT_RCVBUF") {
+        match v.parse::<usize>() {
+            Ok(n) if n > 0 => udev_cfg.recv_buffer = n,
+            _ => warn!(value = %v, "MPATHD_UEVENT_RCVBUF: not a byte count; ignored"),
+        }
+    }
+    let source = Arc::new(UdevPathSource::new(udev_cfg));
     let resolver = config.policy.clone();
     source.set_uid_attribute(Arc::new(move |info: &PathInfo| {
         resolver.resolve(info).uid_attribute
