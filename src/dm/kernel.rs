@@ -12,6 +12,9 @@ use std::str::FromStr;
 use devicemapper::{
     errors, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUdevFlags, DmUuid, DM,
 };
+use std::os::fd::AsRawFd;
+
+use devicemapper_sys as dmi;
 use nix::errno::Errno;
 
 use super::DmError;
@@ -141,6 +144,39 @@ fn udev_flags(bits: u32) -> DmUdevFlags {
     DmUdevFlags::from_bits_retain(bits)
 }
 
+nix::ioctl_readwrite!(
+    dm_dev_suspend,
+    dmi::DM_IOCTL,
+    dmi::DM_DEV_SUSPEND_CMD,
+    dmi::dm_ioctl
+);
+
+/// DM_DEV_SUSPEND without the DM_SUSPEND flag (a resume), with the udev
+/// flags in event_nr's high half and no cookie (base 0), as libdevmapper
+/// sends it when udev sync is off.
+fn resume_nowait(dm: &DM, name: &[u8], flags: u32, udev: u32) -> Result<(), Errno> {
+    // SAFETY: dm_ioctl is plain old data; all zeroes is a valid value.
+    let mut hdr: dmi::dm_ioctl = unsafe { std::mem::zeroed() };
+    if name.len() >= hdr.name.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let size = u32::try_from(std::mem::size_of::<dmi::dm_ioctl>()).map_err(|_| Errno::EINVAL)?;
+    hdr.version = [dmi::DM_VERSION_MAJOR, 0, 0];
+    hdr.data_size = size;
+    hdr.data_start = size;
+    hdr.flags = flags & !dmi::DM_SUSPEND_FLAG;
+    // The primary-source flag tells the dm udev rules (55-dm.rules) this
+    // is a real activation, not a spurious change: without it they skip
+    // the device (no /dev/disk/by-id links). Cookie 0: nothing to notify.
+    hdr.event_nr = ((udev | dmi::DM_UDEV_PRIMARY_SOURCE_FLAG) & 0xffff) << dmi::DM_UDEV_FLAGS_SHIFT;
+    for (d, s) in hdr.name.iter_mut().zip(name) {
+        *d = *s as std::os::raw::c_char;
+    }
+    // SAFETY: the control fd is open for the DM's lifetime and hdr is a
+    // complete dm_ioctl of data_size bytes, as the kernel requires.
+    unsafe { dm_dev_suspend(dm.file().as_raw_fd(), &mut hdr) }.map(|_| ())
+}
+
 /// [`DmOps`] on the running kernel.
 pub struct RealDm {
     dm: DM,
@@ -158,16 +194,27 @@ impl RealDm {
         self.dm.device_info(id).map_err(|e| err(map, op, e))
     }
 
-    /// Resume (moving an inactive table in), syncing with udev.
+    /// Resume (moving an inactive table in) without waiting for udev.
+    ///
+    /// The devicemapper crate waits on a udev cookie whenever udev runs; under
+    /// a uevent storm (LUNs hot-added, every path changing) that wait queues
+    /// behind all pending path events and holds the map's next change for
+    /// seconds. multipathd runs with udev sync off too: udev still gets the
+    /// event (with our udev flags) and makes the nodes on its own time.
     fn do_resume(&self, map: &str, flags: DmFlags, udev: u32) -> Result<(), DmError> {
         let name = dm_name(map)?;
-        let opts = DmOptions::default()
-            .set_flags(flags)
-            .set_udev_flags(udev_flags(UDEV_DISABLE_LIBRARY_FALLBACK | udev));
-        self.dm
-            .device_suspend(&DevId::Name(name), opts)
-            .map(|_| ())
-            .map_err(|e| err(map, "resume", e))
+        resume_nowait(
+            &self.dm,
+            name.as_bytes(),
+            flags.bits(),
+            UDEV_DISABLE_LIBRARY_FALLBACK | udev,
+        )
+        .map_err(|e| DmError::Ioctl {
+            map: map.to_string(),
+            op: "resume",
+            msg: e.desc().to_string(),
+            errno: Some(e as i32),
+        })
     }
 
     fn do_remove(&self, map: &str, deferred: bool) -> Result<(), DmError> {
