@@ -255,7 +255,7 @@ fn rtpg_matches_sg_rtpg_and_access_state() {
 #[ignore = "needs the guest"]
 async fn alua_and_sysfs_prio_match_peer_multipathd() {
     let peer = peer_prio();
-    let runner = CheckRunner::new(Arc::new(SysProbe), 4);
+    let runner = CheckRunner::new(Arc::new(SysProbe::new()), 4);
     let spec = PrioSpec::new("alua", "");
     let mut seen = HashMap::new();
     for dev in all_paths() {
@@ -370,7 +370,7 @@ fn other_checkers_on_a_working_path() {
     assert_eq!(checker::directio(&dev, T).state, ChkState::Up);
     assert_eq!(checker::readsector0(&dev, T).state, ChkState::Up);
     assert_eq!(
-        SysProbe.check(&dev, CheckerKind::None, T).state,
+        SysProbe::new().check(&dev, CheckerKind::None, T).state,
         ChkState::Up
     );
     // O_DIRECT reads go through scsi_dh_alua, which refuses I/O on standby.
@@ -396,7 +396,7 @@ fn offline_path_is_down() {
     let on_held = held.test_unit_ready(T);
     let tur_held = checker::tur_on(&held, T);
     let raw = checker::tur(&dev, T);
-    let probed = SysProbe.check(&dev, CheckerKind::Tur, T);
+    let probed = SysProbe::new().check(&dev, CheckerKind::Tur, T);
     let rs0 = checker::readsector0(&dev, T);
     let dio = checker::directio(&dev, T);
     set_dev_state(&dev, "running");
@@ -463,7 +463,7 @@ fn wait_up(dev: &str) {
 async fn hang_device_times_out_while_others_answer() {
     let hung = scsi_debug_paths();
     let healthy = lio_paths();
-    let runner = CheckRunner::new(Arc::new(SysProbe), 8);
+    let runner = CheckRunner::new(Arc::new(SysProbe::new()), 8);
     let timeout = Duration::from_secs(3);
     let hang = Unresponsive::start();
     let start = Instant::now();
@@ -518,10 +518,10 @@ struct SlowKernelProbe {
 impl PathProbe for SlowKernelProbe {
     fn check(&self, dev: &str, checker: CheckerKind, _timeout: Duration) -> CheckResult {
         self.checks.fetch_add(1, Ordering::SeqCst);
-        SysProbe.check(dev, checker, self.sg_timeout)
+        SysProbe::new().check(dev, checker, self.sg_timeout)
     }
     fn prio(&self, path: &PathInfo, spec: &PrioSpec, _timeout: Duration) -> PrioResult {
-        SysProbe.prio(path, spec, self.sg_timeout)
+        SysProbe::new().prio(path, spec, self.sg_timeout)
     }
 }
 

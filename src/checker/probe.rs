@@ -1,15 +1,63 @@
 //! The real probe: sysfs device state, then the checker's SCSI/O_DIRECT I/O.
 
+use std::collections::HashMap;
 use std::fs;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{io, CheckResult, CheckerKind, PathProbe};
 use crate::model::{ChkState, DevState, PathInfo};
-use crate::prio::{get_prio, PrioResult, PrioSpec};
+use crate::prio::{get_prio, get_prio_on, PrioResult, PrioSpec};
+use crate::scsi::SgDevice;
 
 /// Checks and prios against the kernel.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SysProbe;
+///
+/// Holds each path's device open between checks, as multipathd does: a
+/// block device open and close per TUR and again per RTPG was most of a
+/// healthy path's check cost. A held fd that fails is dropped and the
+/// check retried once on a fresh open (the name may now be another disk).
+#[derive(Debug, Default)]
+pub struct SysProbe {
+    open: Mutex<HashMap<String, Arc<SgDevice>>>,
+    checks: std::sync::atomic::AtomicU64,
+}
+
+impl SysProbe {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn cached(&self, dev: &str) -> Option<Arc<SgDevice>> {
+        self.open.lock().ok()?.get(dev).cloned()
+    }
+
+    fn open_fresh(&self, dev: &str) -> Option<Arc<SgDevice>> {
+        let sg = Arc::new(SgDevice::open(dev).ok()?);
+        if let Ok(mut m) = self.open.lock() {
+            m.insert(dev.to_string(), sg.clone());
+        }
+        Some(sg)
+    }
+
+    fn forget(&self, dev: &str) {
+        if let Ok(mut m) = self.open.lock() {
+            m.remove(dev);
+        }
+    }
+
+    /// Stop holding a path that went away.
+    pub fn close(&self, dev: &str) {
+        self.forget(dev);
+    }
+
+    /// Let go of devices that are gone (removed paths are not checked
+    /// again, so their fds would otherwise be held forever).
+    fn prune(&self) {
+        if let Ok(mut m) = self.open.lock() {
+            m.retain(|dev, _| std::path::Path::new(&format!("/sys/block/{dev}")).exists());
+        }
+    }
+}
 
 /// What the SCSI device's sysfs `state` says before any I/O is tried, as
 /// multipathd's path_offline() does: offline paths are down without sending
@@ -26,6 +74,13 @@ pub fn precheck_state(sysfs_state: &str) -> Option<(ChkState, &'static str)> {
 
 impl PathProbe for SysProbe {
     fn check(&self, dev: &str, checker: CheckerKind, timeout: Duration) -> CheckResult {
+        const PRUNE_EVERY: u64 = 1024;
+        let n = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
         let sysfs_state = fs::read_to_string(format!("/sys/block/{dev}/device/state")).ok();
         let dev_state = sysfs_state.as_deref().map(DevState::from_sysfs);
         if let Some(s) = &sysfs_state {
@@ -36,8 +91,12 @@ impl PathProbe for SysProbe {
                 return r;
             }
         }
+        if sysfs_state.is_none() {
+            // No such SCSI device (any more): let go of a held fd.
+            self.forget(dev);
+        }
         let mut r = match checker {
-            CheckerKind::Tur => io::tur(dev, timeout),
+            CheckerKind::Tur => self.tur(dev, timeout),
             CheckerKind::Directio => io::directio(dev, timeout),
             CheckerKind::Readsector0 => io::readsector0(dev, timeout),
             CheckerKind::None => CheckResult::standard(CheckerKind::None, ChkState::Up),
@@ -47,7 +106,39 @@ impl PathProbe for SysProbe {
     }
 
     fn prio(&self, path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
-        get_prio(path, spec, timeout)
+        let sg = self.cached(&path.dev);
+        let r = get_prio_on(path, spec, timeout, sg.as_deref());
+        // A prioritizer that fell back (e.g. alua answered with const)
+        // may have hit a stale fd: ask again on a fresh open.
+        if sg.is_some() && r.prioritizer != spec.name {
+            self.forget(&path.dev);
+            return get_prio(path, spec, timeout);
+        }
+        r
+    }
+}
+
+impl SysProbe {
+    fn tur(&self, dev: &str, timeout: Duration) -> CheckResult {
+        if let Some(sg) = self.cached(dev) {
+            let r = io::tur_on(&sg, timeout);
+            if r.state.is_usable() {
+                return r;
+            }
+            // Maybe a stale fd (device deleted, name reused): decide on a
+            // fresh open.
+            self.forget(dev);
+        }
+        match self.open_fresh(dev) {
+            Some(sg) => {
+                let r = io::tur_on(&sg, timeout);
+                if !r.state.is_usable() {
+                    self.forget(dev);
+                }
+                r
+            }
+            None => io::tur(dev, timeout),
+        }
     }
 }
 
@@ -76,7 +167,7 @@ mod tests {
 
     #[test]
     fn none_checker() {
-        let r = SysProbe.check("sdnonexistent", CheckerKind::None, Duration::from_secs(1));
+        let r = SysProbe::new().check("sdnonexistent", CheckerKind::None, Duration::from_secs(1));
         assert_eq!(r.state, ChkState::Up);
     }
 }

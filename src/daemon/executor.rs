@@ -23,7 +23,7 @@ const DM_SLOTS: usize = 256;
 
 pub struct Executor {
     pub(crate) kernel: Arc<dyn MapKernel>,
-    prober: Arc<dyn Prober>,
+    pub prober: Arc<dyn Prober>,
     pub(crate) wwids: Arc<dyn WwidStore>,
     errors: Vec<String>,
     /// Where background map changes report; None: apply them inline.

@@ -57,6 +57,8 @@ pub trait Prober: Send + Sync + 'static {
         &self,
         req: ProbeRequest,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>>;
+    /// The path went away: release whatever is held for it (an open fd).
+    fn forget(&self, _dev: &str) {}
 }
 
 #[derive(Debug, Clone)]
@@ -386,6 +388,11 @@ impl Daemon {
                 batch = inputs.paths.recv() => match batch {
                     Some(events) => {
                         self.seen_coldplug = true;
+                        for ev in &events {
+                            if let Event::PathRemoved(dev) = ev {
+                                self.exec.prober.forget(dev);
+                            }
+                        }
                         self.drive(events);
                     }
                     None => {

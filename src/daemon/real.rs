@@ -174,6 +174,10 @@ impl MapKernel for DmKernel {
 pub struct RunnerProber(pub Arc<CheckRunner<SysProbe>>);
 
 impl Prober for RunnerProber {
+    fn forget(&self, dev: &str) {
+        self.0.probe().close(dev);
+    }
+
     fn probe(
         &self,
         req: ProbeRequest,
@@ -401,7 +405,7 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
 
     let dm: Arc<dyn DmOps> = Arc::new(RealDm::new()?);
     let kernel = Arc::new(DmKernel(dm));
-    let runner = Arc::new(CheckRunner::new(Arc::new(SysProbe), 64));
+    let runner = Arc::new(CheckRunner::new(Arc::new(SysProbe::new()), 64));
     let prober = Arc::new(RunnerProber(runner));
     let wwids = Arc::new(StateFiles {
         wwids: WwidsFile::new(cli.wwids_file.clone()),

@@ -625,9 +625,16 @@ mod tests {
     #[test]
     fn many_paths_are_read_in_parallel_in_order() {
         let fs_ = FakeSysfs::new("coldplug-many");
-        let names: Vec<String> = (0..20).map(|i| format!("sd{}", (b'a' + i) as char)).collect();
+        let names: Vec<String> = (0..20)
+            .map(|i| format!("sd{}", (b'a' + i) as char))
+            .collect();
         for (i, n) in names.iter().enumerate() {
-            fs_.disk(n, "pseudo_0/adapter0", &format!("1:0:0:{i}"), &format!("8:{}", i * 16));
+            fs_.disk(
+                n,
+                "pseudo_0/adapter0",
+                &format!("1:0:0:{i}"),
+                &format!("8:{}", i * 16),
+            );
         }
         let src = UdevPathSource::new(UdevConfig {
             sysfs: fs_.sysfs(),

@@ -198,7 +198,16 @@ pub fn target_port_group(path: &PathInfo, sg: &SgDevice, timeout: Duration) -> R
 /// The RTPG descriptor of the path's own target port group.
 pub fn alua_group(path: &PathInfo, timeout: Duration) -> Result<TpgDescriptor, String> {
     let sg = SgDevice::open(&path.dev).map_err(|e| e.to_string())?;
-    let tpg = target_port_group(path, &sg, timeout)?;
+    alua_group_on(path, &sg, timeout)
+}
+
+/// [`alua_group`] through a device the caller holds open.
+pub fn alua_group_on(
+    path: &PathInfo,
+    sg: &SgDevice,
+    timeout: Duration,
+) -> Result<TpgDescriptor, String> {
+    let tpg = target_port_group(path, sg, timeout)?;
     let groups = sg
         .report_target_port_groups(timeout)
         .map_err(|e| e.to_string())?;
@@ -208,8 +217,12 @@ pub fn alua_group(path: &PathInfo, timeout: Duration) -> Result<TpgDescriptor, S
         .ok_or_else(|| format!("target port group {tpg} not in REPORT TARGET PORT GROUPS"))
 }
 
-fn alua(path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
-    match alua_group(path, timeout) {
+fn alua(path: &PathInfo, spec: &PrioSpec, timeout: Duration, sg: Option<&SgDevice>) -> PrioResult {
+    let group = match sg {
+        Some(sg) => alua_group_on(path, sg, timeout),
+        None => alua_group(path, timeout),
+    };
+    match group {
         Ok(g) => PrioResult::new(
             alua_prio_value(g.state, g.pref, spec.exclusive_pref_bit),
             "alua",
@@ -257,9 +270,20 @@ fn sysfs(path: &PathInfo, spec: &PrioSpec) -> PrioResult {
 
 /// Run the prioritizer `spec` names for `path` (blocking: sysfs and SG_IO).
 pub fn get_prio(path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
+    get_prio_on(path, spec, timeout, None)
+}
+
+/// [`get_prio`], issuing SCSI commands through `sg` when given (a device
+/// the checker holds open) instead of opening the path again.
+pub fn get_prio_on(
+    path: &PathInfo,
+    spec: &PrioSpec,
+    timeout: Duration,
+    sg: Option<&SgDevice>,
+) -> PrioResult {
     match spec.name.parse::<Prioritizer>() {
         Ok(Prioritizer::Const) => PrioResult::new(PRIO_CONST, "const"),
-        Ok(Prioritizer::Alua) => alua(path, spec, timeout),
+        Ok(Prioritizer::Alua) => alua(path, spec, timeout, sg),
         Ok(Prioritizer::Sysfs) => sysfs(path, spec),
         Ok(Prioritizer::WeightedPath) => match weighted_prio(path, &spec.args) {
             Ok(p) => PrioResult::new(p, "weightedpath"),
