@@ -189,15 +189,15 @@ impl Prober for RunnerProber {
             if let Some(u) = unknown {
                 warn!(path = %req.info.dev, checker = %u, "checker not supported; using {}", kind.name());
             }
-            let check = runner.check(&req.info.dev, kind, timeout).await;
-            let prio = if req.with_prio && check.state.is_usable() {
+            let spec = req.with_prio.then(|| {
                 let mut spec = PrioSpec::new(req.prio.clone(), req.prio_args.clone());
                 spec.exclusive_pref_bit |= req.exclusive_pref_bit;
-                let p = runner.prio(&req.info, &spec, timeout).await;
-                (p.prio != PRIO_UNDEF).then_some(p.prio)
-            } else {
-                None
-            };
+                spec
+            });
+            let (check, p) = runner
+                .check_then_prio(req.info.clone(), kind, spec, timeout)
+                .await;
+            let prio = p.and_then(|p| (p.prio != PRIO_UNDEF).then_some(p.prio));
             ProbeResult {
                 dev: req.info.dev.clone(),
                 chk: check.state,
