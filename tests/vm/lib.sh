@@ -187,6 +187,78 @@ lun_paths() {
     return 0
 }
 
+# ---------------------------------------------------------------- big scsi_debug SAN
+# With add_host=N scsi_debug makes every third host (number mod 3 == 2) ALUA
+# standby. Reads on standby paths fail, and the kernel's partition scan and
+# udev's probes retry each one: under TCG that costs minutes per 64 paths.
+# san_scsi_debug_active therefore loads scsi_debug with no host and adds
+# hosts one at a time through the driver's add_host attribute; a host whose
+# number would be standby is created with no targets (it only holds the
+# number). Every LUN then has paths through HOSTS hosts, alternately
+# active/optimized (host mod 3 == 0) and active/non-optimized (== 1), so
+# group_by_prio gives two path groups, and no path is standby.
+SD_DRIVER=/sys/bus/pseudo/drivers/scsi_debug
+SAN_HOSTS=()  # host numbers that carry the LUNs (set by san_scsi_debug_active)
+SAN_LUNS=0    # LUNs per host (raised by san_hot_add)
+SAN_WAIT_SECS=${SAN_WAIT_SECS:-1800}
+
+# lowest free SCSI host number: the one the next host gets
+next_scsi_host_no() {
+    local n=0
+    while [ -e "/sys/class/scsi_host/host$n" ]; do n=$((n + 1)); done
+    echo "$n"
+}
+
+# san_scsi_debug_active LUNS HOSTS [extra scsi_debug params...]
+# LUNS LUNs through HOSTS hosts with one WWID each, no standby path. Waits
+# for the sd devices and for udev (SAN_WAIT_SECS each).
+san_scsi_debug_active() {
+    local luns=$1 hosts=$2 h
+    shift 2
+    log "scsi_debug SAN (no standby host): $luns LUNs x $hosts hosts $*"
+    SAN_HOSTS=()
+    SAN_LUNS=$luns
+    modprobe scsi_dh_alua
+    modprobe scsi_debug add_host=0 num_tgts=1 max_luns="$luns" \
+        vpd_use_hostno=0 dev_size_mb="$SAN_DEV_MB" "$@" || return 1
+    while [ "${#SAN_HOSTS[@]}" -lt "$hosts" ]; do
+        h=$(next_scsi_host_no)
+        if [ $((h % 3)) = 2 ]; then
+            echo 0 >"$SD_DRIVER/num_tgts"
+            echo 1 >"$SD_DRIVER/add_host"
+            echo 1 >"$SD_DRIVER/num_tgts"
+            log "host$h (a standby number) created without targets"
+        else
+            echo 1 >"$SD_DRIVER/add_host"
+            SAN_HOSTS+=("$h")
+            log "host$h added"
+        fi
+    done
+    wait_for "[ \$(sd_devices scsi_debug | wc -l) -ge $((luns * hosts)) ]" "$SAN_WAIT_SECS" || return 1
+    log "$((luns * hosts)) sd devices; waiting for udev"
+    udev_settle "$SAN_WAIT_SECS" || return 1
+    log "udev settled"
+}
+
+# san_hot_add_script N -> shell commands that bring N more LUNs to every
+# SAN host (raise max_luns, rescan the hosts that carry LUNs, not the
+# placeholders). For callers that time the commands themselves.
+san_hot_add_script() {
+    local h s="echo $((SAN_LUNS + $1)) >$SD_DRIVER/max_luns"
+    for h in "${SAN_HOSTS[@]}"; do
+        s="$s; echo '- - -' >/sys/class/scsi_host/host$h/scan"
+    done
+    echo "$s"
+}
+
+# san_hot_add N: N more LUNs through every SAN host; does not wait for udev.
+# scsi_debug allows at most 256 LUNs per target.
+san_hot_add() {
+    log "hot add: $1 LUNs x ${#SAN_HOSTS[@]} hosts (LUNs $SAN_LUNS-$((SAN_LUNS + $1 - 1)))"
+    eval "$(san_hot_add_script "$1")" || return 1
+    SAN_LUNS=$((SAN_LUNS + $1))
+}
+
 san_teardown() {
     [ -d /sys/module/scsi_debug ] || return 0
     log "removing scsi_debug"
