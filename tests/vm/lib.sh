@@ -221,6 +221,13 @@ san_scsi_debug_active() {
     modprobe scsi_dh_alua
     modprobe scsi_debug add_host=0 num_tgts=1 max_luns="$luns" \
         vpd_use_hostno=0 dev_size_mb="$SAN_DEV_MB" "$@" || return 1
+    # A new host's scan runs asynchronously by default and reads num_tgts
+    # when it runs, not when the host was added (a write to num_tgts updates
+    # every host): the placeholder could get its targets after all. With
+    # scsi_mod's scan=sync, each add_host returns after its host's scan.
+    local scan_mode
+    scan_mode=$(read_attr /sys/module/scsi_mod/parameters/scan)
+    echo sync >/sys/module/scsi_mod/parameters/scan
     while [ "${#SAN_HOSTS[@]}" -lt "$hosts" ]; do
         h=$(next_scsi_host_no)
         if [ $((h % 3)) = 2 ]; then
@@ -234,9 +241,17 @@ san_scsi_debug_active() {
             log "host$h added"
         fi
     done
+    echo "$scan_mode" >/sys/module/scsi_mod/parameters/scan
     wait_for "[ \$(sd_devices scsi_debug | wc -l) -ge $((luns * hosts)) ]" "$SAN_WAIT_SECS" || return 1
     log "$((luns * hosts)) sd devices; waiting for udev"
     udev_settle "$SAN_WAIT_SECS" || return 1
+    # Exactly the expected devices: none on a placeholder host (never scan
+    # those again: that would bring their LUNs).
+    h=$(sd_devices scsi_debug | wc -l)
+    if [ "$h" != $((luns * hosts)) ]; then
+        echo "san_scsi_debug_active: $h sd devices, expected $((luns * hosts))" >&2
+        return 1
+    fi
     log "udev settled"
 }
 
