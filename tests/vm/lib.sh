@@ -519,7 +519,8 @@ stop_peer_multipathd() {
 running() {
     local f c
     for f in /proc/[0-9]*/comm; do
-        read -r c <"$f" 2>/dev/null && [ "$c" = "$1" ] && return 0
+        # (stderr first: the process may be gone before we open its comm)
+        read -r c 2>/dev/null <"$f" && [ "$c" = "$1" ] && return 0
     done
     return 1
 }

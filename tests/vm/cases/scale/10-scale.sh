@@ -137,7 +137,7 @@ peer_groups() {
 log_since() { tail -n +$(($1 + 1)) "$MLOG" | sed 's/\x1b\[[0-9;]*m//g'; }
 log_len() { grep -c '' "$MLOG" || true; }
 # per_map FROM WHAT -> "map count" for log lines "WHAT map=NAME ..."
-per_map() { log_since "$1" | grep -F "$2" | sed -n 's/.* map=\([^ ]*\).*/\1/p' | sort | uniq -c | awk '{ print $2, $1 }'; }
+per_map() { { log_since "$1" | grep -F "$2" || true; } | sed -n 's/.* map=\([^ ]*\).*/\1/p' | sort | uniq -c | awk '{ print $2, $1 }'; }
 count_of() { awk -v m="$1" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }' "$2"; }
 
 # ---------------------------------------------------------------- 1. the SAN
@@ -267,8 +267,23 @@ phase "Debian multipath -d -v2 on the $left paths (mpathd stopped, maps flushed)
 cp after-remove.daemon-maps final.daemon-maps
 kill -TERM "$MPATHD_PID"
 wait "$MPATHD_PID" || true
-dmsetup --noudevsync remove_all >/dev/null 2>&1 || true
-wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -eq 0 ]" 300 || dmsetup remove_all --force
+# A map udev is still probing is open, and remove_all skips open maps: retry.
+flush_maps() {
+    dmsetup --noudevsync remove_all >/dev/null 2>&1 || true
+    [ "$(dmsetup ls --target multipath | grep -c .)" = 0 ]
+}
+t0=$SECONDS
+if ! flush_maps; then
+    log "maps left after remove_all: $(dmsetup ls --target multipath | grep -c .); who has them open:"
+    dmsetup info -c -o name,open,attr --target multipath | head -n 5 || true
+    ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -E 'dm-[0-9]+' | head -n 10 || true
+    if ! wait_for flush_maps 120; then
+        log "still $(dmsetup ls --target multipath | grep -c .) maps: dmsetup remove_all --force"
+        dmsetup remove_all --force >/dev/null 2>&1 || true
+        [ "$(dmsetup ls --target multipath | grep -c .)" = 0 ] || fail "cannot flush the maps"
+    fi
+fi
+log "maps flushed in $((SECONDS - t0)) s"
 udev_settle 900
 rm -f /etc/multipath/wwids
 peer_groups final
