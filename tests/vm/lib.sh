@@ -492,7 +492,8 @@ blacklist {
 
 # start_peer_multipathd [CONFIG_TEXT]
 # Starts Debian's multipathd (the reference to compare against) in the
-# foreground-as-background mode, logging to $CASE_OUT/peer-multipathd.log.
+# foreground-as-background mode, logging to $CASE_OUT/peer-multipathd.log
+# (verbosity PEER_VERBOSITY, default 3).
 # Note: a one-line section such as `blacklist { devnode "^sr" }` is a parse
 # error for it; put each brace on its own line.
 start_peer_multipathd() {
@@ -500,7 +501,7 @@ start_peer_multipathd() {
     printf '%s\n' "$conf" >/etc/multipath.conf
     mkdir -p /etc/multipath
     log "starting peer multipathd"
-    /sbin/multipathd -d -s -v3 >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
+    /sbin/multipathd -d -s -v"${PEER_VERBOSITY:-3}" >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
     PEER_MULTIPATHD_PID=$!
     wait_for "multipathd show daemon | grep -Eq 'idle|running'" 180
 }

@@ -2,8 +2,10 @@
 # Path discovery at scale (issue #4), with the daemon running:
 #  1. 64 LUNs x 4 hosts (256 paths): mpathd's `show paths` equals lsscsi and
 #     udev (dev, H:C:T:L, dev_t, WWID = ID_SERIAL), checked both ways;
-#  2. paths grouped by WWID exactly as Debian's `multipath -d -v2` groups
-#     them, and exactly as the kernel's dm tables hold them;
+#  2. paths grouped by WWID exactly as multipath-tools groups them (Debian's
+#     `multipath -d -v2` dry run on the first 256 paths, Debian's multipathd
+#     `show paths format "%w %d %m"` on the final 500), and exactly as the
+#     kernel's dm tables hold them (after each step);
 #  3. a hot add of 64 LUNs (256 paths at once): every new LUN gets exactly
 #     one map with its 4 paths, created once and never reloaded (the daemon
 #     log's "creating map"/"reloading map" lines, counted per map), and the
@@ -54,7 +56,12 @@ kernel_view() {
             if (!match($0, /\[[0-9]+:[0-9]+\][[:space:]]*$/)) next
             t = substr($0, RSTART + 1); sub(/\][[:space:]]*$/, "", t)
             print d, h, t }' "$n.lsscsi-raw" | sort >"$n.lsscsi"
-    udevadm info --export-db >"$n.udev-db"
+    log "$n: lsscsi read"
+    # One udevadm for all the disks (--export-db would walk every device).
+    local d devs=()
+    for d in /sys/class/block/sd*; do devs+=("$d"); done
+    udevadm info --query=all "${devs[@]}" >"$n.udev-db"
+    log "$n: udev database read"
     awk 'BEGIN { RS = ""; FS = "\n" }
         {
             delete e
@@ -138,7 +145,6 @@ log_since() { tail -n +$(($1 + 1)) "$MLOG" | sed 's/\x1b\[[0-9;]*m//g'; }
 log_len() { grep -c '' "$MLOG" || true; }
 # per_map FROM WHAT -> "map count" for log lines "WHAT map=NAME ..."
 per_map() { { log_since "$1" | grep -F "$2" || true; } | sed -n 's/.* map=\([^ ]*\).*/\1/p' | sort | uniq -c | awk '{ print $2, $1 }'; }
-count_of() { awk -v m="$1" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }' "$2"; }
 
 # ---------------------------------------------------------------- 1. the SAN
 phase "SAN: $LUNS LUNs x $HOSTS hosts"
@@ -207,16 +213,12 @@ check_views hot "$total" $((LUNS + HOT))
 cut -d' ' -f4 cold.kernel | sort -u >old.wwids
 cut -d' ' -f4 hot.kernel | sort -u | comm -23 - old.wwids >new.wwids
 assert_eq "$HOT" "$(grep -c . new.wwids)" "new WWIDs"
-bad=0
-while read -r w; do
-    c=$(count_of "$w" hot.creates)
-    r=$(count_of "$w" hot.reloads)
-    n=$(grep -c "^$w " hot.dm || true)
-    if [ "$c" != 1 ] || [ "$r" != 0 ] || [ "$n" != "$HOSTS" ]; then
-        echo "new map $w: $c creates, $r reloads, $n paths" >&2
-        bad=$((bad + 1))
-    fi
-done <new.wwids
+# "map creates reloads paths" for every new WWID
+awk 'FILENAME == "hot.creates" { c[$1] = $2; next }
+     FILENAME == "hot.reloads" { r[$1] = $2; next }
+     FILENAME == "hot.dm" { n[$1]++; next }
+     { print $1, c[$1] + 0, r[$1] + 0, n[$1] + 0 }' hot.creates hot.reloads hot.dm new.wwids >hot.per-map
+bad=$(awk -v h="$HOSTS" '$2 != 1 || $3 != 0 || $4 != h' hot.per-map | tee /dev/stderr | grep -c . || true)
 [ "$bad" = 0 ] || fail "$bad of $HOT new maps were not created exactly once with $HOSTS paths and no reload"
 log "ok: each of the $HOT new LUNs got one map with $HOSTS paths: one 'creating map', no 'reloading map' ($(wc -l <hot.creates) creates, $(wc -l <hot.reloads) reloads in the log since the hot add)"
 old_touched=$(cat hot.creates hot.reloads | cut -d' ' -f1 | sort -u | comm -12 - old.wwids | grep -c . || true)
@@ -263,35 +265,41 @@ udev_settle 900
 check_views after-remove "$left" $((LUNS + HOT - GONE))
 
 # ---------------------------------------------------------------- 5. grouping of all, against Debian
-phase "Debian multipath -d -v2 on the $left paths (mpathd stopped, maps flushed)"
-cp after-remove.daemon-maps final.daemon-maps
+# Debian's multipathd on the same 500 paths, on top of mpathd's maps (it
+# reloads any map it would group differently): its own WWIDs and maps.
+phase "Debian multipathd on the $left paths (mpathd stopped, its maps left in place)"
 kill -TERM "$MPATHD_PID"
 wait "$MPATHD_PID" || true
-# A map udev is still probing is open, and remove_all skips open maps: retry.
-flush_maps() {
-    dmsetup --noudevsync remove_all >/dev/null 2>&1 || true
-    [ "$(dmsetup ls --target multipath | grep -c .)" = 0 ]
-}
-t0=$SECONDS
-if ! flush_maps; then
-    log "maps left after remove_all: $(dmsetup ls --target multipath | grep -c .); who has them open:"
-    dmsetup info -c -o name,open,attr --target multipath | head -n 5 || true
-    ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -E 'dm-[0-9]+' | head -n 10 || true
-    if ! wait_for flush_maps 120; then
-        log "still $(dmsetup ls --target multipath | grep -c .) maps: dmsetup remove_all --force"
-        dmsetup remove_all --force >/dev/null 2>&1 || true
-        [ "$(dmsetup ls --target multipath | grep -c .)" = 0 ] || fail "cannot flush the maps"
-    fi
-fi
-log "maps flushed in $((SECONDS - t0)) s"
-udev_settle 900
+MPATHD_PID=
 rm -f /etc/multipath/wwids
-peer_groups final
-diff -u final.peer final.daemon-maps || fail "grouping after hot add and removal differs from Debian multipath -d -v2"
-log "ok: grouping of $left paths == Debian multipath -d -v2 ($((LUNS + HOT - GONE)) maps)"
+peer_done() {
+    multipathd show paths raw format "%w %d %m" >final.peer-all 2>/dev/null || return 1
+    [ "$(grep -c ' sd' final.peer-all)" = "$left" ] && ! grep -q '\[orphan\]' final.peer-all
+}
+PEER_VERBOSITY=2 start_peer_multipathd
+t0=$SECONDS
+wait_for peer_done 600 || fail "Debian multipathd did not put the $left paths in maps"
+log "Debian multipathd: $left paths in maps $((SECONDS - t0)) s after it answered"
+awk '{ print $3, $2 }' final.peer-all | sort >final.peer
+awk '{ print $2, $1, $3 }' final.peer-all | sort >final.peer-wwids
+diff -u <(awk '{ print $1, $4, $5 }' after-remove.daemon-all | sort) final.peer-wwids ||
+    fail "Debian multipathd's WWIDs or maps differ from mpathd's"
+diff -u after-remove.daemon-maps final.peer || fail "grouping after hot add and removal differs from Debian multipathd's"
+log "ok: grouping of $left paths == Debian multipathd's show paths (%w %d %m, $((LUNS + HOT - GONE)) maps)"
+log "Debian multipathd log lines about reloads: $(grep -ciE 'reload' "$CASE_OUT/peer-multipathd.log" || true)"
+stop_peer_multipathd
+if [ "$(dmsetup ls --target multipath | grep -c .)" != 0 ]; then
+    log "maps left after multipath -F:"
+    for n in $(dmsetup ls --target multipath | awk '{ print $1 }'); do
+        dmsetup info "$n" || true
+        mm=$(dmsetup info -c --noheadings -o major,minor "$n" | tr : ' ')
+        ls "/sys/dev/block/${mm% *}:${mm#* }/holders" || true
+    done
+fi
 
 # ---------------------------------------------------------------- findings
 warns=$(log_since 0 | grep -cE ' (WARN|ERROR) ' || true)
 log "daemon log: $warns WARN/ERROR lines"
-log_since 0 | grep -E ' (WARN|ERROR) ' | head -n 20 || true
+# by message (timestamps cut)
+{ log_since 0 | grep -E ' (WARN|ERROR) ' || true; } | cut -d' ' -f2- | cut -c1-160 | sort | uniq -c | sort -rn | head -n 10
 phase "done: $LUNS+$HOT LUNs x $HOSTS hosts in $((SECONDS - T_START)) s"
