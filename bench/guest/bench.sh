@@ -112,12 +112,12 @@ flush_maps() {
         multipath -F >/dev/null 2>&1 || true
         dmsetup remove_all --force >/dev/null 2>&1 || true
         udev_settle 600
-        [ "$(dmsetup ls --target multipath 2>/dev/null | grep -c .)" = 0 ] && break
+        [ "$(mpath_map_count)" = 0 ] && break
         sleep 2
     done
     rm -f /etc/multipath/wwids
     udev_settle 600
-    log "maps left: $(dmsetup ls --target multipath 2>/dev/null | grep -c .)"
+    log "maps left: $(mpath_map_count)"
 }
 
 stop_daemon() { # DAEMON PID

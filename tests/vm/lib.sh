@@ -515,6 +515,12 @@ stop_peer_multipathd() {
     PEER_MULTIPATHD_PID=
 }
 
+# mpath_map_count -> how many dm multipath maps exist. (`dmsetup ls` prints
+# "No devices found" when there is no dm device at all: never count its lines.)
+mpath_map_count() {
+    dmsetup table --target multipath 2>/dev/null | awk '$4 == "multipath" { n++ } END { print n + 0 }'
+}
+
 # ---------------------------------------------------------------- cleanup
 # running NAME: is a process with this exact name alive? (no process start)
 running() {
