@@ -20,7 +20,6 @@ DAEMONS=${BENCH_DAEMONS:-multipathd mpathd}
 PATHS=4
 BC=$BENCH_CLIENT
 RES=$OUT/results.txt
-SD=/sys/bus/pseudo/drivers/scsi_debug
 : >"$RES"
 
 CONF='defaults {
@@ -55,55 +54,25 @@ stats() {
 }
 
 # ---------------------------------------------------------------- the SAN
-# scsi_debug's ALUA state is host number mod 3 (2 = standby), and standby
-# paths make udev (and the partition scan) retry failing reads for minutes
-# under TCG. Hosts are added one by one; a host whose number would be
-# standby is created with no targets, so it only holds the number.
-next_host_no() {
-    local n=0
-    while [ -e "/sys/class/scsi_host/host$n" ]; do n=$((n + 1)); done
-    echo "$n"
-}
-
-GOOD_HOSTS=()
+# tests/vm/lib.sh's san_scsi_debug_active: hosts added one by one, the
+# standby host number (host2) held by a host without targets, so every LUN
+# has 2 active/optimized and 2 active/non-optimized paths and udev does not
+# retry failing reads on standby paths for minutes under TCG.
+SAN_DEV_MB=8
 make_san() {
-    local t0=$SECONDS h
+    local t0=$SECONDS h st
     log "SAN: $LUNS LUNs x $PATHS hosts (+$HOT hot-add LUNs later)"
-    modprobe scsi_dh_alua
-    modprobe scsi_debug add_host=0 num_tgts=1 max_luns="$LUNS" vpd_use_hostno=0 \
-        dev_size_mb=8 || return 1
-    while [ "${#GOOD_HOSTS[@]}" -lt "$PATHS" ]; do
-        h=$(next_host_no)
-        if [ $((h % 3)) = 2 ]; then
-            echo 0 >"$SD/num_tgts"
-            echo 1 >"$SD/add_host"
-            echo 1 >"$SD/num_tgts"
-            log "host$h (standby number) created without targets"
-        else
-            echo 1 >"$SD/add_host"
-            GOOD_HOSTS+=("$h")
-            log "host$h added ($(ls /sys/class/scsi_host | tr '\n' ' '))"
-        fi
-    done
-    wait_for "[ \$(sd_devices scsi_debug | wc -l) -ge $((LUNS * PATHS)) ]" 1200 || return 1
-    udev_settle 1200
+    SAN_WAIT_SECS=1200 san_scsi_debug_active "$LUNS" "$PATHS" || return 1
     log "SAN ready: $(sd_devices scsi_debug | wc -l) paths in $((SECONDS - t0)) s"
     result san setup_s $((SECONDS - t0))
-    local st
-    for h in "${GOOD_HOSTS[@]}"; do
+    for h in "${SAN_HOSTS[@]}"; do
         st=$(cat /sys/class/scsi_host/host"$h"/device/target*/*/access_state 2>/dev/null | sort | uniq -c | tr '\n' ' ')
         log "host$h access states: $st"
     done
 }
 
-# The LUNs a hot add brings: raise max_luns, rescan the good hosts.
-hot_add_cmd() {
-    local h s="echo $((LUNS + HOT)) >$SD/max_luns"
-    for h in "${GOOD_HOSTS[@]}"; do
-        s="$s; echo '- - -' >/sys/class/scsi_host/host$h/scan"
-    done
-    echo "$s"
-}
+# The LUNs a hot add brings: raise max_luns, rescan the SAN's hosts.
+hot_add_cmd() { san_hot_add_script "$HOT"; }
 
 # Undo a hot add: delete the new LUNs' devices and lower max_luns again.
 hot_remove() {
@@ -113,7 +82,7 @@ hot_remove() {
         l=${d##*:}
         [ "$l" -ge "$LUNS" ] 2>/dev/null && echo 1 >"$d/device/delete"
     done
-    echo "$LUNS" >"$SD/max_luns"
+    echo "$LUNS" >"$SD_DRIVER/max_luns"
     udev_settle 600
     log "hot-added LUNs removed: $(sd_devices scsi_debug | wc -l) paths"
 }
@@ -143,12 +112,12 @@ flush_maps() {
         multipath -F >/dev/null 2>&1 || true
         dmsetup remove_all --force >/dev/null 2>&1 || true
         udev_settle 600
-        [ "$(dmsetup ls --target multipath 2>/dev/null | grep -c .)" = 0 ] && break
+        [ "$(mpath_map_count)" = 0 ] && break
         sleep 2
     done
     rm -f /etc/multipath/wwids
     udev_settle 600
-    log "maps left: $(dmsetup ls --target multipath 2>/dev/null | grep -c .)"
+    log "maps left: $(mpath_map_count)"
 }
 
 stop_daemon() { # DAEMON PID

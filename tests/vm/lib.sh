@@ -187,6 +187,93 @@ lun_paths() {
     return 0
 }
 
+# ---------------------------------------------------------------- big scsi_debug SAN
+# With add_host=N scsi_debug makes every third host (number mod 3 == 2) ALUA
+# standby. Reads on standby paths fail, and the kernel's partition scan and
+# udev's probes retry each one: under TCG that costs minutes per 64 paths.
+# san_scsi_debug_active therefore loads scsi_debug with no host and adds
+# hosts one at a time through the driver's add_host attribute; a host whose
+# number would be standby is created with no targets (it only holds the
+# number). Every LUN then has paths through HOSTS hosts, alternately
+# active/optimized (host mod 3 == 0) and active/non-optimized (== 1), so
+# group_by_prio gives two path groups, and no path is standby.
+SD_DRIVER=/sys/bus/pseudo/drivers/scsi_debug
+SAN_HOSTS=()  # host numbers that carry the LUNs (set by san_scsi_debug_active)
+SAN_LUNS=0    # LUNs per host (raised by san_hot_add)
+SAN_WAIT_SECS=${SAN_WAIT_SECS:-1800}
+
+# lowest free SCSI host number: the one the next host gets
+next_scsi_host_no() {
+    local n=0
+    while [ -e "/sys/class/scsi_host/host$n" ]; do n=$((n + 1)); done
+    echo "$n"
+}
+
+# san_scsi_debug_active LUNS HOSTS [extra scsi_debug params...]
+# LUNS LUNs through HOSTS hosts with one WWID each, no standby path. Waits
+# for the sd devices and for udev (SAN_WAIT_SECS each).
+san_scsi_debug_active() {
+    local luns=$1 hosts=$2 h
+    shift 2
+    log "scsi_debug SAN (no standby host): $luns LUNs x $hosts hosts $*"
+    SAN_HOSTS=()
+    SAN_LUNS=$luns
+    modprobe scsi_dh_alua
+    modprobe scsi_debug add_host=0 num_tgts=1 max_luns="$luns" \
+        vpd_use_hostno=0 dev_size_mb="$SAN_DEV_MB" "$@" || return 1
+    # A new host's scan runs asynchronously by default and reads num_tgts
+    # when it runs, not when the host was added (a write to num_tgts updates
+    # every host): the placeholder could get its targets after all. With
+    # scsi_mod's scan=sync, each add_host returns after its host's scan.
+    local scan_mode
+    scan_mode=$(read_attr /sys/module/scsi_mod/parameters/scan)
+    echo sync >/sys/module/scsi_mod/parameters/scan
+    while [ "${#SAN_HOSTS[@]}" -lt "$hosts" ]; do
+        h=$(next_scsi_host_no)
+        if [ $((h % 3)) = 2 ]; then
+            echo 0 >"$SD_DRIVER/num_tgts"
+            echo 1 >"$SD_DRIVER/add_host"
+            echo 1 >"$SD_DRIVER/num_tgts"
+            log "host$h (a standby number) created without targets"
+        else
+            echo 1 >"$SD_DRIVER/add_host"
+            SAN_HOSTS+=("$h")
+            log "host$h added"
+        fi
+    done
+    echo "$scan_mode" >/sys/module/scsi_mod/parameters/scan
+    wait_for "[ \$(sd_devices scsi_debug | wc -l) -ge $((luns * hosts)) ]" "$SAN_WAIT_SECS" || return 1
+    log "$((luns * hosts)) sd devices; waiting for udev"
+    udev_settle "$SAN_WAIT_SECS" || return 1
+    # Exactly the expected devices: none on a placeholder host (never scan
+    # those again: that would bring their LUNs).
+    h=$(sd_devices scsi_debug | wc -l)
+    if [ "$h" != $((luns * hosts)) ]; then
+        echo "san_scsi_debug_active: $h sd devices, expected $((luns * hosts))" >&2
+        return 1
+    fi
+    log "udev settled"
+}
+
+# san_hot_add_script N -> shell commands that bring N more LUNs to every
+# SAN host (raise max_luns, rescan the hosts that carry LUNs, not the
+# placeholders). For callers that time the commands themselves.
+san_hot_add_script() {
+    local h s="echo $((SAN_LUNS + $1)) >$SD_DRIVER/max_luns"
+    for h in "${SAN_HOSTS[@]}"; do
+        s="$s; echo '- - -' >/sys/class/scsi_host/host$h/scan"
+    done
+    echo "$s"
+}
+
+# san_hot_add N: N more LUNs through every SAN host; does not wait for udev.
+# scsi_debug allows at most 256 LUNs per target.
+san_hot_add() {
+    log "hot add: $1 LUNs x ${#SAN_HOSTS[@]} hosts (LUNs $SAN_LUNS-$((SAN_LUNS + $1 - 1)))"
+    eval "$(san_hot_add_script "$1")" || return 1
+    SAN_LUNS=$((SAN_LUNS + $1))
+}
+
 san_teardown() {
     [ -d /sys/module/scsi_debug ] || return 0
     log "removing scsi_debug"
@@ -405,7 +492,8 @@ blacklist {
 
 # start_peer_multipathd [CONFIG_TEXT]
 # Starts Debian's multipathd (the reference to compare against) in the
-# foreground-as-background mode, logging to $CASE_OUT/peer-multipathd.log.
+# foreground-as-background mode, logging to $CASE_OUT/peer-multipathd.log
+# (verbosity PEER_VERBOSITY, default 3).
 # Note: a one-line section such as `blacklist { devnode "^sr" }` is a parse
 # error for it; put each brace on its own line.
 start_peer_multipathd() {
@@ -413,7 +501,7 @@ start_peer_multipathd() {
     printf '%s\n' "$conf" >/etc/multipath.conf
     mkdir -p /etc/multipath
     log "starting peer multipathd"
-    /sbin/multipathd -d -s -v3 >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
+    /sbin/multipathd -d -s -v"${PEER_VERBOSITY:-3}" >"${CASE_OUT:-/tmp}/peer-multipathd.log" 2>&1 &
     PEER_MULTIPATHD_PID=$!
     wait_for "multipathd show daemon | grep -Eq 'idle|running'" 180
 }
@@ -427,12 +515,19 @@ stop_peer_multipathd() {
     PEER_MULTIPATHD_PID=
 }
 
+# mpath_map_count -> how many dm multipath maps exist. (`dmsetup ls` prints
+# "No devices found" when there is no dm device at all: never count its lines.)
+mpath_map_count() {
+    dmsetup table --target multipath 2>/dev/null | awk '$4 == "multipath" { n++ } END { print n + 0 }'
+}
+
 # ---------------------------------------------------------------- cleanup
 # running NAME: is a process with this exact name alive? (no process start)
 running() {
     local f c
     for f in /proc/[0-9]*/comm; do
-        read -r c <"$f" 2>/dev/null && [ "$c" = "$1" ] && return 0
+        # (stderr first: the process may be gone before we open its comm)
+        read -r c 2>/dev/null <"$f" && [ "$c" = "$1" ] && return 0
     done
     return 1
 }

@@ -30,7 +30,7 @@ peer_tables=$(tables)
 echo "peer tables:"; echo "$peer_tables"
 multipathd show topology | tee "$CASE_OUT/peer-topology.txt"
 stop_peer_multipathd
-wait_for "[ \$(dmsetup ls --target multipath | grep -c .) -eq 0 ]" 30 || dmsetup remove_all --force
+wait_for "[ \$(mpath_map_count) -eq 0 ]" 30 || dmsetup remove_all --force
 rm -f /etc/multipath/wwids
 
 # --- mpathd
