@@ -26,7 +26,7 @@ use crate::prio::{PrioResult, PrioSpec};
 
 pub use io::{directio, readsector0, tur, tur_on, tur_step, TurStep};
 pub use probe::SysProbe;
-pub use runner::{CheckRunner, RunnerStats};
+pub use runner::{CheckOutcome, CheckRunner, ChunkItem, RunnerStats};
 pub use sim::SimProbe;
 
 /// The checkers this daemon implements.

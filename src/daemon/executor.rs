@@ -8,7 +8,6 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, error, warn};
 
 use super::{MapKernel, ProbeResult, Prober, WwidStore};
-use crate::model::ChkState;
 use crate::policy::{Action, Event};
 
 /// Map loads and removals that may run at once. Each one waits for udev
@@ -195,32 +194,11 @@ impl Executor {
     ) -> Vec<Event> {
         let mut events = Vec::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        // Probes that fell due together go out as one batch.
+        let mut probes = Vec::new();
         for action in actions {
             match action {
-                Action::Probe(req) => {
-                    let dev = req.info.dev.clone();
-                    let fut = self.prober.probe(*req);
-                    let tx = probe_tx.clone();
-                    match tokio::runtime::Handle::try_current() {
-                        Ok(h) => {
-                            h.spawn(async move {
-                                let r = fut.await;
-                                let _ = tx.send(r).await;
-                            });
-                        }
-                        Err(_) => {
-                            // No runtime (unit tests of the executor): report
-                            // the probe as not run.
-                            let _ = tx.try_send(ProbeResult {
-                                dev,
-                                chk: ChkState::Undef,
-                                prio: None,
-                                msg: "no runtime".into(),
-                                dev_state: None,
-                            });
-                        }
-                    }
-                }
+                Action::Probe(req) => probes.push(*req),
                 Action::CreateMap {
                     name,
                     uuid,
@@ -263,6 +241,9 @@ impl Executor {
                     }
                 }
             }
+        }
+        if !probes.is_empty() {
+            self.prober.probe_batch(probes, probe_tx);
         }
         // One status read per messaged map brings dm's view back in.
         for name in touched {

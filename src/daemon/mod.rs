@@ -59,6 +59,45 @@ pub trait Prober: Send + Sync + 'static {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>>;
     /// The path went away: release whatever is held for it (an open fd).
     fn forget(&self, _dev: &str) {}
+    /// Run the probes that fell due together, each result going to `tx`.
+    /// By default each one on its own; a prober may batch them.
+    fn probe_batch(&self, reqs: Vec<ProbeRequest>, tx: &mpsc::Sender<ProbeResult>) {
+        for req in reqs {
+            let dev = req.info.dev.clone();
+            let fut = self.probe(req);
+            spawn_probe(async move { vec![fut.await] }, tx, vec![dev]);
+        }
+    }
+}
+
+/// Run a probe future on the current runtime; its results go to `tx`.
+/// Without a runtime (unit tests of the executor) the probes of `devs` are
+/// reported as not run.
+pub fn spawn_probe<F>(fut: F, tx: &mpsc::Sender<ProbeResult>, devs: Vec<String>)
+where
+    F: std::future::Future<Output = Vec<ProbeResult>> + Send + 'static,
+{
+    let tx = tx.clone();
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(async move {
+                for r in fut.await {
+                    let _ = tx.send(r).await;
+                }
+            });
+        }
+        Err(_) => {
+            for dev in devs {
+                let _ = tx.try_send(ProbeResult {
+                    dev,
+                    chk: ChkState::Undef,
+                    prio: None,
+                    msg: "no runtime".into(),
+                    dev_state: None,
+                });
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,10 +14,10 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use super::{
-    ConfigLoader, Daemon, ExistingMap, Inputs, LoadedConfig, MapKernel, ProbeRequest, ProbeResult,
-    Prober, Request, WwidStore,
+    spawn_probe, ConfigLoader, Daemon, ExistingMap, Inputs, LoadedConfig, MapKernel, ProbeRequest,
+    ProbeResult, Prober, Request, WwidStore,
 };
-use crate::checker::{CheckRunner, CheckerKind, SysProbe};
+use crate::checker::{CheckOutcome, CheckRunner, CheckerKind, ChunkItem, SysProbe};
 use crate::cli::{Cli, ConfigCmd};
 use crate::config::{Config, ConfigPaths, Severity};
 use crate::discovery::{PathEvent, PathSource, UdevConfig, UdevPathSource, WwidsFile};
@@ -173,9 +173,73 @@ impl MapKernel for DmKernel {
 /// [`Prober`] over the checker runner (bounded pool of blocking threads).
 pub struct RunnerProber(pub Arc<CheckRunner<SysProbe>>);
 
+/// Most checks batched in one blocking call (see
+/// [`CheckRunner::check_chunk`]): enough that a second's worth of healthy
+/// checks at 1024 paths takes a few hand-offs, few enough that chunks still
+/// run side by side on the pool.
+const CHUNK: usize = 16;
+
+fn chunk_item(req: &ProbeRequest) -> ChunkItem {
+    let timeout = Duration::from_secs(u64::from(req.timeout_secs.max(1)));
+    let (kind, unknown) = CheckerKind::resolve(&req.checker);
+    if let Some(u) = unknown {
+        warn!(path = %req.info.dev, checker = %u, "checker not supported; using {}", kind.name());
+    }
+    let spec = req.with_prio.then(|| {
+        let mut spec = PrioSpec::new(req.prio.clone(), req.prio_args.clone());
+        spec.exclusive_pref_bit |= req.exclusive_pref_bit;
+        spec
+    });
+    ChunkItem {
+        path: req.info.clone(),
+        checker: kind,
+        spec,
+        timeout,
+    }
+}
+
+fn probe_result(dev: &str, (check, p): CheckOutcome) -> ProbeResult {
+    let prio = p.and_then(|p| (p.prio != PRIO_UNDEF).then_some(p.prio));
+    ProbeResult {
+        dev: dev.to_string(),
+        chk: check.state,
+        prio,
+        msg: check.to_string(),
+        dev_state: check.dev_state,
+    }
+}
+
 impl Prober for RunnerProber {
     fn forget(&self, dev: &str) {
         self.0.probe().close(dev);
+    }
+
+    /// Paths in doubt are probed one per call; the healthy rest in chunks.
+    fn probe_batch(&self, reqs: Vec<ProbeRequest>, tx: &mpsc::Sender<ProbeResult>) {
+        let (solo, healthy): (Vec<_>, Vec<_>) = reqs.into_iter().partition(|r| r.solo);
+        for req in solo {
+            let dev = req.info.dev.clone();
+            let fut = self.probe(req);
+            spawn_probe(async move { vec![fut.await] }, tx, vec![dev]);
+        }
+        for chunk in healthy.chunks(CHUNK) {
+            let items: Vec<ChunkItem> = chunk.iter().map(chunk_item).collect();
+            let devs: Vec<String> = items.iter().map(|i| i.path.dev.clone()).collect();
+            let runner = self.0.clone();
+            let names = devs.clone();
+            spawn_probe(
+                async move {
+                    let out = runner.check_chunk(items).await;
+                    names
+                        .iter()
+                        .zip(out)
+                        .map(|(d, o)| probe_result(d, o))
+                        .collect::<Vec<_>>()
+                },
+                tx,
+                devs,
+            );
+        }
     }
 
     fn probe(
@@ -184,27 +248,12 @@ impl Prober for RunnerProber {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
         let runner = self.0.clone();
         Box::pin(async move {
-            let timeout = Duration::from_secs(u64::from(req.timeout_secs.max(1)));
-            let (kind, unknown) = CheckerKind::resolve(&req.checker);
-            if let Some(u) = unknown {
-                warn!(path = %req.info.dev, checker = %u, "checker not supported; using {}", kind.name());
-            }
-            let spec = req.with_prio.then(|| {
-                let mut spec = PrioSpec::new(req.prio.clone(), req.prio_args.clone());
-                spec.exclusive_pref_bit |= req.exclusive_pref_bit;
-                spec
-            });
-            let (check, p) = runner
-                .check_then_prio(req.info.clone(), kind, spec, timeout)
+            let item = chunk_item(&req);
+            let dev = req.info.dev.clone();
+            let out = runner
+                .check_then_prio(item.path, item.checker, item.spec, item.timeout)
                 .await;
-            let prio = p.and_then(|p| (p.prio != PRIO_UNDEF).then_some(p.prio));
-            ProbeResult {
-                dev: req.info.dev.clone(),
-                chk: check.state,
-                prio,
-                msg: check.to_string(),
-                dev_state: check.dev_state,
-            }
+            probe_result(&dev, out)
         })
     }
 }

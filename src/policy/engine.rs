@@ -87,6 +87,9 @@ pub struct ProbeRequest {
     pub prio_args: String,
     pub with_prio: bool,
     pub exclusive_pref_bit: bool,
+    /// The path's last check was not good (or there was none): check it on
+    /// its own, since a hung check would hold up checks batched with it.
+    pub solo: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -231,6 +234,16 @@ pub struct Engine {
     changed: bool,
     /// Earliest next_check_ms of a path not being checked (u64::MAX: none).
     next_due_ms: u64,
+}
+
+/// When a check is next due: `interval_s` from now, rounded down to a whole
+/// second of the engine clock. Checks then fall due together on second
+/// boundaries, as multipathd's ticks do, and go out in one batch instead of
+/// one wake-up (and thread hand-off) per path; never later than the
+/// interval.
+fn check_slot(now_ms: u64, interval_s: u32) -> u64 {
+    let due = now_ms + u64::from(interval_s.max(1)) * 1000;
+    (due - due % 1000).max(now_ms + 1)
 }
 
 fn natural_key(dev: &str) -> (usize, String) {
@@ -778,6 +791,7 @@ impl Engine {
                 prio_args: p.settings.prio_args.clone(),
                 with_prio: true,
                 exclusive_pref_bit: p.settings.exclusive_pref_bit,
+                solo: !matches!(p.chk, ChkState::Up | ChkState::Ghost),
             })));
         }
         self.next_due_ms = next_due;
@@ -836,7 +850,7 @@ impl Engine {
             // Transitioning: look again soon.
             p.interval_s = 1;
         }
-        p.next_check_ms = now + u64::from(p.interval_s) * 1000;
+        p.next_check_ms = check_slot(now, p.interval_s);
         if prev != p.chk {
             info!(path = %dev, map = ?p.map, from = %prev, to = %p.chk, reason = %msg, "path checker state changed");
         }

@@ -604,3 +604,55 @@ fn unchanged_checks_change_nothing() {
     assert_eq!(messages(&a), vec!["fail_path 8:16"]);
     assert!(e.take_changed());
 }
+
+fn probe_reqs(actions: &[Action]) -> Vec<&ProbeRequest> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Probe(r) => Some(&**r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn checks_fall_due_on_whole_seconds_never_later_than_the_interval() {
+    assert_eq!(check_slot(12_345, 5), 17_000);
+    assert_eq!(check_slot(12_000, 5), 17_000);
+    assert_eq!(check_slot(12_999, 1), 13_000);
+    // Checks answered at different moments of one second fall due together.
+    let mut e = two_path_map(settings());
+    e.handle(probed("sdb", ChkState::Up, 1), 5_120);
+    e.handle(probed("sdc", ChkState::Up, 50), 5_870);
+    let a = e.handle(Event::Tick, 15_000);
+    assert_eq!(probes(&a), vec!["sdb", "sdc"], "both due in one batch");
+}
+
+#[test]
+fn paths_in_doubt_are_probed_alone() {
+    let mut e = engine(settings());
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    assert!(probe_reqs(&a).iter().all(|r| r.solo), "first checks: {a:?}");
+    e.handle_batch(
+        vec![
+            probed("sdb", ChkState::Up, 1),
+            probed("sdc", ChkState::Down, 1),
+        ],
+        100,
+    );
+    let a = e.handle(Event::Tick, 20_000);
+    let solo: Vec<(String, bool)> = probe_reqs(&a)
+        .iter()
+        .map(|r| (r.info.dev.clone(), r.solo))
+        .collect();
+    assert_eq!(
+        solo,
+        vec![("sdb".to_string(), false), ("sdc".to_string(), true)]
+    );
+}
