@@ -676,7 +676,11 @@ mod tests {
         let (sim, r) = runner(4);
         sim.hang("sdb");
         let out = r
-            .check_chunk(vec![item("sda", None), item("sdb", None), item("sdc", None)])
+            .check_chunk(vec![
+                item("sda", None),
+                item("sdb", None),
+                item("sdc", None),
+            ])
             .await;
         let states: Vec<ChkState> = out.iter().map(|(c, _)| c.state).collect();
         assert_eq!(
@@ -692,7 +696,9 @@ mod tests {
         );
         assert_eq!(r.stats().stuck, 1);
         // A path already in flight is answered without being run again.
-        let again = r.check_chunk(vec![item("sdb", None), item("sda", None)]).await;
+        let again = r
+            .check_chunk(vec![item("sdb", None), item("sda", None)])
+            .await;
         assert_eq!(again[0].0.state, ChkState::Timeout);
         assert_eq!(again[1].0.state, ChkState::Up);
         assert_eq!(sim.checks("sdb"), 1);

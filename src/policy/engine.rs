@@ -871,7 +871,12 @@ impl Engine {
         if !m.in_kernel {
             return actions;
         }
-        if let Some(devt) = devt {
+        // A path the kernel's table does not hold yet (it joined and the
+        // reload is still to come or running) takes no message: dm would
+        // refuse it with EINVAL. on_applied sets every member's state from
+        // its check once the load is in.
+        let in_table = dm != DmPathState::Undef && !m.applying;
+        if let Some(devt) = devt.filter(|_| in_table) {
             let bad = matches!(p_state_kind(chk), StateKind::Bad);
             if usable && dm != DmPathState::Active {
                 actions.push(Action::Message {

@@ -656,3 +656,32 @@ fn paths_in_doubt_are_probed_alone() {
         vec![("sdb".to_string(), false), ("sdc".to_string(), true)]
     );
 }
+
+#[test]
+fn no_path_messages_until_the_kernel_table_holds_the_path() {
+    let mut e = two_path_map(settings());
+    // A third path joins: the map is reloaded with it.
+    let a = e.handle(Event::PathAdded(path("sdd", 48, "3600a")), 1_000);
+    let a2 = e.handle(probed("sdd", ChkState::Up, 1), 1_100);
+    // The kernel's table does not hold sdd until the reload is in: no
+    // reinstate_path (dm would refuse it with EINVAL).
+    assert!(messages(&a2).is_empty(), "{a2:?}");
+    let all: Vec<Action> = a.into_iter().chain(a2).collect();
+    assert_eq!(reloads(&all).len(), 1, "{all:?}");
+    let a = e.handle(probed("sdd", ChkState::Up, 1), 1_200);
+    assert!(messages(&a).is_empty(), "{a:?}");
+    let a = e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: None,
+            error: None,
+        },
+        1_300,
+    );
+    assert!(messages(&a).is_empty(), "{a:?}");
+    // A path going down after the load is failed as usual.
+    let a = e.handle(probed("sdd", ChkState::Down, 1), 7_000);
+    assert_eq!(messages(&a), vec!["fail_path 8:48"]);
+}
