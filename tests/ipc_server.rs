@@ -205,7 +205,10 @@ fn half_a_frame_times_out() {
 
 #[test]
 fn extra_clients_are_closed() {
-    let s = TestServer::start_with(|cfg| cfg.max_clients = 2);
+    let s = TestServer::start_with(|cfg| {
+        cfg.max_clients = 2;
+        cfg.slot_wait = Duration::from_millis(100);
+    });
     let mut a = connect(&s);
     let mut b = connect(&s);
     assert_eq!(ask(&mut a, "show daemon"), "pid 4242 idle\n");
@@ -228,6 +231,24 @@ fn extra_clients_are_closed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(served);
+}
+
+#[test]
+fn extra_clients_wait_for_a_slot() {
+    let s = TestServer::start_with(|cfg| {
+        cfg.max_clients = 1;
+        cfg.slot_wait = Duration::from_secs(30);
+    });
+    let mut a = connect(&s);
+    assert_eq!(ask(&mut a, "show daemon"), "pid 4242 idle\n");
+    // A second client queues in the listen backlog while `a` holds the
+    // only slot, and is served (not refused) once `a` hangs up.
+    let mut b = connect(&s);
+    codec::write_frame_blocking(&mut b, "show daemon").expect("request");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(a);
+    let r = codec::read_frame_blocking(&mut b, MAX_REPLY_LEN).expect("reply once a slot is free");
+    assert_eq!(r, "pid 4242 idle\n");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -43,8 +43,13 @@ pub struct ServerConfig {
     pub sockets: Vec<SocketName>,
     /// Take the listening sockets from systemd (LISTEN_FDS) when present.
     pub systemd_activation: bool,
-    /// Connections served at once; more are closed at once.
+    /// Connections served at once.
     pub max_clients: usize,
+    /// With every slot taken, how long a new connection waits (in the
+    /// listen backlog, not yet accepted) for one before it is closed. Bursts
+    /// of short connections (`multipath -u` from udev for every new path)
+    /// wait their turn instead of being refused.
+    pub slot_wait: Duration,
     /// From the arrival of a request's length to the reply being ready
     /// (reading the rest of the request, waiting for the daemon).
     pub request_timeout: Duration,
@@ -64,6 +69,7 @@ impl Default for ServerConfig {
             sockets: socket::server_sockets(),
             systemd_activation: true,
             max_clients: 64,
+            slot_wait: Duration::from_secs(2),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             idle_timeout_nonroot: Some(Duration::from_secs(60)),
             write_timeout: Duration::from_secs(10),
@@ -356,6 +362,20 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// Accept the next connection once a slot is free, or after `slot_wait`
+/// without one (then with no permit: the caller closes it).
+async fn accept_slot(
+    listener: &UnixListener,
+    ctx: &Ctx,
+) -> std::io::Result<(UnixStream, Option<OwnedSemaphorePermit>)> {
+    let permit = tokio::time::timeout(ctx.cfg.slot_wait, ctx.slots.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(|r| r.ok());
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, permit))
+}
+
 async fn accept_loop(
     listener: UnixListener,
     name: String,
@@ -363,25 +383,34 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
+    // Refusals are logged at most every 10 s, with their count.
+    let mut refused = 0u64;
+    let mut refused_logged: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            r = listener.accept() => match r {
-                Ok((stream, _)) => match ctx.slots.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let ctx = ctx.clone();
-                        let stop = stop.clone();
-                        conns.spawn(async move {
-                            serve(stream, &ctx, stop).await;
-                            drop(permit);
-                        });
+            r = accept_slot(&listener, &ctx) => match r {
+                Ok((stream, Some(permit))) => {
+                    let ctx = ctx.clone();
+                    let stop = stop.clone();
+                    conns.spawn(async move {
+                        serve(stream, &ctx, stop).await;
+                        drop(permit);
+                    });
+                }
+                Ok((stream, None)) => {
+                    drop(stream);
+                    refused += 1;
+                    if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        warn!(
+                            "{name}: {} clients connected for {:?}; closed {refused} new connection(s)",
+                            ctx.cfg.max_clients, ctx.cfg.slot_wait
+                        );
+                        refused = 0;
+                        refused_logged = Some(Instant::now());
                     }
-                    Err(_) => {
-                        warn!("{name}: {} clients connected, closing a new one", ctx.cfg.max_clients);
-                        drop(stream);
-                    }
-                },
+                }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     warn!("{name}: accept: {e}");
