@@ -170,8 +170,9 @@ pub struct Inputs {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Called once when the first coldplug has been applied (READY=1).
-pub type ReadyHook = Box<dyn FnOnce() + Send>;
+/// Called once when the first coldplug has been applied (READY=1), with
+/// the names of the maps then in place.
+pub type ReadyHook = Box<dyn FnOnce(Vec<String>) + Send>;
 
 pub struct Daemon {
     engine: Engine,
@@ -288,7 +289,7 @@ impl Daemon {
                     maps = self.engine.map_names().len(),
                     "initial paths applied: ready"
                 );
-                hook();
+                hook(self.engine.map_names());
             }
         }
     }

@@ -170,6 +170,30 @@ impl MapKernel for DmKernel {
     }
 }
 
+/// Wait until `/dev/mapper/<name>` exists for every map, at most `limit`.
+/// Without a running udev nobody makes the nodes: nothing to wait for.
+fn wait_for_map_nodes(maps: &[String], dir: &Path, limit: Duration) {
+    if !Path::new("/run/udev/control").exists() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let missing: Vec<&String> = maps.iter().filter(|m| !dir.join(m).exists()).collect();
+        if missing.is_empty() {
+            return;
+        }
+        if start.elapsed() >= limit {
+            warn!(
+                maps = ?missing,
+                "udev has not made these maps' nodes after {} s; reporting ready anyway",
+                limit.as_secs()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// [`Prober`] over the checker runner (bounded pool of blocking threads).
 pub struct RunnerProber(pub Arc<CheckRunner<SysProbe>>);
 
@@ -614,7 +638,20 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
         }
     });
 
-    daemon.on_ready(Box::new(|| notify(&[sd_notify::NotifyState::Ready])));
+    daemon.on_ready(Box::new(|maps| {
+        // Maps are created without waiting on udev (see RealDm's resume),
+        // but READY=1 promises units ordered after us usable maps: wait
+        // (bounded, off the run loop) for udev to make their nodes.
+        let spawned = std::thread::Builder::new()
+            .name("ready".into())
+            .spawn(move || {
+                wait_for_map_nodes(&maps, Path::new("/dev/mapper"), Duration::from_secs(30));
+                notify(&[sd_notify::NotifyState::Ready]);
+            });
+        if spawned.is_err() {
+            notify(&[sd_notify::NotifyState::Ready]);
+        }
+    }));
     if let Some(period) = sd_notify::watchdog_enabled() {
         // Ping at most every half period, from the loop itself, so a wedged
         // loop gets restarted.

@@ -181,7 +181,7 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
         snap_tx,
     );
     let (ready_tx, ready_rx) = oneshot::channel();
-    d.on_ready(Box::new(move || {
+    d.on_ready(Box::new(move |_maps| {
         let _ = ready_tx.send(());
     }));
     d.start();

@@ -46,6 +46,10 @@ wait_for "grep -q READY=1 $CASE_OUT/notify.log" 120
 cat "$CASE_OUT/notify.log"
 ready_maps=$(sed -n 's/.*READY=1 maps=\([0-9]*\).*/\1/p' "$CASE_OUT/notify.log" | head -1)
 assert_eq 2 "$ready_maps" "maps present when READY=1 arrived"
+for x in "${wwids[@]}"; do
+    [ -e "/dev/mapper/$x" ] || fail "READY=1 came before udev made /dev/mapper/$x"
+done
+echo "ok: map nodes present when READY=1 arrived"
 
 # A reader on the first map for the rest of the case.
 w=${wwids[0]}
