@@ -252,6 +252,23 @@ fn extra_clients_wait_for_a_slot() {
 }
 
 #[test]
+fn a_client_after_an_expired_slot_wait_is_served_when_a_slot_is_free() {
+    let s = TestServer::start_with(|cfg| {
+        cfg.max_clients = 1;
+        cfg.slot_wait = Duration::from_millis(100);
+    });
+    let mut a = connect(&s);
+    assert_eq!(ask(&mut a, "show daemon"), "pid 4242 idle\n");
+    // The accept loop's wait for a slot runs out with nobody waiting...
+    std::thread::sleep(Duration::from_millis(400));
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    // ...and the next client, coming once the slot is free, is served.
+    let mut b = connect(&s);
+    assert_eq!(ask(&mut b, "show daemon"), "pid 4242 idle\n");
+}
+
+#[test]
 fn shutdown_removes_the_path_socket() {
     let mut s = TestServer::start();
     let mut c = connect(&s);

@@ -268,11 +268,12 @@ impl<P: PathProbe> CheckRunner<P> {
     /// check was good: a check that hangs holds up the ones after it, so a
     /// path in doubt belongs in a chunk of its own.
     ///
-    /// Answers within the longest item deadline. If the chunk is still
-    /// running then, the item being run is a timeout (and counted stuck, as
-    /// with [`Self::check`]) and the items not started are pending: they
-    /// are released at once, so their next check runs on its own instead
-    /// of queueing behind the hung one.
+    /// Each item has its own deadline, counted from when it starts, so a
+    /// slow item never turns a healthy later one into a timeout. When an
+    /// item outlives its deadline it is a timeout (and counted stuck, as
+    /// with [`Self::check`]); the items after it are released from the
+    /// chunk and each checked on its own call at once, so one hung device
+    /// delays the others by one deadline at most and never fails them.
     pub async fn check_chunk(&self, items: Vec<ChunkItem>) -> Vec<CheckOutcome> {
         let n = items.len();
         let mut out: Vec<Option<CheckOutcome>> = (0..n).map(|_| None).collect();
@@ -292,11 +293,11 @@ impl<P: PathProbe> CheckRunner<P> {
                 }
             }
         }
-        let deadline = items
-            .iter()
-            .map(ChunkItem::deadline)
-            .max()
-            .unwrap_or_default();
+        if started.is_empty() {
+            return out.into_iter().flatten().collect();
+        }
+        let deadlines: Vec<Duration> = started.iter().map(|&(i, _)| items[i].deadline()).collect();
+        let longest = deadlines.iter().copied().max().unwrap_or_default();
         let guards: Vec<FlightGuard> = started
             .iter()
             .map(|&(i, id)| FlightGuard {
@@ -306,11 +307,7 @@ impl<P: PathProbe> CheckRunner<P> {
                 _permit: None,
             })
             .collect();
-        if started.is_empty() {
-            return out.into_iter().flatten().collect();
-        }
-        let permit = match tokio::time::timeout(deadline, self.slots.clone().acquire_owned()).await
-        {
+        let permit = match tokio::time::timeout(longest, self.slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
                 drop(guards);
@@ -326,56 +323,88 @@ impl<P: PathProbe> CheckRunner<P> {
         };
         let progress = Arc::new(Mutex::new(ChunkProgress {
             done: (0..started.len()).map(|_| None).collect(),
-            current: 0,
+            current: None,
             abandoned: false,
         }));
         let jobs: Vec<ChunkItem> = started.iter().map(|&(i, _)| items[i].clone()).collect();
         let probe = self.probe.clone();
         let prog = progress.clone();
-        let handle = tokio::task::spawn_blocking(move || {
+        let spawned = Instant::now();
+        let mut handle = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             for (k, (job, guard)) in jobs.iter().zip(guards).enumerate() {
                 {
-                    let mut p = prog.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut p = lock_progress(&prog);
                     if p.abandoned {
                         break;
                     }
-                    p.current = k;
+                    p.current = Some((k, Instant::now()));
                 }
-                let r = run_check_then_prio(&*probe, job);
+                // A panicking probe fails its own item, not the chunk.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_check_then_prio(&*probe, job)
+                }))
+                .unwrap_or_else(|_| {
+                    let c = CheckResult::standard(job.checker, ChkState::Down)
+                        .with_detail("checker call panicked");
+                    (c, None)
+                });
+                // Record before the guard frees the path for its next check.
+                lock_progress(&prog).done[k] = Some(r);
                 drop(guard);
-                prog.lock().unwrap_or_else(|e| e.into_inner()).done[k] = Some(r);
             }
         });
-        let finished = tokio::time::timeout(deadline, handle).await;
-        let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-        let failed = match finished {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("checker call failed: {e}")),
-            Err(_) => {
-                p.abandoned = true;
-                None
+        // Wait item by item: each gets its deadline from its own start.
+        let mut wait = deadlines[0];
+        let hung: Option<usize> = loop {
+            if tokio::time::timeout(wait, &mut handle).await.is_ok() {
+                break None;
+            }
+            let mut p = lock_progress(&progress);
+            match p.current {
+                Some((k, t0)) if p.done[k].is_none() => {
+                    let left = deadlines[k].saturating_sub(t0.elapsed());
+                    if left.is_zero() {
+                        p.abandoned = true;
+                        break Some(k);
+                    }
+                    wait = left;
+                }
+                // Not started yet, or between two items.
+                _ if p.current.is_none() && spawned.elapsed() >= longest => {
+                    // The blocking pool never ran it: give up on the lot.
+                    p.abandoned = true;
+                    break None;
+                }
+                _ => wait = Duration::from_millis(10),
             }
         };
-        let current = p.current;
-        for (k, &(i, id)) in started.iter().enumerate() {
-            let it = &items[i];
-            out[i] = Some(match p.done[k].take() {
-                Some(r) => r,
-                None => {
-                    let u = if let Some(e) = &failed {
-                        Unanswered::Failed(e.clone())
-                    } else if k == current {
-                        lock(&self.shared).abandon(&it.path.dev, id);
-                        Unanswered::TimedOut
-                    } else {
-                        // Never started: free the path for its next check.
-                        lock(&self.shared).finish(&it.path.dev, id);
-                        Unanswered::Busy(Busy::Running)
-                    };
-                    (unanswered_check(it.checker, it.timeout, u), None)
+        let mut rerun: Vec<usize> = Vec::new();
+        {
+            let mut p = lock_progress(&progress);
+            for (k, &(i, id)) in started.iter().enumerate() {
+                let it = &items[i];
+                if let Some(r) = p.done[k].take() {
+                    out[i] = Some(r);
+                } else if hung == Some(k) {
+                    lock(&self.shared).abandon(&it.path.dev, id);
+                    out[i] = Some((
+                        unanswered_check(it.checker, it.timeout, Unanswered::TimedOut),
+                        None,
+                    ));
+                } else {
+                    // Never started: free the path and check it on its own.
+                    lock(&self.shared).finish(&it.path.dev, id);
+                    rerun.push(i);
                 }
-            });
+            }
+        }
+        let reruns = rerun.iter().map(|&i| {
+            let it = &items[i];
+            self.check_then_prio(it.path.clone(), it.checker, it.spec.clone(), it.timeout)
+        });
+        for (i, r) in rerun.iter().zip(futures::future::join_all(reruns).await) {
+            out[*i] = Some(r);
         }
         out.into_iter().flatten().collect()
     }
@@ -427,10 +456,14 @@ pub type CheckOutcome = (CheckResult, Option<PrioResult>);
 /// it.
 struct ChunkProgress {
     done: Vec<Option<CheckOutcome>>,
-    /// The item being run.
-    current: usize,
+    /// The item last started, and when.
+    current: Option<(usize, Instant)>,
     /// The caller stopped waiting: do not start what is left.
     abandoned: bool,
+}
+
+fn lock_progress(p: &Mutex<ChunkProgress>) -> MutexGuard<'_, ChunkProgress> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn run_check_then_prio<P: PathProbe>(pr: &P, job: &ChunkItem) -> CheckOutcome {
@@ -672,28 +705,31 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn hung_item_times_out_and_frees_the_rest_of_its_chunk() {
+    async fn hung_item_times_out_and_the_rest_of_its_chunk_run_on_their_own() {
         let (sim, r) = runner(4);
         sim.hang("sdb");
+        sim.set_state("sdd", ChkState::Down);
         let out = r
             .check_chunk(vec![
                 item("sda", None),
                 item("sdb", None),
                 item("sdc", None),
+                item("sdd", None),
             ])
             .await;
         let states: Vec<ChkState> = out.iter().map(|(c, _)| c.state).collect();
         assert_eq!(
             states,
-            vec![ChkState::Up, ChkState::Timeout, ChkState::Pending]
+            vec![
+                ChkState::Up,
+                ChkState::Timeout,
+                ChkState::Up,
+                ChkState::Down
+            ],
+            "the items after the hung one get real answers, not pending"
         );
-        assert_eq!(sim.checks("sdc"), 0, "never started");
-        // sdc is free at once: checked on its own while sdb still hangs.
+        assert_eq!(sim.checks("sdc"), 1);
         assert!(!r.is_in_flight("sdc"));
-        assert_eq!(
-            r.check("sdc", CheckerKind::Tur, T).await.state,
-            ChkState::Up
-        );
         assert_eq!(r.stats().stuck, 1);
         // A path already in flight is answered without being run again.
         let again = r
@@ -708,6 +744,45 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(sim.checks("sdc"), 1);
         assert_eq!(r.stats().stuck, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_item_gets_its_deadline_from_its_own_start() {
+        // Each takes 60% of its deadline: together they outlast any one
+        // deadline, yet every one answered in time.
+        let (sim, r) = runner(1);
+        for d in ["sda", "sdb", "sdc", "sdd"] {
+            sim.set_delay(d, T * 6 / 10);
+        }
+        let out = r
+            .check_chunk(vec![
+                item("sda", None),
+                item("sdb", None),
+                item("sdc", None),
+                item("sdd", None),
+            ])
+            .await;
+        let states: Vec<ChkState> = out.iter().map(|(c, _)| c.state).collect();
+        assert_eq!(states, vec![ChkState::Up; 4]);
+        assert_eq!(r.stats().stuck, 0);
+        assert_eq!(r.stats().in_flight, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_probe_fails_only_its_own_item() {
+        let (sim, r) = runner(1);
+        sim.panic_on("sdb");
+        // Printing the panic's backtrace can take longer than T.
+        let slow = |d: &str| ChunkItem {
+            timeout: Duration::from_secs(10),
+            ..item(d, None)
+        };
+        let out = r
+            .check_chunk(vec![slow("sda"), slow("sdb"), slow("sdc")])
+            .await;
+        let states: Vec<ChkState> = out.iter().map(|(c, _)| c.state).collect();
+        assert_eq!(states, vec![ChkState::Up, ChkState::Down, ChkState::Up]);
+        assert_eq!(r.stats().in_flight, 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,8 @@ struct Script {
     sticky: HashMap<String, ChkState>,
     prios: HashMap<String, i32>,
     hung: HashSet<String>,
+    delays: HashMap<String, Duration>,
+    panics: HashSet<String>,
     checks: HashMap<String, usize>,
     /// Calls currently blocked in a hang.
     hanging: usize,
@@ -61,6 +63,16 @@ impl SimProbe {
         self.lock().hung.insert(dev.to_string());
     }
 
+    /// Checks of `dev` take `d` before they answer (a slow but live path).
+    pub fn set_delay(&self, dev: &str, d: Duration) {
+        self.lock().delays.insert(dev.to_string(), d);
+    }
+
+    /// Checks of `dev` panic (a probe bug), to test that it stays contained.
+    pub fn panic_on(&self, dev: &str) {
+        self.lock().panics.insert(dev.to_string());
+    }
+
     pub fn release(&self, dev: &str) {
         self.lock().hung.remove(dev);
         self.released.notify_all();
@@ -97,6 +109,15 @@ impl PathProbe for SimProbe {
         let mut g = self.lock();
         *g.checks.entry(dev.to_string()).or_default() += 1;
         let mut g = self.wait_while_hung(g, dev);
+        if g.panics.contains(dev) {
+            drop(g);
+            panic!("scripted checker panic on {dev}");
+        }
+        if let Some(d) = g.delays.get(dev).copied() {
+            drop(g);
+            std::thread::sleep(d);
+            g = self.lock();
+        }
         let state = g
             .queued
             .get_mut(dev)

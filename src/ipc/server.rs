@@ -373,6 +373,10 @@ async fn accept_slot(
         .ok()
         .and_then(|r| r.ok());
     let (stream, _) = listener.accept().await?;
+    // The wait may have ended long before this client came, and a slot
+    // may have freed since. (No await after accept: select! may drop this
+    // future, and with it the accepted stream.)
+    let permit = permit.or_else(|| ctx.slots.clone().try_acquire_owned().ok());
     Ok((stream, permit))
 }
 

@@ -874,8 +874,10 @@ impl Engine {
         // A path the kernel's table does not hold yet (it joined and the
         // reload is still to come or running) takes no message: dm would
         // refuse it with EINVAL. on_applied sets every member's state from
-        // its check once the load is in.
-        let in_table = dm != DmPathState::Undef && !m.applying;
+        // its check once the load is in. The table text decides, not the
+        // dm state: an adopted map whose status could not be read holds
+        // its paths with their dm state still unknown.
+        let in_table = !m.applying && devt.is_some_and(|d| params_hold(m.params.as_deref(), d));
         if let Some(devt) = devt.filter(|_| in_table) {
             let bad = matches!(p_state_kind(chk), StateKind::Bad);
             if usable && dm != DmPathState::Active {
@@ -1636,6 +1638,12 @@ fn p_state_kind(chk: ChkState) -> StateKind {
 }
 
 /// The `features` part of table parameters, as `show topology` prints it.
+/// Whether a multipath table's params name the path `devt` (`maj:min`).
+fn params_hold(params: Option<&str>, devt: DevT) -> bool {
+    let want = devt.to_string();
+    params.is_some_and(|p| p.split_whitespace().any(|t| t == want))
+}
+
 fn features_of(params: &str) -> String {
     let words: Vec<&str> = params.split_whitespace().collect();
     let n: usize = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);

@@ -685,3 +685,38 @@ fn no_path_messages_until_the_kernel_table_holds_the_path() {
     let a = e.handle(probed("sdd", ChkState::Down, 1), 7_000);
     assert_eq!(messages(&a), vec!["fail_path 8:48"]);
 }
+
+#[test]
+fn adopted_map_without_a_status_read_still_fails_and_reinstates_its_paths() {
+    // No DmStatus ever arrives (the startup status read failed): the
+    // members' dm state stays unknown, yet the table holds them.
+    let mut e = engine(settings());
+    e.handle(
+        Event::Adopt {
+            name: "3600a".into(),
+            wwid: "3600a".into(),
+            params: "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1".into(),
+            size: 32768,
+            dm_minor: Some(0),
+        },
+        0,
+    );
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(path("sdb", 16, "3600a")),
+            Event::PathAdded(path("sdc", 32, "3600a")),
+        ],
+        0,
+    );
+    e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, if d == "sdc" { 50 } else { 1 }))
+            .collect(),
+        10,
+    );
+    let a = e.handle(probed("sdb", ChkState::Down, 1), 6_000);
+    assert_eq!(messages(&a), vec!["fail_path 8:16"]);
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 12_000);
+    assert_eq!(messages(&a), vec!["reinstate_path 8:16"]);
+}
