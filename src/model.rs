@@ -523,10 +523,15 @@ pub struct PathSnapshot {
     pub dm_state: DmPathState,
     pub checker: String,
     pub prio: i32,
-    /// Ticks (seconds) since the last check and the current interval, for
-    /// the `next_check` bar.
+    /// Ticks (seconds) since the last check, as of `published`, and the
+    /// current interval, for the `next_check` bar.
     pub check_elapsed: u32,
     pub check_interval: u32,
+    /// When the snapshot was published: the bar adds the time since, so
+    /// the daemon need not republish every path each second to keep it
+    /// moving.
+    #[serde(skip)]
+    pub published: Option<std::time::Instant>,
     /// Map this path belongs to, if any.
     pub map: Option<String>,
     pub marginal: bool,
@@ -602,11 +607,11 @@ pub struct DaemonSnapshot {
     pub state: String,
     pub pid: u32,
     /// `show config` text (effective configuration, multipathd layout).
-    pub config_dump: String,
+    pub config_dump: std::sync::Arc<str>,
     /// `show blacklist` text.
-    pub blacklist_dump: String,
+    pub blacklist_dump: std::sync::Arc<str>,
     /// `show devices` text.
-    pub devices_dump: String,
+    pub devices_dump: std::sync::Arc<str>,
 }
 
 // ----------------------------------------------------------------------

@@ -129,9 +129,9 @@ pub trait WwidStore: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct LoadedConfig {
     pub policy: Arc<dyn Policy>,
-    pub config_dump: String,
-    pub blacklist_dump: String,
-    pub devices_dump: String,
+    pub config_dump: Arc<str>,
+    pub blacklist_dump: Arc<str>,
+    pub devices_dump: Arc<str>,
 }
 
 /// What reloads the configuration (SIGHUP, `reconfigure`).
@@ -240,13 +240,15 @@ impl Daemon {
     }
 
     /// Feed events, apply actions until quiet, publish the snapshot if
-    /// anything it shows changed (a check that changed nothing does not
-    /// rebuild it; the 1 s tick refreshes the check countdowns).
+    /// anything it shows changed. A check that changed nothing does not
+    /// rebuild it, nor does a tick (the check bars age by themselves),
+    /// unless a no_path_retry countdown is on show.
     fn drive(&mut self, events: Vec<Event>) {
         let tick = matches!(events.as_slice(), [Event::Tick]);
         let mut actions = self.engine.handle_batch(events, self.now_ms());
         self.run_actions(&mut actions);
-        if self.engine.take_changed() || tick || self.ready.is_some() {
+        let countdown = tick && self.engine.has_countdown();
+        if self.engine.take_changed() || countdown || self.ready.is_some() {
             self.publish();
         }
     }
@@ -275,6 +277,14 @@ impl Daemon {
     fn publish(&mut self) {
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
+        let published = Some(Instant::now());
+        let groups = snap.maps.iter_mut().flat_map(|m| m.path_groups.iter_mut());
+        for p in groups
+            .flat_map(|g| g.paths.iter_mut())
+            .chain(snap.paths.iter_mut())
+        {
+            p.published = published;
+        }
         snap.config_dump = self.config.config_dump.clone();
         snap.blacklist_dump = self.config.blacklist_dump.clone();
         snap.devices_dump = self.config.devices_dump.clone();

@@ -333,9 +333,9 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
             let cfg = Arc::new(cfg);
             Ok(LoadedConfig {
                 policy: Arc::new(ConfigPolicy::new(cfg.clone())),
-                config_dump: cfg.show_config(),
-                blacklist_dump: cfg.show_blacklist(),
-                devices_dump: String::new(),
+                config_dump: cfg.show_config().into(),
+                blacklist_dump: cfg.show_blacklist().into(),
+                devices_dump: "".into(),
             })
         }
         Err(e) => Err(e.to_string()),
@@ -443,9 +443,23 @@ fn reply_text(r: &std::result::Result<(), String>) -> String {
 // The daemon
 // ----------------------------------------------------------------------
 
+/// glibc gives each thread that allocates its own arena (up to 8 per
+/// core); the checker pool's short-lived threads then leave memory spread
+/// over many half-empty arenas. Two are plenty for a daemon that mostly
+/// waits, and keep the resident size down.
+fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator (it takes glibc's own
+    // lock); called before the runtime's threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 pub fn run_daemon(cli: &Cli) -> ExitCode {
     init_logging(cli);
     info!("mpathd {} starting", env!("CARGO_PKG_VERSION"));
+    limit_malloc_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -165,8 +165,8 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
     let config = LoadedConfig {
         policy: Arc::new(policy),
         config_dump: "defaults {\n}\n".into(),
-        blacklist_dump: String::new(),
-        devices_dump: String::new(),
+        blacklist_dump: "".into(),
+        devices_dump: "".into(),
     };
     let kernel = Arc::new(SimKernel::default());
     let wwids = Arc::new(MemWwids::default());
@@ -229,7 +229,7 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
     let (tx, rx) = oneshot::channel();
     req_tx.send((Request::Reconfigure, tx)).await.ok();
     assert_eq!(rx.await.ok(), Some(Err("bad config at test.conf:1".into())));
-    assert_eq!(snap_rx.borrow().config_dump, "defaults {\n}\n");
+    assert_eq!(&*snap_rx.borrow().config_dump, "defaults {\n}\n");
 
     stop_tx.send(true).ok();
     task.await.ok();

@@ -281,6 +281,14 @@ impl Engine {
     }
 
     /// Whether anything a snapshot shows changed since the last call.
+    /// Whether a snapshot shows a countdown that moves with time alone
+    /// (a map queueing for no_path_retry's remaining seconds).
+    pub fn has_countdown(&self) -> bool {
+        self.maps
+            .values()
+            .any(|m| matches!(m.queueing, Queueing::Retrying { .. }))
+    }
+
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
     }
@@ -1397,6 +1405,7 @@ impl Engine {
                 prio: p.prio,
                 check_elapsed: elapsed.min(interval),
                 check_interval: interval,
+                published: None,
                 map: p.map.clone(),
                 marginal: false,
                 why: p.why.clone(),

@@ -297,7 +297,11 @@ impl Fields for PathSnapshot {
                     "orphan".into()
                 } else {
                     // multipathd counts down to the next check.
-                    let remaining = self.check_interval.saturating_sub(self.check_elapsed);
+                    let since = self.published.map_or(0, |t| {
+                        u32::try_from(t.elapsed().as_secs()).unwrap_or(u32::MAX)
+                    });
+                    let elapsed = self.check_elapsed.saturating_add(since);
+                    let remaining = self.check_interval.saturating_sub(elapsed);
                     progress(remaining, self.check_interval)
                 }
             }
@@ -481,6 +485,23 @@ mod tests {
         assert_eq!(progress(4, 20), "XX........ 4/20");
         assert_eq!(progress(0, 0), " 0/0");
         assert_eq!(progress(5, 5), "XXXXXXXXXX 5/5");
+    }
+
+    #[test]
+    fn next_check_bar_ages_from_publication() {
+        let p = PathSnapshot {
+            map: Some("mpatha".into()),
+            check_elapsed: 2,
+            check_interval: 10,
+            published: std::time::Instant::now().checked_sub(std::time::Duration::from_secs(3)),
+            ..Default::default()
+        };
+        assert_eq!(p.field('C').as_deref(), Some("XXXXX..... 5/10"));
+        let unpublished = PathSnapshot {
+            published: None,
+            ..p
+        };
+        assert_eq!(unpublished.field('C').as_deref(), Some("XXXXXXXX.. 8/10"));
     }
 
     #[test]
