@@ -57,7 +57,16 @@ struct MapGuard<'a> {
 impl Drop for MapGuard<'_> {
     fn drop(&mut self) {
         let _ = self.dm.message(self.name, &DmMessage::FailIfNoPath);
-        let _ = self.dm.remove(self.name, false);
+        // udev may still be probing the map (blkid after a reload): wait
+        // for it to let go, or the next test's create meets this map's
+        // uuid.
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.dm.remove(self.name, false).is_err() && Instant::now() < until {
+            if self.dm.table(self.name).is_err() {
+                break; // gone
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
