@@ -9,7 +9,7 @@ pub mod executor;
 pub mod real;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -67,6 +67,15 @@ pub trait Prober: Send + Sync + 'static {
             let fut = self.probe(req);
             spawn_probe(async move { vec![fut.await] }, tx, vec![dev]);
         }
+    }
+}
+
+/// The longest a change waits to be published while events stream in.
+const MAX_PUBLISH_GAP: Duration = Duration::from_millis(500);
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -193,6 +202,11 @@ pub struct Daemon {
     queue_without_daemon: Option<bool>,
     /// Ticks each loop iteration so a watchdog can tell the loop is alive.
     pub on_tick: Option<Box<dyn Fn() + Send>>,
+    /// When the last snapshot was published and what building it cost.
+    last_publish: Option<Instant>,
+    publish_cost: Duration,
+    /// A change waits to be published (see `publish_soon`).
+    publish_due: Option<Instant>,
 }
 
 impl Daemon {
@@ -224,6 +238,9 @@ impl Daemon {
             path_reader: None,
             queue_without_daemon: None,
             on_tick: None,
+            last_publish: None,
+            publish_cost: Duration::ZERO,
+            publish_due: None,
         }
     }
 
@@ -249,7 +266,23 @@ impl Daemon {
         self.run_actions(&mut actions);
         let countdown = tick && self.engine.has_countdown();
         if self.engine.take_changed() || countdown || self.ready.is_some() {
-            self.publish();
+            self.publish_soon();
+        }
+    }
+
+    /// Publish now, unless the last snapshot went out so recently that
+    /// building another would take more than a fifth of the run loop's
+    /// time: then once that gap has passed. A storm of events (a hot add
+    /// of hundreds of paths) thus costs a few snapshots a second, not one
+    /// per event, while a lone change (a failed path) is seen at once.
+    /// Replies to commands publish at once (`publish`).
+    fn publish_soon(&mut self) {
+        let gap = (self.publish_cost * 5).min(MAX_PUBLISH_GAP);
+        match self.last_publish {
+            Some(t) if t.elapsed() < gap => {
+                self.publish_due.get_or_insert(t + gap);
+            }
+            _ => self.publish(),
         }
     }
 
@@ -275,6 +308,8 @@ impl Daemon {
     }
 
     fn publish(&mut self) {
+        let t0 = Instant::now();
+        self.publish_due = None;
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
         let published = Some(Instant::now());
@@ -293,6 +328,8 @@ impl Daemon {
             snap.busy = true;
         }
         self.snapshot_tx.send_replace(Arc::new(snap));
+        self.publish_cost = t0.elapsed();
+        self.last_publish = Some(Instant::now());
         if settled {
             if let Some(hook) = self.ready.take() {
                 info!(
@@ -433,8 +470,10 @@ impl Daemon {
                 }
                 None => tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
             };
+            let publish_at = self.publish_due.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = tokio::time::sleep_until(next_check) => self.drive(Vec::new()),
+                _ = sleep_until_opt(publish_at), if publish_at.is_some() => self.publish(),
                 batch = inputs.paths.recv() => match batch {
                     Some(events) => {
                         self.seen_coldplug = true;

@@ -239,3 +239,54 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
         .map(|l| l.contains(&"create 36001".to_string()))
         .unwrap_or(false));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_of_events_ends_with_its_last_state_published() {
+    let policy = StaticPolicy {
+        settings: Settings {
+            find_multipaths: FindMultipaths::Yes,
+            ..Settings::default()
+        },
+        blacklisted: vec![],
+    };
+    let config = LoadedConfig {
+        policy: Arc::new(policy),
+        config_dump: "".into(),
+        blacklist_dump: "".into(),
+        devices_dump: "".into(),
+    };
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(DaemonSnapshot::default()));
+    let mut d = Daemon::new(
+        config,
+        Box::new(|| Err("no".into())),
+        Arc::new(SimKernel::default()),
+        Arc::new(SimProber),
+        Arc::new(MemWwids::default()),
+        snap_tx,
+    );
+    d.start();
+    let (paths_tx, paths_rx) = mpsc::channel(256);
+    let (_dm_tx, dm_rx) = mpsc::channel(16);
+    let (_req_tx, req_rx) = mpsc::channel(16);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(d.run(Inputs {
+        paths: paths_rx,
+        dm_events: dm_rx,
+        requests: req_rx,
+        shutdown: stop_rx,
+    }));
+    // One path per batch, as udev delivers a hot add.
+    for i in 0..100u32 {
+        let mut p = path(&format!("sd{}", (b'a' + (i % 26) as u8) as char), i);
+        p.dev = format!("{}{}", p.dev, i / 26);
+        p.wwid = Some(format!("360{:02}", i / 4));
+        paths_tx.send(vec![Event::PathAdded(p)]).await.ok();
+    }
+    // Whatever was held back goes out within the publish gap.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let snap = snap_rx.borrow().clone();
+    assert_eq!(snap.paths.len(), 100);
+    assert_eq!(snap.maps.len(), 25);
+    stop_tx.send(true).ok();
+    task.await.ok();
+}

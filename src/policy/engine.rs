@@ -220,16 +220,22 @@ pub struct Engine {
     now_ms: u64,
     pid: u32,
     busy: bool,
-    /// Paths came, went or changed identity (or configuration, commands,
-    /// adoption): the next reconcile re-decides every path and map.
+    /// Configuration, commands or adoption changed: the next reconcile
+    /// re-decides every path and map.
     full_dirty: bool,
-    /// Maps (by WWID) whose paths' checker state or prio changed, or whose
-    /// load finished: only these are reconciled when `full_dirty` is unset,
-    /// so a steady stream of unchanged checks costs O(1) per check.
+    /// WWIDs whose paths' checker state or prio changed, whose paths came,
+    /// went or changed, or whose load finished: only these are reconciled
+    /// when `full_dirty` is unset. A steady stream of unchanged checks
+    /// costs O(1) per check, and a path joining a SAN of hundreds of maps
+    /// re-decides its own WWID only (a full pass per new path made a hot
+    /// add quadratic).
     dirty: BTreeSet<String>,
-    /// Some decision waits on time (smart find_multipaths, first-check
-    /// grace): the 1 s tick re-decides everything while it is set.
-    time_waits: bool,
+    /// Paths whose decision must be made again (added, changed, first
+    /// checked outside any map), WWID or not.
+    dirty_paths: BTreeSet<String>,
+    /// WWIDs whose decision waits on time (smart find_multipaths,
+    /// first-check grace): the 1 s tick re-decides them.
+    time_waits: BTreeSet<String>,
     /// Something a snapshot shows has changed since the last take_changed().
     changed: bool,
     /// Earliest next_check_ms of a path not being checked (u64::MAX: none).
@@ -269,7 +275,8 @@ impl Engine {
             busy: false,
             full_dirty: true,
             dirty: BTreeSet::new(),
-            time_waits: false,
+            dirty_paths: BTreeSet::new(),
+            time_waits: BTreeSet::new(),
             changed: true,
             next_due_ms: u64::MAX,
         }
@@ -341,11 +348,14 @@ impl Engine {
                 Vec::new()
             }
             Event::PathRemoved(dev) => {
-                if self.paths.remove(&dev).is_some() {
+                if let Some(p) = self.paths.remove(&dev) {
                     info!(path = %dev, "path removed");
-                    self.full_dirty = true;
+                    if let Some(w) = &p.info.wwid {
+                        self.dirty.insert(w.clone());
+                    }
                     self.changed = true;
                 }
+                self.dirty_paths.remove(&dev);
                 for m in self.maps.values_mut() {
                     m.members.retain(|d| d != &dev);
                 }
@@ -427,6 +437,12 @@ impl Engine {
                     // A state change from udev: check at once.
                     p.next_check_ms = now;
                 }
+                if p.info.wwid != info.wwid {
+                    // The old WWID's map loses this path.
+                    if let Some(w) = &p.info.wwid {
+                        self.dirty.insert(w.clone());
+                    }
+                }
                 p.info = Arc::new(info);
                 p.settings = settings;
             }
@@ -448,10 +464,13 @@ impl Engine {
                     why: String::new(),
                     map: None,
                 };
-                self.paths.insert(dev, p);
+                self.paths.insert(dev.clone(), p);
             }
         }
-        self.full_dirty = true;
+        if let Some(w) = self.paths.get(&dev).and_then(|p| p.info.wwid.clone()) {
+            self.dirty.insert(w);
+        }
+        self.dirty_paths.insert(dev);
         self.changed = true;
     }
 
@@ -459,23 +478,32 @@ impl Engine {
     /// re-decided only when paths or configuration changed; otherwise just
     /// the maps marked dirty are looked at.
     fn reconcile(&mut self) -> Vec<Action> {
-        let incremental = !self.full_dirty && self.dirty.iter().all(|w| self.maps.contains_key(w));
-        let mut actions = if incremental {
+        let members_known =
+            self.dirty_paths.is_empty() && self.dirty.iter().all(|w| self.maps.contains_key(w));
+        let mut actions = if self.full_dirty {
+            self.full_dirty = false;
+            self.dirty.clear();
+            self.dirty_paths.clear();
+            self.time_waits.clear();
+            self.reconcile_all()
+        } else if members_known {
+            // Only checks or loads changed: the members stand.
             let mut actions = Vec::new();
             for wwid in std::mem::take(&mut self.dirty) {
-                let Some(members) = self.maps.get(&wwid).map(|m| m.members.clone()) else {
+                let Some(m) = self.maps.get_mut(&wwid) else {
                     continue;
                 };
-                if !members.is_empty() {
+                if !m.members.is_empty() {
+                    let members = m.members.clone();
                     actions.extend(self.reconcile_map(&wwid, members));
+                } else if m.in_kernel && !m.applying {
+                    // Its last path went away.
+                    actions.extend(remove_if_pathless(m));
                 }
             }
             actions
         } else {
-            self.full_dirty = false;
-            self.dirty.clear();
-            self.time_waits = false;
-            self.reconcile_all()
+            self.reconcile_some()
         };
         actions.extend(self.schedule_probes());
         if actions.iter().any(|a| !matches!(a, Action::Probe(_))) {
@@ -484,10 +512,43 @@ impl Engine {
         actions
     }
 
+    /// Re-decide the dirty paths and every path of the dirty WWIDs (a
+    /// WWID's paths are decided together: find_multipaths counts siblings,
+    /// identity conflicts compare them), then reconcile those WWIDs' maps.
+    fn reconcile_some(&mut self) -> Vec<Action> {
+        let mut wwids = std::mem::take(&mut self.dirty);
+        let devs = std::mem::take(&mut self.dirty_paths);
+        for d in &devs {
+            if let Some(w) = self.paths.get(d).and_then(|p| p.info.wwid.clone()) {
+                wwids.insert(w);
+            }
+        }
+        for w in &wwids {
+            self.time_waits.remove(w);
+        }
+        let wanted = self.decide_paths(Some((&devs, &wwids)));
+        let mut actions = Vec::new();
+        for wwid in &wwids {
+            if wanted.contains_key(wwid) {
+                continue;
+            }
+            if let Some(m) = self.maps.get_mut(wwid) {
+                // No path of this WWID is multipathed any more.
+                if m.in_kernel && !m.applying {
+                    actions.extend(remove_if_pathless(m));
+                }
+            }
+        }
+        for (wwid, members) in wanted {
+            actions.extend(self.reconcile_map(&wwid, members));
+        }
+        actions
+    }
+
     /// Decide which paths belong to which map and emit create/reload/remove.
     fn reconcile_all(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        let wanted = self.decide_paths();
+        let wanted = self.decide_paths(None);
         // Maps whose paths are all gone.
         let gone: Vec<String> = self
             .maps
@@ -497,18 +558,7 @@ impl Engine {
             .collect();
         for wwid in gone {
             if let Some(m) = self.maps.get_mut(&wwid) {
-                if m.members.is_empty() && !m.remove_requested {
-                    // Adopted maps whose paths have not been seen yet stay.
-                    if m.params.is_some() && m.groups.is_empty() && !m.remove_requested {
-                        continue;
-                    }
-                    info!(map = %m.name, "last path gone: removing map");
-                    m.applying = true;
-                    m.remove_requested = true;
-                    actions.push(Action::RemoveMap {
-                        name: m.name.clone(),
-                    });
-                }
+                actions.extend(remove_if_pathless(m));
             }
         }
         // Maps whose remove was requested by the operator.
@@ -529,13 +579,23 @@ impl Engine {
 
     /// Which paths are multipathed, grouped by WWID (blacklists, identity,
     /// identity conflicts, find_multipaths: discovery's pure decision);
-    /// every other path gets its reason.
-    fn decide_paths(&mut self) -> BTreeMap<String, Vec<String>> {
+    /// every other path gets its reason. `only`: just these paths and the
+    /// paths of these WWIDs (None: every path).
+    fn decide_paths(
+        &mut self,
+        only: Option<(&BTreeSet<String>, &BTreeSet<String>)>,
+    ) -> BTreeMap<String, Vec<String>> {
         let now = self.epoch + Duration::from_millis(self.now_ms);
-        let devs: Vec<String> = self.paths.keys().cloned().collect();
-        let candidates: Vec<Candidate<'_>> = devs
+        let candidates: Vec<Candidate<'_>> = self
+            .paths
             .iter()
-            .filter_map(|d| self.paths.get(d))
+            .filter(|(d, p)| match only {
+                None => true,
+                Some((devs, wwids)) => {
+                    devs.contains(*d) || p.info.wwid.as_ref().is_some_and(|w| wwids.contains(w))
+                }
+            })
+            .map(|(_, p)| p)
             .map(|p| Candidate {
                 info: &p.info,
                 first_seen: self.epoch + Duration::from_millis(p.added_ms),
@@ -565,10 +625,12 @@ impl Engine {
             match v.decision {
                 Decision::Multipath { wwid } => wanted.entry(wwid).or_default().push(v.dev),
                 Decision::Wait { .. } | Decision::Skip => {
-                    if matches!(v.decision, Decision::Wait { .. }) {
-                        self.time_waits = true;
-                    }
                     if let Some(p) = self.paths.get_mut(&v.dev) {
+                        if matches!(v.decision, Decision::Wait { .. }) {
+                            if let Some(w) = &p.info.wwid {
+                                self.time_waits.insert(w.clone());
+                            }
+                        }
                         p.why = v.why;
                         p.map = None;
                     }
@@ -636,7 +698,7 @@ impl Engine {
             }
         }
         if waiting {
-            self.time_waits = true;
+            self.time_waits.insert(wwid.to_string());
             if let Some(m) = self.maps.get_mut(wwid) {
                 m.members = members;
             }
@@ -844,7 +906,13 @@ impl Engine {
                 (Some(_), Some(w)) => {
                     self.dirty.insert(w.clone());
                 }
-                _ => self.full_dirty = true,
+                (_, w) => {
+                    // Not in a map yet: its decision may change now.
+                    if let Some(w) = w {
+                        self.dirty.insert(w.clone());
+                    }
+                    self.dirty_paths.insert(dev.to_string());
+                }
             }
         }
         let pi = p.settings.polling_interval.max(1);
@@ -1192,9 +1260,7 @@ impl Engine {
     fn on_tick(&mut self) -> Vec<Action> {
         let now = self.now_ms;
         let mut actions = Vec::new();
-        if self.time_waits {
-            self.full_dirty = true;
-        }
+        self.dirty.extend(self.time_waits.iter().cloned());
         for m in self.maps.values() {
             if m.retry_at_ms.is_some_and(|t| t <= now) {
                 self.dirty.insert(m.wwid.clone());
@@ -1648,6 +1714,24 @@ fn p_state_kind(chk: ChkState) -> StateKind {
 
 /// The `features` part of table parameters, as `show topology` prints it.
 /// Whether a multipath table's params name the path `devt` (`maj:min`).
+/// Remove a map none of whose paths is multipathed any more (unless it was
+/// adopted and its paths are not discovered yet).
+fn remove_if_pathless(m: &mut Map) -> Option<Action> {
+    if !m.members.is_empty() || m.remove_requested {
+        return None;
+    }
+    // Adopted maps whose paths have not been seen yet stay.
+    if m.params.is_some() && m.groups.is_empty() {
+        return None;
+    }
+    info!(map = %m.name, "last path gone: removing map");
+    m.applying = true;
+    m.remove_requested = true;
+    Some(Action::RemoveMap {
+        name: m.name.clone(),
+    })
+}
+
 fn params_hold(params: Option<&str>, devt: DevT) -> bool {
     let want = devt.to_string();
     params.is_some_and(|p| p.split_whitespace().any(|t| t == want))

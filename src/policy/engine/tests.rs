@@ -720,3 +720,107 @@ fn adopted_map_without_a_status_read_still_fails_and_reinstates_its_paths() {
     let a = e.handle(probed("sdb", ChkState::Up, 1), 12_000);
     assert_eq!(messages(&a), vec!["reinstate_path 8:16"]);
 }
+
+/// Feed the engine's own actions back as the kernel and checker would:
+/// loads succeed, probes answer with `chk`.
+fn settle(e: &mut Engine, mut actions: Vec<Action>, now: &mut u64, chk: ChkState) {
+    for _ in 0..20 {
+        let mut follow = Vec::new();
+        for a in &actions {
+            match a {
+                Action::CreateMap { name, .. } | Action::ReloadMap { name, .. } => {
+                    follow.push(Event::MapApplied {
+                        name: name.clone(),
+                        ok: true,
+                        removed: false,
+                        dm_minor: None,
+                        error: None,
+                    })
+                }
+                Action::RemoveMap { name } => follow.push(Event::MapApplied {
+                    name: name.clone(),
+                    ok: true,
+                    removed: true,
+                    dm_minor: None,
+                    error: None,
+                }),
+                Action::Probe(r) => follow.push(probed(&r.info.dev, chk, 10)),
+                _ => {}
+            }
+        }
+        if follow.is_empty() {
+            return;
+        }
+        *now += 10;
+        actions = e.handle_batch(follow, *now);
+    }
+}
+
+fn layout(e: &Engine) -> Vec<(String, Vec<String>)> {
+    let s = e.snapshot();
+    let mut maps: Vec<(String, Vec<String>)> = s
+        .maps
+        .iter()
+        .map(|m| {
+            let mut devs: Vec<String> = m
+                .path_groups
+                .iter()
+                .flat_map(|g| g.paths.iter().map(|p| p.info.dev.clone()))
+                .collect();
+            devs.sort();
+            (m.name.clone(), devs)
+        })
+        .collect();
+    maps.sort();
+    maps
+}
+
+#[test]
+fn path_events_decided_per_wwid_agree_with_a_full_pass() {
+    // A storm of adds, identity changes, removals and unlabelled paths,
+    // in a scrambled order: after each step, a full re-decision must find
+    // nothing to change.
+    let mut e = engine(settings());
+    let mut now = 0u64;
+    let mut seed = 7u64;
+    let mut rnd = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let name =
+        |i: u64| format!("sd{}", (b'a' + (i % 26) as u8) as char).repeat(1 + (i / 26) as usize);
+    for step in 0..300 {
+        let i = rnd(60);
+        let dev = name(i);
+        let wwid = format!("36{:02}", rnd(12));
+        let ev = match rnd(10) {
+            0..=5 => {
+                let mut p = path(&dev, i as u32, &wwid);
+                if rnd(8) == 0 {
+                    p.wwid = None;
+                }
+                Event::PathAdded(p)
+            }
+            6 | 7 => Event::PathChanged(path(&dev, i as u32, &wwid)),
+            _ => Event::PathRemoved(dev.clone()),
+        };
+        now += 100;
+        let a = e.handle(ev, now);
+        settle(&mut e, a, &mut now, ChkState::Up);
+        let before = layout(&e);
+        now += 10;
+        let a = e.handle(Event::KnownWwids(e.wwids.iter().cloned().collect()), now);
+        let map_actions: Vec<&Action> = a
+            .iter()
+            .filter(|a| !matches!(a, Action::Probe(_)))
+            .collect();
+        assert!(
+            map_actions.is_empty(),
+            "step {step}: full pass found {map_actions:?}"
+        );
+        assert_eq!(before, layout(&e), "step {step}");
+    }
+    assert!(!layout(&e).is_empty());
+}

@@ -1,0 +1,147 @@
+//! Cost of the policy core at SAN scale (not a timed test: prints numbers).
+//! `cargo test --release --test engine_scale -- --ignored --nocapture`
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use mpathd::config::Config;
+use mpathd::daemon::real::ConfigPolicy;
+use mpathd::model::{ChkState, DevT, PathInfo};
+use mpathd::policy::engine::{Action, Engine, Event};
+
+const CONF: &str = "defaults {\n\tfind_multipaths yes\n\tuser_friendly_names no\n\tpolling_interval 5\n}\nblacklist {\n\tdevnode \"^(sr|vd|loop|ram)\"\n}\n";
+
+/// The kernel's names: sda..sdz, sdaa..
+fn sd_name(mut i: u32) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'a' + (i % 26) as u8);
+        if i < 26 {
+            break;
+        }
+        i = i / 26 - 1;
+    }
+    s.reverse();
+    format!("sd{}", String::from_utf8(s).unwrap_or_default())
+}
+
+fn path(i: u32, lun: u32, host: u32) -> PathInfo {
+    PathInfo {
+        dev: sd_name(i),
+        devt: Some(DevT::new(8, i)),
+        vendor: "Linux".into(),
+        product: "scsi_debug".into(),
+        rev: "0191".into(),
+        wwid: Some(format!("1Linux_scsi_debug_{:04}", 2000 + lun)),
+        size: 16384,
+        tpgs: 1,
+        properties: [
+            (
+                "ID_SERIAL".to_string(),
+                format!("1Linux_scsi_debug_{:04}", 2000 + lun),
+            ),
+            ("ID_WWN".to_string(), "0x2000".to_string()),
+        ]
+        .into(),
+        access_state: Some(
+            if host.is_multiple_of(2) {
+                "active/optimized"
+            } else {
+                "active/non-optimized"
+            }
+            .into(),
+        ),
+        ..PathInfo::default()
+    }
+}
+
+fn probes(a: &[Action]) -> Vec<String> {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::Probe(r) => Some(r.info.dev.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "prints the policy core's cost at scale"]
+fn engine_cost_at_scale() {
+    let (cfg, _) = Config::parse_str(CONF, "multipath.conf").expect("config");
+    let mut e = Engine::new(Arc::new(ConfigPolicy::new(Arc::new(cfg))), 1);
+    let luns = 256u32;
+    let mut now = 0u64;
+    let mut evs = Vec::new();
+    for lun in 0..luns {
+        for host in 0..4 {
+            evs.push(Event::PathAdded(path(lun * 4 + host, lun, host)));
+        }
+    }
+    let t = Instant::now();
+    let a = e.handle_batch(evs, now);
+    println!(
+        "coldplug batch of {} paths: {:?}, {} probes",
+        luns * 4,
+        t.elapsed(),
+        probes(&a).len()
+    );
+    println!("why: {}", e.snapshot().paths[0].why);
+    now += 100;
+    let res: Vec<Event> = probes(&a)
+        .into_iter()
+        .map(|d| Event::Probed {
+            dev: d,
+            chk: ChkState::Up,
+            prio: Some(50),
+            msg: String::new(),
+            dev_state: None,
+        })
+        .collect();
+    let t = Instant::now();
+    let a = e.handle_batch(res, now);
+    let creates = a
+        .iter()
+        .filter(|a| matches!(a, Action::CreateMap { .. }))
+        .count();
+    println!("first checks -> {creates} creates: {:?}", t.elapsed());
+    for a in a {
+        if let Action::CreateMap { name, .. } = a {
+            e.handle(
+                Event::MapApplied {
+                    name,
+                    ok: true,
+                    removed: false,
+                    dm_minor: None,
+                    error: None,
+                },
+                now,
+            );
+        }
+    }
+    // Hot add: one new path at a time, as udev delivers them.
+    let n = 64;
+    let t = Instant::now();
+    for k in 0..n {
+        now += 10;
+        let i = luns * 4 + k;
+        e.handle(Event::PathAdded(path(i, luns + k / 4, k % 4)), now);
+    }
+    println!("hot add: {:?} per new path", t.elapsed() / n);
+    let t = Instant::now();
+    for k in 0..n {
+        now += 10;
+        e.handle(Event::PathChanged(path(k, k / 4, k % 4)), now);
+    }
+    println!("unchanged change event: {:?} each", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n {
+        now += 1000;
+        e.handle(Event::Tick, now);
+    }
+    println!("tick: {:?} each", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..20 {
+        let _ = e.snapshot();
+    }
+    println!("snapshot: {:?} each", t.elapsed() / 20);
+}
