@@ -907,6 +907,9 @@ pub struct DaemonDefaults {
     /// Control socket client timeout, milliseconds.
     pub uxsock_timeout_ms: u32,
     pub allow_usb_devices: bool,
+    /// `max_fds`: the open-file limit to run with; None for `max` (the
+    /// kernel's nr_open).
+    pub max_fds: Option<u64>,
 }
 
 impl Config {
@@ -947,6 +950,7 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(4000),
             allow_usb_devices: get("allow_usb_devices").as_deref() == Some("yes"),
+            max_fds: get("max_fds").and_then(|v| v.parse().ok()),
         }
     }
 

@@ -500,6 +500,15 @@ fn max_polling_interval_follows_polling_interval() {
     );
 }
 
+#[test]
+fn max_fds_is_a_number_or_max() {
+    assert_eq!(Config::default().daemon().max_fds, None);
+    let (c, _) = parse("defaults {\n max_fds 8192\n}\n");
+    assert_eq!(c.daemon().max_fds, Some(8192));
+    let (c, _) = parse("defaults {\n max_fds max\n}\n");
+    assert_eq!(c.daemon().max_fds, None);
+}
+
 // ---------------------------------------------------------------- detect_*
 
 #[test]

@@ -331,6 +331,7 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
                 warn!("{d}");
             }
             let cfg = Arc::new(cfg);
+            raise_fd_limit(cfg.daemon().max_fds);
             Ok(LoadedConfig {
                 policy: Arc::new(ConfigPolicy::new(cfg.clone())),
                 config_dump: cfg.show_config().into(),
@@ -339,6 +340,45 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
             })
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Run with `max_fds` open files (multipathd's keyword; `max` is the
+/// kernel's nr_open). A checker holds each path's device open, so 1024
+/// paths need more than the usual soft limit of 1024: at that limit the
+/// sysfs reads of prioritizers and the wwids file fail with EMFILE.
+fn raise_fd_limit(max_fds: Option<u64>) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let want = max_fds.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(hard)
+    });
+    if want == soft {
+        return;
+    }
+    // Raising the hard limit needs CAP_SYS_RESOURCE; without it, go as far
+    // as the hard limit allows.
+    let done = setrlimit(Resource::RLIMIT_NOFILE, want, want.max(hard))
+        .map(|()| want)
+        .or_else(|_| {
+            let capped = want.min(hard);
+            setrlimit(Resource::RLIMIT_NOFILE, capped, hard).map(|()| capped)
+        });
+    match done {
+        Ok(n) if n < want => {
+            warn!(
+                limit = n,
+                wanted = want,
+                "open file limit capped by the hard limit (max_fds)"
+            )
+        }
+        Ok(n) => info!(from = soft, to = n, "open file limit set"),
+        Err(e) => warn!(limit = want, error = %e, "cannot set the open file limit (max_fds)"),
     }
 }
 
