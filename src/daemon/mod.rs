@@ -205,7 +205,10 @@ pub struct Daemon {
     /// When the last snapshot was published and what building it cost.
     last_publish: Option<Instant>,
     publish_cost: Duration,
-    /// A change waits to be published (see `publish_soon`).
+    /// Something a snapshot shows changed and is not published yet.
+    publish_wanted: bool,
+    /// While events keep coming, the held-back change goes out by then
+    /// (see `publish_when_idle`).
     publish_due: Option<Instant>,
 }
 
@@ -240,6 +243,7 @@ impl Daemon {
             on_tick: None,
             last_publish: None,
             publish_cost: Duration::ZERO,
+            publish_wanted: false,
             publish_due: None,
         }
     }
@@ -266,20 +270,23 @@ impl Daemon {
         self.run_actions(&mut actions);
         let countdown = tick && self.engine.has_countdown();
         if self.engine.take_changed() || countdown || self.ready.is_some() {
-            self.publish_soon();
+            self.publish_wanted = true;
         }
     }
 
-    /// Publish now, unless the last snapshot went out so recently that
-    /// building another would take more than a fifth of the run loop's
-    /// time: then once that gap has passed. A storm of events (a hot add
-    /// of hundreds of paths) thus costs a few snapshots a second, not one
-    /// per event, while a lone change (a failed path) is seen at once.
-    /// Replies to commands publish at once (`publish`).
-    fn publish_soon(&mut self) {
+    /// Publish a wanted snapshot once no input is waiting. While events
+    /// keep coming (a hot add of hundreds of paths), the change is held
+    /// back, but no longer than five times what the last snapshot cost to
+    /// build (at most `MAX_PUBLISH_GAP`): a storm costs a few snapshots a
+    /// second, not one per event, and a lone change (a failed path) is
+    /// seen at once. Replies to commands publish at once (`publish`).
+    fn publish_when_idle(&mut self, backlog: bool) {
+        if !self.publish_wanted {
+            return;
+        }
         let gap = (self.publish_cost * 5).min(MAX_PUBLISH_GAP);
         match self.last_publish {
-            Some(t) if t.elapsed() < gap => {
+            Some(t) if backlog && t.elapsed() < gap => {
                 self.publish_due.get_or_insert(t + gap);
             }
             _ => self.publish(),
@@ -309,6 +316,7 @@ impl Daemon {
 
     fn publish(&mut self) {
         let t0 = Instant::now();
+        self.publish_wanted = false;
         self.publish_due = None;
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
@@ -470,6 +478,11 @@ impl Daemon {
                 }
                 None => tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
             };
+            let backlog = !(inputs.paths.is_empty()
+                && inputs.dm_events.is_empty()
+                && self.probe_rx.is_empty()
+                && self.applied_rx.is_empty());
+            self.publish_when_idle(backlog);
             let publish_at = self.publish_due.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = tokio::time::sleep_until(next_check) => self.drive(Vec::new()),
