@@ -417,6 +417,8 @@ impl Daemon {
                     events.push(Event::PathChanged(info));
                 }
                 self.drive(events);
+                // The reply must find its effect in the next query.
+                self.publish();
                 Ok(())
             }
             Request::AddPath(dev) => {
@@ -428,6 +430,7 @@ impl Daemon {
                 let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
                 let info = reader(&dev)?;
                 self.drive(vec![Event::PathAdded(info)]);
+                self.publish();
                 Ok(())
             }
             Request::QueueWithoutDaemon(on) => {

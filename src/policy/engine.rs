@@ -201,6 +201,9 @@ struct Map {
     adopted_dm: BTreeMap<DevT, bool>,
     /// A failed create is retried from this time on, not on every event.
     retry_at_ms: Option<u64>,
+    /// The last remove failed (the map is open): not tried again until
+    /// one of its WWID's paths changes.
+    remove_failed: bool,
 }
 
 pub struct Engine {
@@ -352,6 +355,9 @@ impl Engine {
                     info!(path = %dev, "path removed");
                     if let Some(w) = &p.info.wwid {
                         self.dirty.insert(w.clone());
+                        if let Some(m) = self.maps.get_mut(w) {
+                            m.remove_failed = false;
+                        }
                     }
                     self.changed = true;
                 }
@@ -468,6 +474,9 @@ impl Engine {
             }
         }
         if let Some(w) = self.paths.get(&dev).and_then(|p| p.info.wwid.clone()) {
+            if let Some(m) = self.maps.get_mut(&w) {
+                m.remove_failed = false;
+            }
             self.dirty.insert(w);
         }
         self.dirty_paths.insert(dev);
@@ -645,6 +654,8 @@ impl Engine {
 
     fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {
         let now = self.now_ms;
+        // Only a wait that still holds puts it back (below).
+        self.time_waits.remove(wwid);
         // Wait for first checks (bounded) so the first load has real groups.
         let waiting = members.iter().any(|d| {
             self.paths
@@ -1135,6 +1146,7 @@ impl Engine {
             } else {
                 warn!(map = %name, error = ?error, "could not remove map; it stays");
                 m.remove_requested = false;
+                m.remove_failed = true;
                 // Keep it around; it is retried when its paths change.
                 m.members.clear();
             }
@@ -1654,6 +1666,7 @@ impl Map {
             remove_requested: false,
             adopted_dm: BTreeMap::new(),
             retry_at_ms: None,
+            remove_failed: false,
         }
     }
 
@@ -1712,12 +1725,10 @@ fn p_state_kind(chk: ChkState) -> StateKind {
     }
 }
 
-/// The `features` part of table parameters, as `show topology` prints it.
-/// Whether a multipath table's params name the path `devt` (`maj:min`).
 /// Remove a map none of whose paths is multipathed any more (unless it was
 /// adopted and its paths are not discovered yet).
 fn remove_if_pathless(m: &mut Map) -> Option<Action> {
-    if !m.members.is_empty() || m.remove_requested {
+    if !m.members.is_empty() || m.remove_requested || m.remove_failed {
         return None;
     }
     // Adopted maps whose paths have not been seen yet stay.
@@ -1732,11 +1743,13 @@ fn remove_if_pathless(m: &mut Map) -> Option<Action> {
     })
 }
 
+/// Whether a multipath table's params name the path `devt` (`maj:min`).
 fn params_hold(params: Option<&str>, devt: DevT) -> bool {
     let want = devt.to_string();
     params.is_some_and(|p| p.split_whitespace().any(|t| t == want))
 }
 
+/// The `features` part of table parameters, as `show topology` prints it.
 fn features_of(params: &str) -> String {
     let words: Vec<&str> = params.split_whitespace().collect();
     let n: usize = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);

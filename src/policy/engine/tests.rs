@@ -824,3 +824,46 @@ fn path_events_decided_per_wwid_agree_with_a_full_pass() {
     }
     assert!(!layout(&e).is_empty());
 }
+
+#[test]
+fn a_failed_remove_is_not_retried_until_paths_change() {
+    let mut e = two_path_map(settings());
+    e.handle(Event::PathRemoved("sdb".into()), 1_000);
+    e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: None,
+            error: None,
+        },
+        1_050,
+    );
+    let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+    assert!(a.contains(&Action::RemoveMap {
+        name: "3600a".into()
+    }));
+    // The map is open: the kernel refuses.
+    let a = e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: false,
+            removed: true,
+            dm_minor: None,
+            error: Some("busy".into()),
+        },
+        1_200,
+    );
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::RemoveMap { .. })),
+        "{a:?}"
+    );
+    for t in 1..5 {
+        let a = e.handle(Event::Tick, 1_200 + t * 1_000);
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::RemoveMap { .. })),
+            "{a:?}"
+        );
+    }
+    assert_eq!(e.snapshot().maps.len(), 1);
+}
