@@ -320,7 +320,7 @@ impl Daemon {
         self.publish_due = None;
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
-        let published = Some(Instant::now());
+        let published = Some(t0);
         let groups = snap.maps.iter_mut().flat_map(|m| m.path_groups.iter_mut());
         for p in groups
             .flat_map(|g| g.paths.iter_mut())

@@ -290,7 +290,6 @@ impl Engine {
         self.changed = true;
     }
 
-    /// Whether anything a snapshot shows changed since the last call.
     /// Whether a snapshot shows a countdown that moves with time alone
     /// (a map queueing for no_path_retry's remaining seconds).
     pub fn has_countdown(&self) -> bool {
@@ -299,6 +298,7 @@ impl Engine {
             .any(|m| matches!(m.queueing, Queueing::Retrying { .. }))
     }
 
+    /// Whether anything a snapshot shows changed since the last call.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
     }
@@ -354,10 +354,7 @@ impl Engine {
                 if let Some(p) = self.paths.remove(&dev) {
                     info!(path = %dev, "path removed");
                     if let Some(w) = &p.info.wwid {
-                        self.dirty.insert(w.clone());
-                        if let Some(m) = self.maps.get_mut(w) {
-                            m.remove_failed = false;
-                        }
+                        self.paths_changed(w);
                     }
                     self.changed = true;
                 }
@@ -443,14 +440,17 @@ impl Engine {
                     // A state change from udev: check at once.
                     p.next_check_ms = now;
                 }
-                if p.info.wwid != info.wwid {
-                    // The old WWID's map loses this path.
-                    if let Some(w) = &p.info.wwid {
-                        self.dirty.insert(w.clone());
-                    }
-                }
+                // The old WWID's map loses this path.
+                let old_wwid = p
+                    .info
+                    .wwid
+                    .clone()
+                    .filter(|w| info.wwid.as_ref() != Some(w));
                 p.info = Arc::new(info);
                 p.settings = settings;
+                if let Some(w) = old_wwid {
+                    self.paths_changed(&w);
+                }
             }
             None => {
                 info!(path = %dev, wwid = ?info.wwid, "path added");
@@ -474,10 +474,7 @@ impl Engine {
             }
         }
         if let Some(w) = self.paths.get(&dev).and_then(|p| p.info.wwid.clone()) {
-            if let Some(m) = self.maps.get_mut(&w) {
-                m.remove_failed = false;
-            }
-            self.dirty.insert(w);
+            self.paths_changed(&w);
         }
         self.dirty_paths.insert(dev);
         self.changed = true;
@@ -505,7 +502,7 @@ impl Engine {
                 if !m.members.is_empty() {
                     let members = m.members.clone();
                     actions.extend(self.reconcile_map(&wwid, members));
-                } else if m.in_kernel && !m.applying {
+                } else {
                     // Its last path went away.
                     actions.extend(remove_if_pathless(m));
                 }
@@ -519,6 +516,15 @@ impl Engine {
             self.changed = true;
         }
         actions
+    }
+
+    /// A path of `wwid` came, went or changed: reconcile it, and let a map
+    /// whose remove failed be tried again.
+    fn paths_changed(&mut self, wwid: &str) {
+        if let Some(m) = self.maps.get_mut(wwid) {
+            m.remove_failed = false;
+        }
+        self.dirty.insert(wwid.to_string());
     }
 
     /// Re-decide the dirty paths and every path of the dirty WWIDs (a
@@ -543,9 +549,7 @@ impl Engine {
             }
             if let Some(m) = self.maps.get_mut(wwid) {
                 // No path of this WWID is multipathed any more.
-                if m.in_kernel && !m.applying {
-                    actions.extend(remove_if_pathless(m));
-                }
+                actions.extend(remove_if_pathless(m));
             }
         }
         for (wwid, members) in wanted {
@@ -1726,9 +1730,10 @@ fn p_state_kind(chk: ChkState) -> StateKind {
 }
 
 /// Remove a map none of whose paths is multipathed any more (unless it was
-/// adopted and its paths are not discovered yet).
+/// adopted and its paths are not discovered yet, or a load is in flight).
 fn remove_if_pathless(m: &mut Map) -> Option<Action> {
-    if !m.members.is_empty() || m.remove_requested || m.remove_failed {
+    if !m.members.is_empty() || m.remove_requested || m.remove_failed || !m.in_kernel || m.applying
+    {
         return None;
     }
     // Adopted maps whose paths have not been seen yet stay.
