@@ -144,4 +144,30 @@ fn engine_cost_at_scale() {
         let _ = e.snapshot();
     }
     println!("snapshot: {:?} each", t.elapsed() / 20);
+    let snap = e.snapshot();
+    let t = Instant::now();
+    let mut len = 0;
+    for _ in 0..20 {
+        len = mpathd::ipc::format::topology(&snap).len();
+    }
+    println!(
+        "show topology ({} maps, {len} bytes): {:?} each",
+        snap.maps.len(),
+        t.elapsed() / 20
+    );
+    let q = mpathd::ipc::Command::ShowTopology;
+    let t = Instant::now();
+    for _ in 0..20 {
+        len = mpathd::ipc::format::answer_query(&q, &snap).map_or(0, |s| s.len());
+    }
+    println!(
+        "show topology, cached ({len} bytes): {:?} each",
+        t.elapsed() / 20
+    );
+    let t = Instant::now();
+    for _ in 0..20 {
+        len =
+            mpathd::ipc::format::paths(&snap, mpathd::ipc::format::PRINT_PATH_CHECKER, true).len();
+    }
+    println!("show paths ({len} bytes): {:?} each", t.elapsed() / 20);
 }

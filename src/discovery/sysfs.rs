@@ -7,7 +7,12 @@
 
 use std::fs;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, readlinkat, OFlag};
+use nix::sys::stat::Mode;
 
 use crate::model::{DevState, DevT, Hcil, PathInfo, Transport};
 use crate::{Error, Result};
@@ -88,29 +93,60 @@ pub struct SysfsPath {
 
 /// Reads a small attribute file; `Ok(None)` when it does not exist.
 fn read_bytes(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
-    let f = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let mut buf = Vec::new();
+    match fs::File::open(path) {
+        Ok(f) => read_open(f).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reads attribute `name` of the directory `dir` is open on: one lookup
+/// instead of a walk through `/sys/block/sdX` and the `device` link, which
+/// under emulation made a coldplug of 1024 paths cost seconds.
+fn read_bytes_at(dir: &OwnedFd, name: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+    match openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => read_open(fs::File::from(fd)).map(Some),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(std::io::Error::from(e).to_string()),
+    }
+}
+
+fn read_open(f: fs::File) -> std::result::Result<Vec<u8>, String> {
+    // Room for a whole page up front: no small probe read first.
+    let mut buf = Vec::with_capacity(4096);
     f.take(MAX_ATTR_BYTES + 1)
         .read_to_end(&mut buf)
         .map_err(|e| e.to_string())?;
     if buf.len() as u64 > MAX_ATTR_BYTES {
         return Err(format!("larger than {MAX_ATTR_BYTES} bytes"));
     }
-    Ok(Some(buf))
+    Ok(buf)
+}
+
+fn text_of(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).trim().to_string()
 }
 
 fn read_text(path: &Path) -> std::result::Result<Option<String>, String> {
-    Ok(read_bytes(path)?.map(|b| String::from_utf8_lossy(&b).trim().to_string()))
+    Ok(read_bytes(path)?.map(text_of))
+}
+
+/// Opens a directory for lookups only (O_PATH), following a final link.
+fn open_dir_at(dir: Option<&OwnedFd>, path: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    match dir {
+        Some(d) => openat(d, path, flags, Mode::empty()),
+        None => nix::fcntl::open(path, flags, Mode::empty()),
+    }
 }
 
 /// Collects per-attribute problems while reading one device.
 struct Reader<'a> {
     dev: &'a str,
-    base: PathBuf,
+    /// `block/<dev>`.
+    block: OwnedFd,
+    /// `block/<dev>/device` (the SCSI device), if it could be opened.
+    device: Option<OwnedFd>,
     problems: Vec<String>,
 }
 
@@ -119,11 +155,21 @@ impl Reader<'_> {
         self.problems.push(format!("{}/{rel}: {why}", self.dev));
     }
 
+    fn read(&self, rel: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+        match rel.strip_prefix("device/") {
+            Some(name) => match &self.device {
+                Some(d) => read_bytes_at(d, name),
+                None => Ok(None),
+            },
+            None => read_bytes_at(&self.block, rel),
+        }
+    }
+
     /// Text attribute relative to the block dir; a problem if `required`
     /// and missing, or unreadable.
     fn text(&mut self, rel: &str, required: bool) -> Option<String> {
-        match read_text(&self.base.join(rel)) {
-            Ok(Some(s)) => Some(s),
+        match self.read(rel) {
+            Ok(Some(b)) => Some(text_of(b)),
             Ok(None) => {
                 if required {
                     self.note(rel, "missing");
@@ -138,7 +184,7 @@ impl Reader<'_> {
     }
 
     fn bytes(&mut self, rel: &str) -> Option<Vec<u8>> {
-        match read_bytes(&self.base.join(rel)) {
+        match self.read(rel) {
             Ok(b) => b,
             Err(e) => {
                 self.note(rel, e);
@@ -194,15 +240,20 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
         return Err(device_error(dev, "not a kernel device name"));
     }
     let base = root.block_dir(dev);
-    if !base.is_dir() {
-        return Err(device_error(
-            dev,
-            format!("{} does not exist (device gone?)", base.display()),
-        ));
-    }
+    let block = match open_dir_at(None, &base) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => {
+            return Err(device_error(
+                dev,
+                format!("{} does not exist (device gone?)", base.display()),
+            ))
+        }
+        Err(e) => return Err(device_error(dev, format!("{}: {e}", base.display()))),
+    };
     let mut r = Reader {
         dev,
-        base: base.clone(),
+        block,
+        device: None,
         problems: Vec::new(),
     };
     let mut info = PathInfo {
@@ -210,8 +261,8 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
         ..PathInfo::default()
     };
 
-    let devt = match read_text(&base.join("dev")) {
-        Ok(Some(s)) => s
+    let devt = match read_bytes_at(&r.block, "dev") {
+        Ok(Some(b)) => text_of(b)
             .parse::<DevT>()
             .map_err(|e| device_error(dev, format!("{dev}/dev: {e}")))?,
         Ok(None) => return Err(device_error(dev, format!("{dev}/dev: missing"))),
@@ -220,10 +271,16 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
     info.devt = Some(devt);
 
     // H:C:T:L is the name of the SCSI device the `device` link points to.
-    let link = base.join("device");
-    let target = fs::read_link(&link)
-        .map_err(|e| device_error(dev, format!("{dev}/device: not a SCSI device ({e})")))?;
-    let hcil_name = target
+    let target = readlinkat(&r.block, "device").map_err(|e| {
+        device_error(
+            dev,
+            format!(
+                "{dev}/device: not a SCSI device ({})",
+                std::io::Error::from(e)
+            ),
+        )
+    })?;
+    let hcil_name = Path::new(&target)
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| device_error(dev, format!("{dev}/device: link has no name")))?;
@@ -231,6 +288,12 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
         .parse()
         .map_err(|e| device_error(dev, format!("{dev}/device: not a SCSI device: {e}")))?;
     info.hcil = Some(hcil);
+    match open_dir_at(Some(&r.block), Path::new("device")) {
+        Ok(fd) => r.device = Some(fd),
+        // Every device/ attribute then reports itself missing.
+        Err(e) => r.note("device", std::io::Error::from(e)),
+    }
+    let link = base.join("device");
 
     info.size = r.number("size", true).unwrap_or(0);
     info.read_only = r.flag("ro", true).unwrap_or(false);
@@ -324,7 +387,13 @@ fn read_transport(
 ) {
     let host = format!("host{}", hcil.host);
     let class = |c: &str| root.path().join("class").join(c).join(&host);
-    let canonical = fs::canonicalize(link).ok();
+    let kind = ["fc_host", "iscsi_host", "sas_host", "srp_host"]
+        .into_iter()
+        .find(|c| class(c).is_dir());
+    // The device's full sysfs path names the HBA and the iSCSI session;
+    // resolving it costs a lookup per component, so only when a
+    // transport needs it.
+    let canonical = kind.and_then(|_| fs::canonicalize(link).ok());
     let names: Vec<String> = canonical
         .iter()
         .flat_map(|p| p.components())
@@ -340,7 +409,7 @@ fn read_transport(
 
     let read_opt = |p: PathBuf| read_text(&p).ok().flatten().filter(|s| !s.is_empty());
 
-    if class("fc_host").is_dir() {
+    if kind == Some("fc_host") {
         info.transport = Transport::Fcp;
         info.host_wwnn = read_opt(class("fc_host").join("node_name"));
         info.host_wwpn = read_opt(class("fc_host").join("port_name"));
@@ -357,7 +426,7 @@ fn read_transport(
             );
         }
         info.host_adapter = pci_adapter;
-    } else if class("iscsi_host").is_dir() {
+    } else if kind == Some("iscsi_host") {
         info.transport = Transport::Iscsi;
         info.host_adapter = read_opt(class("iscsi_host").join("ipaddress"));
         match names.iter().find(|n| {
@@ -392,10 +461,10 @@ fn read_transport(
             }
             None => r.note("device", "iSCSI host but no session in the device path"),
         }
-    } else if class("sas_host").is_dir() {
+    } else if kind == Some("sas_host") {
         info.transport = Transport::Sas;
         info.host_adapter = pci_adapter;
-    } else if class("srp_host").is_dir() {
+    } else if kind == Some("srp_host") {
         info.transport = Transport::Srp;
         info.host_adapter = pci_adapter;
     } else {

@@ -193,5 +193,6 @@ pub fn sample_snapshot() -> DaemonSnapshot {
         config_dump: "defaults {\n\tverbosity 2\n}\n".into(),
         blacklist_dump: "device node rules:\n".into(),
         devices_dump: "available block devices:\n".into(),
+        ..DaemonSnapshot::default()
     }
 }

@@ -51,7 +51,7 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
         C::ShowMapsFormat { format, raw } => maps(snap, format, !raw),
         C::ShowMapsStatus => maps(snap, PRINT_MAP_STATUS, true),
         C::ShowMapsStats => maps(snap, PRINT_MAP_STATS, true),
-        C::ShowTopology => topology(snap),
+        C::ShowTopology => snap.topology.get_or_render(|| topology(snap)).to_string(),
         C::ShowMapsJson => maps_json(snap),
         C::ShowMapTopology { map } => match find_map(snap, map) {
             Some(m) => {
@@ -68,7 +68,7 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
         } => match find_map(snap, map) {
             // multipathd pads to the widths of all maps, raw or not.
             Some(m) => {
-                let widths = layout(snap.maps.iter(), true);
+                let widths = layout(format, snap.maps.iter(), true);
                 let mut out = String::new();
                 render(&mut out, format, m, Some(&widths));
                 out
@@ -117,7 +117,7 @@ pub fn paths(snap: &DaemonSnapshot, format: &str, pretty: bool) -> String {
         return out;
     }
     if pretty {
-        let widths = layout(snap.paths.iter(), true);
+        let widths = layout(format, snap.paths.iter(), true);
         render_header::<PathSnapshot>(&mut out, format, &widths);
         for p in &snap.paths {
             render(&mut out, format, p, Some(&widths));
@@ -137,7 +137,7 @@ pub fn maps(snap: &DaemonSnapshot, format: &str, pretty: bool) -> String {
         return out;
     }
     if pretty {
-        let widths = layout(snap.maps.iter(), true);
+        let widths = layout(format, snap.maps.iter(), true);
         render_header::<MapSnapshot>(&mut out, format, &widths);
         for m in &snap.maps {
             render(&mut out, format, m, Some(&widths));
@@ -153,16 +153,16 @@ pub fn maps(snap: &DaemonSnapshot, format: &str, pretty: bool) -> String {
 /// Path column widths the daemon uses for topologies: over every known
 /// path (multipathd's pathvec), not per map.
 pub fn daemon_path_layout(snap: &DaemonSnapshot) -> Vec<usize> {
-    let mut widths = layout(snap.paths.iter(), false);
+    let mut widths = layout(PRINT_PATH_INDENT, snap.paths.iter(), false);
     for m in &snap.maps {
-        widen(&mut widths, map_paths(m));
+        widen(PRINT_PATH_INDENT, &mut widths, map_paths(m));
     }
     widths
 }
 
 /// Path column widths over one map's paths: `multipath -ll` layout.
 pub fn map_path_layout(map: &MapSnapshot) -> Vec<usize> {
-    layout(map_paths(map), false)
+    layout(PRINT_PATH_INDENT, map_paths(map), false)
 }
 
 /// `show topology`: every map, path columns padded over all paths.
