@@ -14,6 +14,9 @@
 //!   io-fail --map M --dev sdX [--dev sdY]
 //!       read through the map (the devs must be offline), time until dm shows
 //!       them failed and until the daemon's `show paths` says failed.
+//!   udev-cost
+//!       time ways to list the SCSI disks with their udev properties
+//!       (what a coldplug costs).
 //!   topology --n 200 [--reconfigure]
 //!       time `show topology` over one connection; with --reconfigure a
 //!       second connection keeps sending `reconfigure` meanwhile.
@@ -81,6 +84,7 @@ enum Cmd {
         #[arg(long)]
         reconfigure: bool,
     },
+    UdevCost,
 }
 
 type Res<T> = Result<T, String>;
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Cmd::Reinstate { map, dev } => reinstate(&map, &dev, limit),
         Cmd::IoFail { map, dev } => io_fail(&map, &dev, limit),
         Cmd::Topology { n, reconfigure } => topology(n, reconfigure, limit),
+        Cmd::UdevCost => udev_cost(),
     };
     match r {
         Ok(line) => {
@@ -394,4 +399,87 @@ fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
         times.last().copied().unwrap_or(0.0),
         reconfigs.load(Ordering::Relaxed)
     ))
+}
+
+/// Properties of one udev device, as a coldplug keeps them.
+fn props_of(d: &udev::Device) -> usize {
+    d.properties()
+        .map(|p| p.name().len() + p.value().len())
+        .sum()
+}
+
+fn sd_names() -> Res<Vec<String>> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/block")
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("sd"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Milliseconds and (devices, property bytes) for several ways of listing
+/// the SCSI disks with their udev properties.
+fn udev_cost() -> Res<String> {
+    type Way = fn() -> Res<(usize, usize)>;
+    let ways: [(&str, Way); 5] = [
+        ("enum_prop_match", || {
+            let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
+            en.match_subsystem("block").map_err(|e| e.to_string())?;
+            en.match_property("DEVTYPE", "disk")
+                .map_err(|e| e.to_string())?;
+            en.match_sysname("sd*").map_err(|e| e.to_string())?;
+            let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
+            Ok((devs.len(), devs.iter().map(props_of).sum()))
+        }),
+        ("enum_sysname", || {
+            let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
+            en.match_subsystem("block").map_err(|e| e.to_string())?;
+            en.match_sysname("sd*").map_err(|e| e.to_string())?;
+            let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
+            Ok((devs.len(), devs.iter().map(props_of).sum()))
+        }),
+        ("enum_only_no_props", || {
+            let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
+            en.match_subsystem("block").map_err(|e| e.to_string())?;
+            en.match_sysname("sd*").map_err(|e| e.to_string())?;
+            let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
+            Ok((devs.len(), 0))
+        }),
+        ("readdir_from_sysname", || {
+            let mut n = 0;
+            let mut bytes = 0;
+            for name in sd_names()? {
+                if let Ok(d) = udev::Device::from_subsystem_sysname("block".into(), name) {
+                    n += 1;
+                    bytes += props_of(&d);
+                }
+            }
+            Ok((n, bytes))
+        }),
+        ("readdir_from_syspath", || {
+            let mut n = 0;
+            let mut bytes = 0;
+            for name in sd_names()? {
+                let p = std::path::PathBuf::from("/sys/block").join(name);
+                if let Ok(d) = udev::Device::from_syspath(&p) {
+                    n += 1;
+                    bytes += props_of(&d);
+                }
+            }
+            Ok((n, bytes))
+        }),
+    ];
+    let mut out = String::new();
+    for round in 0..2 {
+        for (name, f) in &ways {
+            let t = Instant::now();
+            let (n, bytes) = f()?;
+            out.push_str(&format!(
+                "{name}{round}={:.1}ms/{n}devs/{bytes}B ",
+                t.elapsed().as_secs_f64() * 1e3
+            ));
+        }
+    }
+    Ok(out.trim_end().to_string())
 }

@@ -104,6 +104,11 @@ client() { # DAEMON ARGS... -> the daemon's own client
     esac
 }
 
+# Table loads (creates and reloads) the daemon has made, over all maps.
+map_loads() {
+    client "$1" show maps raw format "%2" 2>/dev/null | awk '$1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }'
+}
+
 daemon_idle() { client "$1" show daemon 2>/dev/null | grep -qE "idle|running"; }
 
 flush_maps() {
@@ -284,12 +289,19 @@ bench_daemon() {
     if [ "$HOT" -gt 0 ]; then
         wait_for "daemon_idle $D" 300
         udev_settle 600
+        local hc0 loads0
+        hc0=$(cpu_ticks "$pid")
+        loads0=$(map_loads "$D")
         line=$("$BC" --timeout 1800 run-wait --maps $((LUNS + HOT)) --paths "$PATHS" \
             -- bash -c "$(hot_add_cmd)") && {
             result "$D" hot_add_s "$(kv secs "$line")"
             result "$D" hot_add_scan_s "$(kv cmd "$line")"
         }
         log "hot add: $line"
+        # What the daemon added to the hot add: its CPU, and the table loads
+        # it made (each one a dm uevent udev must process meanwhile).
+        result "$D" hot_add_cpu_s "$(awk -v a="$hc0" -v b="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')"
+        result "$D" hot_add_map_loads $(($(map_loads "$D") - loads0))
     fi
 
     result "$D" cpu_all_s "$(awk -v a="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", a / hz }')"

@@ -199,8 +199,12 @@ struct Map {
     /// Path states read from the kernel for an adopted map, applied to
     /// paths as discovery finds them.
     adopted_dm: BTreeMap<DevT, bool>,
-    /// A failed create is retried from this time on, not on every event.
+    /// A failed create or reload is retried from this time on, not on
+    /// every event.
     retry_at_ms: Option<u64>,
+    /// What the kernel held before the reload in flight (table, groups,
+    /// size): a failed reload leaves that table live.
+    before_reload: Option<(Option<String>, Vec<PathGroup>, u64)>,
     /// The last remove failed (the map is open): not tried again until
     /// one of its WWID's paths changes.
     remove_failed: bool,
@@ -773,7 +777,7 @@ impl Engine {
         if map.applying || map.remove_requested {
             return Vec::new();
         }
-        if !map.in_kernel && map.retry_at_ms.is_some_and(|t| t > now) {
+        if map.retry_at_ms.is_some_and(|t| t > now) {
             return Vec::new();
         }
         if groups.is_empty() {
@@ -814,8 +818,11 @@ impl Engine {
             info!(map = %map.name, %params, "reloading map");
             map.applying = true;
             map.action = "reload".into();
-            map.groups = groups;
-            map.params = Some(params.clone());
+            map.before_reload = Some((
+                map.params.replace(params.clone()),
+                std::mem::replace(&mut map.groups, groups),
+                map.size,
+            ));
             map.size = size;
             actions.push(Action::ReloadMap {
                 name: map.name.clone(),
@@ -1156,15 +1163,23 @@ impl Engine {
             }
             return Vec::new();
         }
+        let before_reload = m.before_reload.take();
         if !ok {
             warn!(map = %name, error = ?error, "map load failed");
             if !m.in_kernel {
-                // Forget the failed create and retry it a check interval
-                // later (a path's state may change meanwhile), not at once.
+                // Forget the failed create.
                 m.params = None;
-                m.retry_at_ms =
-                    Some(self.now_ms + u64::from(self.defaults.polling_interval.max(1)) * 1000);
+            } else if let Some((params, groups, size)) = before_reload {
+                // The old table is still live: messages and the next
+                // compare go by it, so the reload is issued again.
+                m.params = params;
+                m.groups = groups;
+                m.size = size;
             }
+            // Retry a check interval later (a path's state may change
+            // meanwhile), not at once on the next event.
+            m.retry_at_ms =
+                Some(self.now_ms + u64::from(self.defaults.polling_interval.max(1)) * 1000);
             return Vec::new();
         }
         m.in_kernel = true;
@@ -1415,8 +1430,10 @@ impl Engine {
                     .any(|p| p.info.wwid.as_deref() == Some(name.as_str()));
                 match self.find_map_mut(&name) {
                     Some(m) => {
-                        // Forget the loaded table so reconcile reloads it.
+                        // Forget the loaded table so reconcile reloads it,
+                        // now, even during a failed load's back-off.
                         m.params = Some(String::new());
+                        m.retry_at_ms = None;
                         Ok(())
                     }
                     None if has_paths => {
@@ -1670,6 +1687,7 @@ impl Map {
             remove_requested: false,
             adopted_dm: BTreeMap::new(),
             retry_at_ms: None,
+            before_reload: None,
             remove_failed: false,
         }
     }

@@ -867,3 +867,67 @@ fn a_failed_remove_is_not_retried_until_paths_change() {
     }
     assert_eq!(e.snapshot().maps.len(), 1);
 }
+
+#[test]
+fn a_failed_reload_keeps_the_live_table_and_is_retried() {
+    let mut e = two_path_map(settings());
+    // A third path joins; its reload fails (say, the device went away
+    // between the check and the load).
+    let a = e.handle(Event::PathAdded(path("sdd", 48, "3600a")), 1_000);
+    let a2 = e.handle(probed("sdd", ChkState::Up, 1), 1_100);
+    let all: Vec<Action> = a.into_iter().chain(a2).collect();
+    assert_eq!(reloads(&all).len(), 1, "{all:?}");
+    let a = e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: false,
+            removed: false,
+            dm_minor: None,
+            error: Some("device not found".into()),
+        },
+        1_200,
+    );
+    assert!(reloads(&a).is_empty(), "no retry at once: {a:?}");
+    // The old table is live: sdd is not in it, so no message names it.
+    let a = e.handle(probed("sdd", ChkState::Down, 1), 1_300);
+    assert!(messages(&a).is_empty(), "{a:?}");
+    // A path of the old table still gets its messages.
+    let a = e.handle(probed("sdb", ChkState::Down, 1), 1_400);
+    assert_eq!(messages(&a), vec!["fail_path 8:16"]);
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 1_500);
+    assert_eq!(messages(&a), vec!["reinstate_path 8:16"]);
+    let a = e.handle(probed("sdd", ChkState::Up, 1), 1_600);
+    assert!(reloads(&a).is_empty(), "inside the back-off: {a:?}");
+    // A check interval later the reload is issued again, with sdd.
+    let a = e.handle(Event::Tick, 6_300);
+    let r = reloads(&a);
+    assert_eq!(r.len(), 1, "{a:?}");
+    assert!(r[0].contains("8:48"), "{}", r[0]);
+    let a = e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: false,
+            dm_minor: None,
+            error: None,
+        },
+        6_400,
+    );
+    assert!(reloads(&a).is_empty(), "{a:?}");
+    let a = e.handle(probed("sdd", ChkState::Down, 1), 7_000);
+    assert_eq!(messages(&a), vec!["fail_path 8:48"]);
+}
+
+#[test]
+fn a_path_whose_wwid_changes_leaves_its_old_map() {
+    let mut e = two_path_map(settings());
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 1_000);
+    assert!(reloads(&a).is_empty(), "{a:?}");
+    // The array remapped the LUN behind sdc: it is another device now and
+    // must not stay in 3600a's table.
+    let a = e.handle(Event::PathChanged(path("sdc", 32, "3600b")), 2_000);
+    let r = reloads(&a);
+    assert_eq!(r.len(), 1, "{a:?}");
+    assert!(!r[0].contains("8:32"), "{}", r[0]);
+    assert!(r[0].contains("8:16"), "{}", r[0]);
+}
