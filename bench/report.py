@@ -18,6 +18,8 @@ import sys
 ROWS = [
     ("cold_start_s", "cold start: {luns} LUNs x 4 paths, all maps complete", "s", 1),
     ("hot_add_s", "hot add: {hot} LUNs x 4 paths at once, all maps complete", "s", 1),
+    ("hot_add_cpu_s", "hot add: daemon CPU", "s", 1),
+    ("hot_add_map_loads", "hot add: table loads (creates + reloads)", "", 1),
     ("reinstate_median_s", "reinstate: path back to running -> dm active, median", "s", 1),
     ("reinstate_max_s", "reinstate: max", "s", 1),
     ("iofail_seen_median_s", "I/O error: dm fails path -> daemon shows failed, median", "s", 1),
@@ -100,6 +102,8 @@ def main():
         for d in DAEMONS:
             v = num(raw.get(d, {}).get(key))
             vals[d] = None if v is None else v * scale
+        if key.startswith("hot_add") and a.hot == 0:
+            continue  # no hot add in this run
         ratio = None
         if vals["mpathd"] is not None and vals["multipathd"]:
             ratio = vals["mpathd"] / vals["multipathd"]
