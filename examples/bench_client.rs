@@ -408,6 +408,25 @@ fn props_of(d: &udev::Device) -> usize {
         .sum()
 }
 
+/// A udev enumeration of the `sd*` block devices, with or without the
+/// `DEVTYPE=disk` property match, reading their properties or not.
+fn enum_cost(prop_match: bool, props: bool) -> Res<(usize, usize)> {
+    let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
+    en.match_subsystem("block").map_err(|e| e.to_string())?;
+    if prop_match {
+        en.match_property("DEVTYPE", "disk")
+            .map_err(|e| e.to_string())?;
+    }
+    en.match_sysname("sd*").map_err(|e| e.to_string())?;
+    let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
+    let bytes = if props {
+        devs.iter().map(props_of).sum()
+    } else {
+        0
+    };
+    Ok((devs.len(), bytes))
+}
+
 fn sd_names() -> Res<Vec<String>> {
     let mut v: Vec<String> = std::fs::read_dir("/sys/block")
         .map_err(|e| e.to_string())?
@@ -423,29 +442,9 @@ fn sd_names() -> Res<Vec<String>> {
 fn udev_cost() -> Res<String> {
     type Way = fn() -> Res<(usize, usize)>;
     let ways: [(&str, Way); 5] = [
-        ("enum_prop_match", || {
-            let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
-            en.match_subsystem("block").map_err(|e| e.to_string())?;
-            en.match_property("DEVTYPE", "disk")
-                .map_err(|e| e.to_string())?;
-            en.match_sysname("sd*").map_err(|e| e.to_string())?;
-            let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
-            Ok((devs.len(), devs.iter().map(props_of).sum()))
-        }),
-        ("enum_sysname", || {
-            let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
-            en.match_subsystem("block").map_err(|e| e.to_string())?;
-            en.match_sysname("sd*").map_err(|e| e.to_string())?;
-            let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
-            Ok((devs.len(), devs.iter().map(props_of).sum()))
-        }),
-        ("enum_only_no_props", || {
-            let mut en = udev::Enumerator::new().map_err(|e| e.to_string())?;
-            en.match_subsystem("block").map_err(|e| e.to_string())?;
-            en.match_sysname("sd*").map_err(|e| e.to_string())?;
-            let devs: Vec<_> = en.scan_devices().map_err(|e| e.to_string())?.collect();
-            Ok((devs.len(), 0))
-        }),
+        ("enum_prop_match", || enum_cost(true, true)),
+        ("enum_sysname", || enum_cost(false, true)),
+        ("enum_only_no_props", || enum_cost(false, false)),
         ("readdir_from_sysname", || {
             let mut n = 0;
             let mut bytes = 0;

@@ -153,11 +153,12 @@ pub fn maps(snap: &DaemonSnapshot, format: &str, pretty: bool) -> String {
 /// Path column widths the daemon uses for topologies: over every known
 /// path (multipathd's pathvec), not per map.
 pub fn daemon_path_layout(snap: &DaemonSnapshot) -> Vec<usize> {
-    let mut widths = layout(PRINT_PATH_INDENT, snap.paths.iter(), false);
-    for m in &snap.maps {
-        widen(PRINT_PATH_INDENT, &mut widths, map_paths(m));
-    }
-    widths
+    let map_members = snap.maps.iter().flat_map(map_paths);
+    layout(
+        PRINT_PATH_INDENT,
+        snap.paths.iter().chain(map_members),
+        false,
+    )
 }
 
 /// Path column widths over one map's paths: `multipath -ll` layout.

@@ -657,10 +657,19 @@ fn paths_in_doubt_are_probed_alone() {
     );
 }
 
-#[test]
-fn no_path_messages_until_the_kernel_table_holds_the_path() {
-    let mut e = two_path_map(settings());
-    // A third path joins: the map is reloaded with it.
+/// The outcome of 3600a's load in flight, as the executor reports it.
+fn applied_3600a(error: Option<&str>) -> Event {
+    Event::MapApplied {
+        name: "3600a".into(),
+        ok: error.is_none(),
+        removed: false,
+        dm_minor: None,
+        error: error.map(str::to_string),
+    }
+}
+
+/// A third path, sdd, joins 3600a and is checked: one reload with it.
+fn third_path_joins(e: &mut Engine) {
     let a = e.handle(Event::PathAdded(path("sdd", 48, "3600a")), 1_000);
     let a2 = e.handle(probed("sdd", ChkState::Up, 1), 1_100);
     // The kernel's table does not hold sdd until the reload is in: no
@@ -668,18 +677,15 @@ fn no_path_messages_until_the_kernel_table_holds_the_path() {
     assert!(messages(&a2).is_empty(), "{a2:?}");
     let all: Vec<Action> = a.into_iter().chain(a2).collect();
     assert_eq!(reloads(&all).len(), 1, "{all:?}");
+}
+
+#[test]
+fn no_path_messages_until_the_kernel_table_holds_the_path() {
+    let mut e = two_path_map(settings());
+    third_path_joins(&mut e);
     let a = e.handle(probed("sdd", ChkState::Up, 1), 1_200);
     assert!(messages(&a).is_empty(), "{a:?}");
-    let a = e.handle(
-        Event::MapApplied {
-            name: "3600a".into(),
-            ok: true,
-            removed: false,
-            dm_minor: None,
-            error: None,
-        },
-        1_300,
-    );
+    let a = e.handle(applied_3600a(None), 1_300);
     assert!(messages(&a).is_empty(), "{a:?}");
     // A path going down after the load is failed as usual.
     let a = e.handle(probed("sdd", ChkState::Down, 1), 7_000);
@@ -873,20 +879,8 @@ fn a_failed_reload_keeps_the_live_table_and_is_retried() {
     let mut e = two_path_map(settings());
     // A third path joins; its reload fails (say, the device went away
     // between the check and the load).
-    let a = e.handle(Event::PathAdded(path("sdd", 48, "3600a")), 1_000);
-    let a2 = e.handle(probed("sdd", ChkState::Up, 1), 1_100);
-    let all: Vec<Action> = a.into_iter().chain(a2).collect();
-    assert_eq!(reloads(&all).len(), 1, "{all:?}");
-    let a = e.handle(
-        Event::MapApplied {
-            name: "3600a".into(),
-            ok: false,
-            removed: false,
-            dm_minor: None,
-            error: Some("device not found".into()),
-        },
-        1_200,
-    );
+    third_path_joins(&mut e);
+    let a = e.handle(applied_3600a(Some("device not found")), 1_200);
     assert!(reloads(&a).is_empty(), "no retry at once: {a:?}");
     // The old table is live: sdd is not in it, so no message names it.
     let a = e.handle(probed("sdd", ChkState::Down, 1), 1_300);
@@ -903,16 +897,7 @@ fn a_failed_reload_keeps_the_live_table_and_is_retried() {
     let r = reloads(&a);
     assert_eq!(r.len(), 1, "{a:?}");
     assert!(r[0].contains("8:48"), "{}", r[0]);
-    let a = e.handle(
-        Event::MapApplied {
-            name: "3600a".into(),
-            ok: true,
-            removed: false,
-            dm_minor: None,
-            error: None,
-        },
-        6_400,
-    );
+    let a = e.handle(applied_3600a(None), 6_400);
     assert!(reloads(&a).is_empty(), "{a:?}");
     let a = e.handle(probed("sdd", ChkState::Down, 1), 7_000);
     assert_eq!(messages(&a), vec!["fail_path 8:48"]);
