@@ -8,6 +8,10 @@ pub enum Error {
     Config(String),
     #[error("device-mapper: {0}")]
     Dm(String),
+    /// The map exists but has no live table yet: its create is between
+    /// DM_DEV_CREATE and the first resume (a dm event for it can come first).
+    #[error("device-mapper: {0}: no active table yet")]
+    NoActiveTable(String),
     #[error("{dev}: {msg}")]
     Device { dev: String, msg: String },
     #[error("control socket: {0}")]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::model::{ChkState, DaemonSnapshot, PathInfo};
 pub use crate::policy::ProbeRequest;
@@ -207,6 +207,8 @@ pub struct Daemon {
     publish_cost: Duration,
     /// Something a snapshot shows changed and is not published yet.
     publish_wanted: bool,
+    /// Among it, a path that failed or came back (see `publish_when_idle`).
+    publish_urgent: bool,
     /// While events keep coming, the held-back change goes out by then
     /// (see `publish_when_idle`).
     publish_due: Option<Instant>,
@@ -244,6 +246,7 @@ impl Daemon {
             last_publish: None,
             publish_cost: Duration::ZERO,
             publish_wanted: false,
+            publish_urgent: false,
             publish_due: None,
         }
     }
@@ -272,6 +275,10 @@ impl Daemon {
         if self.engine.take_changed() || countdown || self.ready.is_some() {
             self.publish_wanted = true;
         }
+        if self.engine.take_urgent() {
+            self.publish_wanted = true;
+            self.publish_urgent = true;
+        }
     }
 
     /// Publish a wanted snapshot once no input is waiting. While events
@@ -280,14 +287,22 @@ impl Daemon {
     /// build (at most `MAX_PUBLISH_GAP`): a storm costs a few snapshots a
     /// second, not one per event, and a lone change (a failed path) is
     /// seen at once. Replies to commands publish at once (`publish`).
+    /// A path that failed or came back waits at most one build's cost (at
+    /// 1024 paths, checker results are always queued, and an I/O error
+    /// failing two paths a moment apart showed the second 100 ms late).
     fn publish_when_idle(&mut self, backlog: bool) {
         if !self.publish_wanted {
             return;
         }
-        let gap = (self.publish_cost * 5).min(MAX_PUBLISH_GAP);
+        let gap = if self.publish_urgent {
+            self.publish_cost
+        } else {
+            (self.publish_cost * 5).min(MAX_PUBLISH_GAP)
+        };
         match self.last_publish {
             Some(t) if backlog && t.elapsed() < gap => {
-                self.publish_due.get_or_insert(t + gap);
+                let due = t + gap;
+                self.publish_due = Some(self.publish_due.map_or(due, |d| d.min(due)));
             }
             _ => self.publish(),
         }
@@ -317,6 +332,7 @@ impl Daemon {
     fn publish(&mut self) {
         let t0 = Instant::now();
         self.publish_wanted = false;
+        self.publish_urgent = false;
         self.publish_due = None;
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
@@ -525,6 +541,10 @@ impl Daemon {
                     for n in names {
                         match self.exec.kernel.status(&n) {
                             Ok(ev) => events.push(ev),
+                            // A map being created: its load reports in.
+                            Err(e @ crate::Error::NoActiveTable(_)) => {
+                                debug!(map = %n, error = %e, "status after dm event")
+                            }
                             Err(e) => warn!(map = %n, error = %e, "status after dm event"),
                         }
                     }

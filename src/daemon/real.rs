@@ -137,6 +137,9 @@ impl MapKernel for DmKernel {
 
     fn status(&self, name: &str) -> Result<Event> {
         let info = self.0.map_info(name)?;
+        if info.target_type.is_empty() {
+            return Err(Error::NoActiveTable(name.to_string()));
+        }
         let status = self.0.status(name)?;
         let st = MultipathStatus::from_str(&status)
             .map_err(|e| Error::Dm(format!("{name}: cannot parse status '{status}': {e}")))?;

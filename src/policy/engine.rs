@@ -245,6 +245,9 @@ pub struct Engine {
     time_waits: BTreeSet<String>,
     /// Something a snapshot shows has changed since the last take_changed().
     changed: bool,
+    /// A path failed or came back (in dm or by its checker) since the last
+    /// take_urgent(): watchers want to see that at once, not batched.
+    urgent: bool,
     /// Earliest next_check_ms of a path not being checked (u64::MAX: none).
     next_due_ms: u64,
 }
@@ -285,6 +288,7 @@ impl Engine {
             dirty_paths: BTreeSet::new(),
             time_waits: BTreeSet::new(),
             changed: true,
+            urgent: false,
             next_due_ms: u64::MAX,
         }
     }
@@ -305,6 +309,11 @@ impl Engine {
     /// Whether anything a snapshot shows changed since the last call.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
+    }
+
+    /// Whether a path failed or came back since the last call.
+    pub fn take_urgent(&mut self) -> bool {
+        std::mem::take(&mut self.urgent)
     }
 
     /// When the next path check falls due (engine clock, ms), if any: the
@@ -924,6 +933,8 @@ impl Engine {
         if first || state_changed || p.chk != prev || p.prio != prev_prio {
             // Groups, the table or the path's decision may change.
             self.changed = true;
+            // A mapped path's checker turned: not a first check in a storm.
+            self.urgent |= !first && p.map.is_some() && p.chk.is_usable() != prev.is_usable();
             match (&p.map, &p.info.wwid) {
                 (Some(_), Some(w)) => {
                     self.dirty.insert(w.clone());
@@ -1246,6 +1257,7 @@ impl Engine {
         let members = m.members.clone();
         self.changed = true;
         let mut faults = 0;
+        let mut moved = false;
         for (devt, active) in paths {
             let Some(p) = members
                 .iter()
@@ -1276,8 +1288,10 @@ impl Engine {
                     p.chk = ChkState::Down;
                 }
             }
+            moved |= p.dm != new;
             p.dm = new;
         }
+        self.urgent |= moved;
         if let Some(m) = self.maps.get_mut(&wwid) {
             m.stats.path_faults += faults;
         }
@@ -1592,7 +1606,7 @@ impl Engine {
             });
         }
         let mut paths: Vec<PathSnapshot> = self.paths.values().map(path_snap).collect();
-        paths.sort_by_key(|p| natural_key(&p.info.dev));
+        paths.sort_by_cached_key(|p| natural_key(&p.info.dev));
         DaemonSnapshot {
             maps,
             paths,

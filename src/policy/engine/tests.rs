@@ -588,6 +588,28 @@ fn failed_create_backs_off() {
 }
 
 #[test]
+fn a_path_failing_or_returning_is_urgent_first_checks_are_not() {
+    let mut e = two_path_map(settings());
+    assert!(!e.take_urgent(), "first checks and a create are a storm's");
+    e.handle(probed("sdb", ChkState::Up, 1), 5_000);
+    assert!(!e.take_urgent(), "an unchanged check");
+    e.handle(probed("sdc", ChkState::Down, 50), 5_000);
+    assert!(e.take_urgent(), "the checker failed a mapped path");
+    let status = |sdb_active| Event::DmStatus {
+        name: "3600a".into(),
+        paths: vec![(DevT::new(8, 32), false), (DevT::new(8, 16), sdb_active)],
+        pg_states: vec![PgState::Active, PgState::Enabled],
+        active_group: Some(1),
+        queue_if_no_path: None,
+        suspended: false,
+    };
+    e.handle(status(true), 5_100);
+    assert!(!e.take_urgent(), "dm shows the path the daemon failed");
+    e.handle(status(false), 5_300);
+    assert!(e.take_urgent(), "the kernel failed a path on an I/O error");
+}
+
+#[test]
 fn unchanged_checks_change_nothing() {
     let mut e = two_path_map(settings());
     e.take_changed();
