@@ -151,11 +151,11 @@ def main():
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table[1:]:
         md.append("| " + " | ".join(row) + " |")
-    # The same hot add with no daemon running (udev alone), before either
-    # daemon's turn: the floor both daemons' hot-add rows sit on.
+    # The warm-up: the same hot add with no daemon running, before either
+    # daemon's turn (udev's rules still run `multipath -u` for each path).
     alone = num(raw.get("san", {}).get("hot_add_nodaemon_s"))
     if alone is not None and a.hot:
-        line = f"hot add with no daemon running (udev alone, until settled): {alone:g} s"
+        line = f"warm-up hot add with no daemon running (until udev settled): {alone:g} s"
         print(line)
         md += ["", line[0].upper() + line[1:] + "."]
     with open(a.prefix + ".json", "w", encoding="utf-8") as f:

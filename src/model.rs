@@ -521,7 +521,7 @@ pub struct PathSnapshot {
     pub info: std::sync::Arc<PathInfo>,
     pub chk_state: ChkState,
     pub dm_state: DmPathState,
-    pub checker: String,
+    pub checker: std::sync::Arc<str>,
     pub prio: i32,
     /// Ticks (seconds) since the last check, as of `published`, and the
     /// current interval, for the `next_check` bar.
@@ -533,10 +533,10 @@ pub struct PathSnapshot {
     #[serde(skip)]
     pub published: Option<std::time::Instant>,
     /// Map this path belongs to, if any.
-    pub map: Option<String>,
+    pub map: Option<std::sync::Arc<str>>,
     pub marginal: bool,
     /// Why the path is or is not multipathed.
-    pub why: String,
+    pub why: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

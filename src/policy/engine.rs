@@ -144,7 +144,8 @@ struct Path {
     /// Shared with snapshots and probe requests: publishing is a refcount
     /// bump, not a deep copy of the udev properties.
     info: Arc<PathInfo>,
-    settings: Settings,
+    /// Interned (see `Engine::intern`): the paths of one array share one.
+    settings: Arc<Settings>,
     chk: ChkState,
     dm: DmPathState,
     prio: i32,
@@ -154,8 +155,12 @@ struct Path {
     next_check_ms: u64,
     last_check_ms: u64,
     interval_s: u32,
-    why: String,
-    map: Option<String>,
+    /// Shared with snapshots, like `info`: a snapshot of 1024 paths
+    /// copies no strings (these three were most of its cost).
+    why: Arc<str>,
+    map: Option<Arc<str>>,
+    /// `settings.path_checker`, shared.
+    checker: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +177,7 @@ enum Queueing {
 struct Map {
     name: String,
     wwid: String,
-    settings: Settings,
+    settings: Arc<Settings>,
     members: Vec<String>,
     groups: Vec<PathGroup>,
     /// Parameters last loaded (or read back when adopted).
@@ -213,6 +218,10 @@ struct Map {
 pub struct Engine {
     policy: Arc<dyn Policy>,
     defaults: Settings,
+    /// The distinct resolved settings in use: a path's settings (with
+    /// their origins map, several KiB) are stored once per array, not once
+    /// per path.
+    settings_pool: Vec<Arc<Settings>>,
     paths: BTreeMap<String, Path>,
     /// Maps by WWID.
     maps: BTreeMap<String, Map>,
@@ -273,6 +282,7 @@ impl Engine {
         Engine {
             policy,
             defaults,
+            settings_pool: Vec::new(),
             paths: BTreeMap::new(),
             maps: BTreeMap::new(),
             wwids: BTreeSet::new(),
@@ -329,6 +339,7 @@ impl Engine {
         self.policy = policy;
         self.defaults = self.policy.defaults();
         self.alias_prefix = self.policy.alias_prefix();
+        self.settings_pool.clear();
         let infos: Vec<Arc<PathInfo>> = self.paths.values().map(|p| p.info.clone()).collect();
         for info in infos {
             self.update_path_info(PathInfo::clone(&info));
@@ -416,7 +427,7 @@ impl Engine {
                 info!(map = %name, %wwid, "adopting existing map");
                 self.full_dirty = true;
                 self.changed = true;
-                let settings = self.defaults.clone();
+                let settings = Arc::new(self.defaults.clone());
                 self.maps.insert(
                     wwid.clone(),
                     Map::new(name, wwid, settings, size, Some(params), true, dm_minor),
@@ -437,8 +448,24 @@ impl Engine {
         }
     }
 
+    /// The shared copy of `s`. Settings differ per array model and per
+    /// WWID with a multipaths entry, so the pool stays small; past a bound
+    /// (every LUN with its own alias, say) new ones are not pooled.
+    fn intern(&mut self, s: Settings) -> Arc<Settings> {
+        const POOL_MAX: usize = 512;
+        if let Some(a) = self.settings_pool.iter().find(|a| ***a == s) {
+            return Arc::clone(a);
+        }
+        let a = Arc::new(s);
+        if self.settings_pool.len() < POOL_MAX {
+            self.settings_pool.push(Arc::clone(&a));
+        }
+        a
+    }
+
     fn update_path_info(&mut self, info: PathInfo) {
-        let settings = self.policy.resolve(&info);
+        let resolved = self.policy.resolve(&info);
+        let settings = self.intern(resolved);
         let dev = info.dev.clone();
         let pi = self.polling_interval();
         let now = self.now_ms;
@@ -460,6 +487,9 @@ impl Engine {
                     .clone()
                     .filter(|w| info.wwid.as_ref() != Some(w));
                 p.info = Arc::new(info);
+                if p.settings.path_checker != settings.path_checker {
+                    p.checker = settings.path_checker.as_str().into();
+                }
                 p.settings = settings;
                 if let Some(w) = old_wwid {
                     self.paths_changed(&w);
@@ -470,6 +500,7 @@ impl Engine {
                 // Spread first checks over the interval after the initial one.
                 let p = Path {
                     info: Arc::new(info),
+                    checker: settings.path_checker.as_str().into(),
                     settings,
                     chk: ChkState::Undef,
                     dm: DmPathState::Undef,
@@ -480,7 +511,7 @@ impl Engine {
                     next_check_ms: now,
                     last_check_ms: now,
                     interval_s: pi,
-                    why: String::new(),
+                    why: "".into(),
                     map: None,
                 };
                 self.paths.insert(dev.clone(), p);
@@ -657,7 +688,7 @@ impl Engine {
                                 self.time_waits.insert(w.clone());
                             }
                         }
-                        p.why = v.why;
+                        p.why = v.why.into();
                         p.map = None;
                     }
                 }
@@ -721,8 +752,10 @@ impl Engine {
                         };
                     }
                 }
-                p.map = Some(name.clone());
-                p.why = format!("multipathed in map {name}");
+                if p.map.as_deref() != Some(name.as_str()) {
+                    p.map = Some(name.as_str().into());
+                    p.why = format!("multipathed in map {name}").into();
+                }
             }
         }
         if waiting {
@@ -963,7 +996,7 @@ impl Engine {
         if prev != p.chk {
             info!(path = %dev, map = ?p.map, from = %prev, to = %p.chk, reason = %msg, "path checker state changed");
         }
-        let Some(map_name) = p.map.clone() else {
+        let Some(map_name) = p.map.as_deref().map(str::to_string) else {
             return Vec::new();
         };
         let usable = p.chk.is_usable();
@@ -1353,7 +1386,8 @@ impl Engine {
                 };
                 p.chk = ChkState::Down;
                 p.next_check_ms = self.now_ms + u64::from(p.interval_s) * 1000;
-                if let (Some(map), Some(devt)) = (p.map.clone(), p.info.devt) {
+                if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt)
+                {
                     p.dm = DmPathState::Failed;
                     actions.push(Action::Message {
                         map,
@@ -1367,7 +1401,8 @@ impl Engine {
                     return (Err("device not found".into()), actions);
                 };
                 p.next_check_ms = self.now_ms;
-                if let (Some(map), Some(devt)) = (p.map.clone(), p.info.devt) {
+                if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt)
+                {
                     p.dm = DmPathState::Active;
                     p.chk = ChkState::Up;
                     actions.push(Action::Message {
@@ -1514,7 +1549,7 @@ impl Engine {
                 info: Arc::clone(&p.info),
                 chk_state: p.chk,
                 dm_state: p.dm,
-                checker: p.settings.path_checker.clone(),
+                checker: Arc::clone(&p.checker),
                 prio: p.prio,
                 check_elapsed: elapsed.min(interval),
                 check_interval: interval,
@@ -1664,7 +1699,7 @@ impl Map {
     fn new(
         name: String,
         wwid: String,
-        settings: Settings,
+        settings: Arc<Settings>,
         size: u64,
         params: Option<String>,
         in_kernel: bool,

@@ -319,7 +319,7 @@ impl Fields for PathSnapshot {
                 if self.checker.is_empty() {
                     "(null)".into()
                 } else {
-                    self.checker.clone()
+                    self.checker.to_string()
                 }
             }
             'C' => {
@@ -340,7 +340,7 @@ impl Fields for PathSnapshot {
             'z' => info.serial.clone().unwrap_or_default(),
             'M' => marginal(self.marginal),
             'm' => match &self.map {
-                Some(m) if !m.is_empty() => m.clone(),
+                Some(m) if !m.is_empty() => m.to_string(),
                 Some(_) => "[unknown]".into(),
                 None => "[orphan]".into(),
             },

@@ -276,7 +276,7 @@ fn path_reasons(snap: &DaemonSnapshot) -> String {
         let why = if p.why.is_empty() {
             "not evaluated yet"
         } else {
-            p.why.as_str()
+            &p.why
         };
         out.push_str(&format!("{:width$} {why}\n", p.info.dev));
     }
