@@ -1822,27 +1822,33 @@ fn params_hold(params: Option<&str>, devt: DevT) -> bool {
 }
 
 /// The `features` part of table parameters, as `show topology` prints it.
+/// The features words of a multipath table (`1 queue_if_no_path`): its
+/// count and that many words. Runs per map per snapshot, so it reads only
+/// the words it needs.
 fn features_of(params: &str) -> String {
-    let words: Vec<&str> = params.split_whitespace().collect();
-    let n: usize = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);
-    words
-        .iter()
-        .take(n + 1)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
+    counted_words(&mut params.split_whitespace())
 }
 
+/// The hardware handler words (`1 alua`), after the features.
 fn hwhandler_of(params: &str) -> String {
-    let words: Vec<&str> = params.split_whitespace().collect();
-    let n: usize = words.first().and_then(|w| w.parse().ok()).unwrap_or(0);
-    let rest = words.get(n + 1..).unwrap_or(&[]);
-    let h: usize = rest.first().and_then(|w| w.parse().ok()).unwrap_or(0);
-    rest.iter()
-        .take(h + 1)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut words = params.split_whitespace();
+    let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    words.by_ref().take(n).for_each(drop);
+    counted_words(&mut words)
+}
+
+/// A count word and that many words after it, joined by spaces.
+fn counted_words<'a>(words: &mut impl Iterator<Item = &'a str>) -> String {
+    let Some(first) = words.next() else {
+        return String::new();
+    };
+    let n: usize = first.parse().unwrap_or(0);
+    let mut out = first.to_string();
+    for w in words.take(n) {
+        out.push(' ');
+        out.push_str(w);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -938,3 +938,24 @@ fn a_path_whose_wwid_changes_leaves_its_old_map() {
     assert!(!r[0].contains("8:32"), "{}", r[0]);
     assert!(r[0].contains("8:16"), "{}", r[0]);
 }
+
+#[test]
+fn features_and_hwhandler_words_of_a_table() {
+    use super::{features_of, hwhandler_of};
+    let p = "1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:16 1";
+    assert_eq!(features_of(p), "1 queue_if_no_path");
+    assert_eq!(hwhandler_of(p), "1 alua");
+    let p = "0 0 1 1 round-robin 0 1 1 8:16 1000";
+    assert_eq!(features_of(p), "0");
+    assert_eq!(hwhandler_of(p), "0");
+    let p = "2 pg_init_retries 50 0 1 1 service-time 0 1 1 8:16 1";
+    assert_eq!(features_of(p), "2 pg_init_retries 50");
+    assert_eq!(hwhandler_of(p), "0");
+    assert_eq!(features_of(""), "");
+    assert_eq!(hwhandler_of(""), "");
+    assert_eq!(
+        hwhandler_of("3 a"),
+        "",
+        "short table: nothing after the features"
+    );
+}
