@@ -14,25 +14,8 @@ set -u
 # The rig passes no host environment into the guest: edit the sizes here.
 LUNS=64
 HOT=64
-BIN=$REPO/target/release
-BC=$BIN/examples/bench_client
-[ -x "$BIN/mpathd" ] && [ -x "$BC" ] || fail "release build missing (cargo build --release --bins --example bench_client)"
-
-t0=$SECONDS
-SAN_WAIT_SECS=1200 san_scsi_debug_active "$LUNS" 4 || fail "SAN set-up failed"
-udev_settle 900
-log "SAN: $(san_paths | wc -l) paths in $((SECONDS - t0)) s"
-mkdir -p /etc/multipath
-cat >/etc/multipath.conf <<'EOF'
-defaults {
-	find_multipaths yes
-	user_friendly_names no
-	polling_interval 5
-}
-blacklist {
-	devnode "^(sr|vd|loop|ram)"
-}
-EOF
+# shellcheck source=profile-lib.sh
+. "$REPO/bench/guest/profile-lib.sh"
 
 line=$("$BC" --timeout 900 start-wait --maps "$LUNS" --paths 4 \
     --pidfile "$CASE_OUT/mpathd.pid" --log "$CASE_OUT/mpathd.log" -- "$BIN/mpathd" -d -v2)

@@ -167,6 +167,24 @@ fn storm_of_paths_gives_one_create_per_map() {
     assert_eq!(creates, 50);
 }
 
+/// dm's status of two_path_map's map: whether sdc (8:32) and sdb (8:16)
+/// are active, and which of its two groups is (1-based).
+fn status_3600a(sdc_active: bool, sdb_active: bool, active_group: usize) -> Event {
+    let mut pg_states = vec![PgState::Enabled, PgState::Enabled];
+    pg_states[active_group - 1] = PgState::Active;
+    Event::DmStatus {
+        name: "3600a".into(),
+        paths: vec![
+            (DevT::new(8, 32), sdc_active),
+            (DevT::new(8, 16), sdb_active),
+        ],
+        pg_states,
+        active_group: Some(active_group),
+        queue_if_no_path: None,
+        suspended: false,
+    }
+}
+
 #[test]
 fn checker_down_fails_and_up_reinstates() {
     let mut e = two_path_map(settings());
@@ -181,17 +199,7 @@ fn checker_down_fails_and_up_reinstates() {
 #[test]
 fn kernel_failed_path_is_checked_at_once() {
     let mut e = two_path_map(settings());
-    let a = e.handle(
-        Event::DmStatus {
-            name: "3600a".into(),
-            paths: vec![(DevT::new(8, 32), false), (DevT::new(8, 16), true)],
-            pg_states: vec![PgState::Active, PgState::Enabled],
-            active_group: Some(1),
-            queue_if_no_path: None,
-            suspended: false,
-        },
-        300,
-    );
+    let a = e.handle(status_3600a(false, true, 1), 300);
     assert!(
         !a.iter().any(|a| matches!(a, Action::ReloadMap { .. })),
         "a failed path never causes a reload"
@@ -397,17 +405,7 @@ fn failback_immediate_switches_to_best_group() {
     s.path_grouping_policy = PgPolicy::Failover;
     let mut e = two_path_map(s);
     e.handle(probed("sdc", ChkState::Down, 50), 1_000);
-    e.handle(
-        Event::DmStatus {
-            name: "3600a".into(),
-            paths: vec![(DevT::new(8, 32), false), (DevT::new(8, 16), true)],
-            pg_states: vec![PgState::Enabled, PgState::Active],
-            active_group: Some(2),
-            queue_if_no_path: None,
-            suspended: false,
-        },
-        1_100,
-    );
+    e.handle(status_3600a(false, true, 2), 1_100);
     let a = e.handle(probed("sdc", ChkState::Up, 50), 6_000);
     assert!(
         messages(&a).contains(&"switch_group 1".to_string()),
@@ -595,14 +593,7 @@ fn a_path_failing_or_returning_is_urgent_first_checks_are_not() {
     assert!(!e.take_urgent(), "an unchanged check");
     e.handle(probed("sdc", ChkState::Down, 50), 5_000);
     assert!(e.take_urgent(), "the checker failed a mapped path");
-    let status = |sdb_active| Event::DmStatus {
-        name: "3600a".into(),
-        paths: vec![(DevT::new(8, 32), false), (DevT::new(8, 16), sdb_active)],
-        pg_states: vec![PgState::Active, PgState::Enabled],
-        active_group: Some(1),
-        queue_if_no_path: None,
-        suspended: false,
-    };
+    let status = |sdb_active| status_3600a(false, sdb_active, 1);
     e.handle(status(true), 5_100);
     assert!(!e.take_urgent(), "dm shows the path the daemon failed");
     e.handle(status(false), 5_300);
