@@ -152,7 +152,7 @@ def main():
     for row in table[1:]:
         md.append("| " + " | ".join(row) + " |")
     # The warm-up: the same hot add with no daemon running, before either
-    # daemon's turn (udev's rules still run `multipath -u` for each path).
+    # daemon's turn.
     alone = num(raw.get("san", {}).get("hot_add_nodaemon_s"))
     if alone is not None and a.hot:
         line = f"warm-up hot add with no daemon running (until udev settled): {alone:g} s"

@@ -74,9 +74,9 @@ make_san() {
 }
 
 # One hot add and remove with no daemon running, before any daemon: the
-# first hot add in a fresh guest was 20-40 s slower than the second
-# whichever daemon ran first (runs 7 and 9), which made the row measure
-# the order. Its time (until udev settled) is printed below the table.
+# daemon whose turn came first had the slower hot add (runs 7 and 9), so
+# both turns now follow a hot add. It did not remove that effect (run
+# 10). Its time (until udev settled) is printed below the table.
 warm_up_hot_add() {
     local t0=$SECONDS
     log "warm-up hot add (no daemon)"

@@ -155,8 +155,8 @@ struct Path {
     next_check_ms: u64,
     last_check_ms: u64,
     interval_s: u32,
-    /// Shared with snapshots, like `info`: a snapshot of 1024 paths
-    /// copies no strings (these three were most of its cost).
+    /// Shared with snapshots, like `info`: a snapshot copies no per-path
+    /// strings.
     why: Arc<str>,
     map: Option<Arc<str>>,
     /// `settings.path_checker`, shared.
@@ -1821,10 +1821,9 @@ fn params_hold(params: Option<&str>, devt: DevT) -> bool {
     params.is_some_and(|p| p.split_whitespace().any(|t| t == want))
 }
 
-/// The `features` part of table parameters, as `show topology` prints it.
-/// The features words of a multipath table (`1 queue_if_no_path`): its
-/// count and that many words. Runs per map per snapshot, so it reads only
-/// the words it needs.
+/// The `features` part of table parameters, as `show topology` prints it
+/// (`1 queue_if_no_path`): its count and that many words. Runs per map per
+/// snapshot, so it reads only the words it needs.
 fn features_of(params: &str) -> String {
     counted_words(&mut params.split_whitespace())
 }
