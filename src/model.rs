@@ -523,15 +523,16 @@ pub struct PathSnapshot {
     pub dm_state: DmPathState,
     pub checker: std::sync::Arc<str>,
     pub prio: i32,
-    /// Ticks (seconds) since the last check, as of `published`, and the
-    /// current interval, for the `next_check` bar.
+    /// Seconds since the last check, as of the snapshot, and the current
+    /// interval, for the `next_check` bar.
     pub check_elapsed: u32,
     pub check_interval: u32,
-    /// When the snapshot was published: the bar adds the time since, so
-    /// the daemon need not republish every path each second to keep it
-    /// moving.
+    /// When the last check ran, on a daemon's real clock: the bar counts
+    /// from it instead of `check_elapsed`, so a path's snapshot does not
+    /// change with time and the daemon need not republish every path each
+    /// second to keep the bar moving.
     #[serde(skip)]
-    pub published: Option<std::time::Instant>,
+    pub checked_at: Option<std::time::Instant>,
     /// Map this path belongs to, if any.
     pub map: Option<std::sync::Arc<str>>,
     pub marginal: bool,
@@ -545,7 +546,8 @@ pub struct PathGroupSnapshot {
     pub prio: i32,
     pub dm_state: PgState,
     pub marginal: bool,
-    pub paths: Vec<PathSnapshot>,
+    /// Shared with `DaemonSnapshot::paths`.
+    pub paths: Vec<std::sync::Arc<PathSnapshot>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -598,9 +600,12 @@ impl MapSnapshot {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DaemonSnapshot {
-    pub maps: Vec<MapSnapshot>,
-    /// Every known path, in or out of maps.
-    pub paths: Vec<PathSnapshot>,
+    /// A map unchanged since the last snapshot (nor any of its paths) is
+    /// the same allocation as in it.
+    pub maps: Vec<std::sync::Arc<MapSnapshot>>,
+    /// Every known path, in or out of maps. A path unchanged since the
+    /// last snapshot is the same allocation as in it.
+    pub paths: Vec<std::sync::Arc<PathSnapshot>>,
     /// Reconfigure or a large change is being applied.
     pub busy: bool,
     /// `idle`, `running`, `configure`, `shutdown`.

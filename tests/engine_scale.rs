@@ -69,6 +69,7 @@ fn probes(a: &[Action]) -> Vec<String> {
 fn engine_cost_at_scale() {
     let (cfg, _) = Config::parse_str(CONF, "multipath.conf").expect("config");
     let mut e = Engine::new(Arc::new(ConfigPolicy::new(Arc::new(cfg))), 1);
+    e.use_real_clock(Instant::now());
     let luns = 256u32;
     let mut now = 0u64;
     let mut evs = Vec::new();
@@ -144,6 +145,28 @@ fn engine_cost_at_scale() {
         let _ = e.snapshot();
     }
     println!("snapshot: {:?} each", t.elapsed() / 20);
+    // What a path failure publishes: one path changed since the last one.
+    let t = Instant::now();
+    for k in 0..20u32 {
+        now += 10;
+        let chk = if k % 2 == 0 {
+            ChkState::Down
+        } else {
+            ChkState::Up
+        };
+        e.handle(
+            Event::Probed {
+                dev: sd_name(k),
+                chk,
+                prio: Some(50),
+                msg: String::new(),
+                dev_state: None,
+            },
+            now,
+        );
+        let _ = e.snapshot();
+    }
+    println!("one path changed + snapshot: {:?} each", t.elapsed() / 20);
     let snap = e.snapshot();
     let t = Instant::now();
     let mut len = 0;

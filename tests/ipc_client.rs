@@ -155,7 +155,7 @@ fn sm_topology_finds_paths_and_states() {
     assert_eq!(sm_path_count(&lines), (3, 4));
     // A map being created shows "create: " first; sm's regex skips it.
     let mut snap = sample_snapshot();
-    snap.maps[1].action = "create".into();
+    std::sync::Arc::make_mut(&mut snap.maps[1]).action = "create".into();
     s.snapshots.send_replace(std::sync::Arc::new(snap));
     let lines = sm_topology(&interactive(&s, &format!("{cmd}\n"), false));
     assert_eq!(lines[0], format!("{WWID_B} dm-1 LIO-ORG,disk"));

@@ -225,7 +225,9 @@ impl Daemon {
     ) -> Self {
         let (probe_tx, probe_rx) = mpsc::channel(4096);
         let (applied_tx, applied_rx) = mpsc::channel(1024);
-        let engine = Engine::new(config.policy.clone(), std::process::id());
+        let start = Instant::now();
+        let mut engine = Engine::new(config.policy.clone(), std::process::id());
+        engine.use_real_clock(start);
         let mut exec = Executor::new(kernel, prober, wwids);
         exec.set_background(Some(applied_tx));
         Daemon {
@@ -237,7 +239,7 @@ impl Daemon {
             snapshot_tx,
             probe_tx,
             probe_rx,
-            start: Instant::now(),
+            start,
             ready: None,
             seen_coldplug: false,
             path_reader: None,
@@ -336,14 +338,6 @@ impl Daemon {
         self.publish_due = None;
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
-        let published = Some(t0);
-        let groups = snap.maps.iter_mut().flat_map(|m| m.path_groups.iter_mut());
-        for p in groups
-            .flat_map(|g| g.paths.iter_mut())
-            .chain(snap.paths.iter_mut())
-        {
-            p.published = published;
-        }
         snap.config_dump = self.config.config_dump.clone();
         snap.blacklist_dump = self.config.blacklist_dump.clone();
         snap.devices_dump = self.config.devices_dump.clone();

@@ -136,18 +136,18 @@ impl MapKernel for DmKernel {
     }
 
     fn status(&self, name: &str) -> Result<Event> {
-        let info = self.0.map_info(name)?;
-        if info.target_type.is_empty() {
+        // Two ioctls: after a dm event this is on the path from a failed
+        // path to the published snapshot. The live queue_if_no_path is in
+        // the table, not in the status.
+        let (info, table) = self.0.info_and_table(name)?;
+        let Some((_, params)) = table else {
             return Err(Error::NoActiveTable(name.to_string()));
-        }
+        };
         let status = self.0.status(name)?;
         let st = MultipathStatus::from_str(&status)
             .map_err(|e| Error::Dm(format!("{name}: cannot parse status '{status}': {e}")))?;
-        let queue = self
-            .0
-            .table(name)
+        let queue = MultipathTable::from_str(&params)
             .ok()
-            .and_then(|(_, p)| MultipathTable::from_str(&p).ok())
             .map(|t| t.features.queue_if_no_path);
         Ok(Event::DmStatus {
             name: name.to_string(),

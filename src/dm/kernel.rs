@@ -111,6 +111,16 @@ pub trait DmOps: Send + Sync {
     fn table(&self, name: &str) -> Result<(u64, String), DmError>;
     /// The multipath target's status params.
     fn status(&self, name: &str) -> Result<String, DmError>;
+    /// One map's info and its active table, if it has one. The default
+    /// asks twice; a real kernel answers both in one ioctl.
+    fn info_and_table(&self, name: &str) -> Result<(MapInfo, Option<(u64, String)>), DmError> {
+        let info = self.map_info(name)?;
+        if !info.has_table() {
+            return Ok((info, None));
+        }
+        let table = self.table(name)?;
+        Ok((info, Some(table)))
+    }
     /// Create, load and resume a map. On failure the half-created device is
     /// removed again ([`DmError::RolledBack`]).
     fn create(&self, name: &str, uuid: &str, size: u64, params: &str) -> Result<MapInfo, DmError>;
@@ -356,6 +366,22 @@ impl DmOps for RealDm {
             )
             .map_err(|e| err(name, "table query", e))?;
         single_target(name, targets)
+    }
+
+    fn info_and_table(&self, name: &str) -> Result<(MapInfo, Option<(u64, String)>), DmError> {
+        let id = DevId::Name(dm_name(name)?);
+        let (info, targets) = self
+            .dm
+            .table_status(
+                &id,
+                DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE),
+            )
+            .map_err(|e| err(name, "table query", e))?;
+        let info = map_info_from(name, &info, &targets);
+        if targets.is_empty() {
+            return Ok((info, None));
+        }
+        Ok((info, Some(single_target(name, targets)?)))
     }
 
     fn status(&self, name: &str) -> Result<String, DmError> {

@@ -3,7 +3,7 @@
 //! Time is passed in as milliseconds on a monotonic clock, so tests drive
 //! it with a simulated clock.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -161,6 +161,8 @@ struct Path {
     map: Option<Arc<str>>,
     /// `settings.path_checker`, shared.
     checker: Arc<str>,
+    /// This path in the last snapshot (see `Engine::path_snapshot`).
+    snap: Option<Arc<PathSnapshot>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +215,8 @@ struct Map {
     /// The last remove failed (the map is open): not tried again until
     /// one of its WWID's paths changes.
     remove_failed: bool,
+    /// This map in the last snapshot (see `map_snapshot`).
+    snap: Option<MapSnapCache>,
 }
 
 pub struct Engine {
@@ -230,6 +234,8 @@ pub struct Engine {
     logged_conflicts: BTreeSet<String>,
     /// The engine's clock origin, for discovery's decision (Instant-based).
     epoch: Instant,
+    /// `now_ms` is real time since `epoch` (see `use_real_clock`).
+    real_clock: bool,
     /// user_friendly_names bindings, WWID -> alias.
     bindings: BTreeMap<String, String>,
     alias_prefix: String,
@@ -275,6 +281,32 @@ fn natural_key(dev: &str) -> (usize, String) {
     (dev.len(), dev.to_string())
 }
 
+/// `natural_key` order without building keys.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Whether two path snapshots show the same thing: the shared parts by
+/// pointer (the engine swaps them whole when they change).
+fn same_path_snapshot(a: &PathSnapshot, b: &PathSnapshot) -> bool {
+    let same_str = |x: &Arc<str>, y: &Arc<str>| Arc::ptr_eq(x, y) || x == y;
+    Arc::ptr_eq(&a.info, &b.info)
+        && a.chk_state == b.chk_state
+        && a.dm_state == b.dm_state
+        && same_str(&a.checker, &b.checker)
+        && a.prio == b.prio
+        && a.check_elapsed == b.check_elapsed
+        && a.check_interval == b.check_interval
+        && a.checked_at == b.checked_at
+        && match (&a.map, &b.map) {
+            (Some(x), Some(y)) => same_str(x, y),
+            (None, None) => true,
+            _ => false,
+        }
+        && a.marginal == b.marginal
+        && same_str(&a.why, &b.why)
+}
+
 impl Engine {
     pub fn new(policy: Arc<dyn Policy>, pid: u32) -> Self {
         let defaults = policy.defaults();
@@ -288,6 +320,7 @@ impl Engine {
             wwids: BTreeSet::new(),
             logged_conflicts: BTreeSet::new(),
             epoch: Instant::now(),
+            real_clock: false,
             bindings: BTreeMap::new(),
             alias_prefix,
             now_ms: 0,
@@ -513,6 +546,7 @@ impl Engine {
                     interval_s: pi,
                     why: "".into(),
                     map: None,
+                    snap: None,
                 };
                 self.paths.insert(dev.clone(), p);
             }
@@ -1538,110 +1572,73 @@ impl Engine {
             .map(|m| m.name.clone())
     }
 
-    /// The read-only view published to the control socket.
-    pub fn snapshot(&self) -> DaemonSnapshot {
-        let now = self.now_ms;
-        let path_snap = |p: &Path| {
-            let interval = p.interval_s.max(1);
-            let elapsed =
-                u32::try_from(now.saturating_sub(p.last_check_ms) / 1000).unwrap_or(u32::MAX);
-            PathSnapshot {
-                info: Arc::clone(&p.info),
-                chk_state: p.chk,
-                dm_state: p.dm,
-                checker: Arc::clone(&p.checker),
-                prio: p.prio,
-                check_elapsed: elapsed.min(interval),
-                check_interval: interval,
-                published: None,
-                map: p.map.clone(),
-                marginal: false,
-                why: p.why.clone(),
+    /// Put the engine on a daemon's real clock: `now_ms` counts from
+    /// `start`. Path snapshots then carry when each check ran instead of
+    /// seconds elapsed, so an unchanged path keeps its snapshot.
+    pub fn use_real_clock(&mut self, start: Instant) {
+        self.epoch = start;
+        self.real_clock = true;
+    }
+
+    /// A path as a snapshot shows it: the previous snapshot's allocation
+    /// when nothing in it changed (a failed path republishes one path, not
+    /// a thousand).
+    fn path_snapshot(p: &mut Path, now: u64, epoch: Option<Instant>) -> Arc<PathSnapshot> {
+        let interval = p.interval_s.max(1);
+        let (check_elapsed, checked_at) = match epoch {
+            Some(e) => (0, Some(e + Duration::from_millis(p.last_check_ms))),
+            None => {
+                let s = now.saturating_sub(p.last_check_ms) / 1000;
+                (u32::try_from(s).unwrap_or(u32::MAX).min(interval), None)
             }
         };
-        let mut maps = Vec::new();
-        for m in self.maps.values() {
-            if !m.in_kernel {
-                continue;
-            }
-            let mut groups = Vec::new();
-            for (i, g) in m.groups.iter().enumerate() {
-                let dm_state = m.pg_states.get(i).copied().unwrap_or(match m.active_group {
-                    Some(a) if a == i + 1 => PgState::Active,
-                    None if i == 0 => PgState::Active,
-                    _ => PgState::Enabled,
-                });
-                let paths: Vec<PathSnapshot> = g
-                    .paths
-                    .iter()
-                    .filter_map(|(d, _, _)| self.paths.get(d).map(path_snap))
-                    .collect();
-                groups.push(PathGroupSnapshot {
-                    selector: table::normalize_selector(&m.settings.path_selector),
-                    prio: g.prio,
-                    dm_state,
-                    marginal: false,
-                    paths,
-                });
-            }
-            let nr_active = m
-                .members
-                .iter()
-                .filter_map(|d| self.paths.get(d))
-                .filter(|p| p.dm == DmPathState::Active)
-                .count();
-            let features = m
-                .params
-                .as_deref()
-                .map(features_of)
-                .unwrap_or_else(|| "0".into());
-            let hwhandler = m
-                .params
-                .as_deref()
-                .map(hwhandler_of)
-                .unwrap_or_else(|| "0".into());
-            let queueing = match (m.settings.no_path_retry, m.queueing) {
-                (NoPathRetry::Fail, _) => "off".to_string(),
-                (_, Queueing::Off) => "off".to_string(),
-                (NoPathRetry::Queue, _) => "on".to_string(),
-                (NoPathRetry::Retries(_), Queueing::Retrying { deadline_ms }) => {
-                    format!("{} sec", deadline_ms.saturating_sub(now).div_ceil(1000))
-                }
-                (NoPathRetry::Retries(n), _) => format!("{n} chk"),
-            };
-            maps.push(MapSnapshot {
-                name: m.name.clone(),
-                wwid: m.wwid.clone(),
-                uuid: format!("mpath-{}", m.wwid),
-                dm_minor: m.dm_minor,
-                vendor: m.vendor.clone(),
-                product: m.product.clone(),
-                rev: m.rev.clone(),
-                size: m.size,
-                features,
-                hwhandler,
-                write_prot: m
-                    .members
-                    .iter()
-                    .filter_map(|d| self.paths.get(d))
-                    .any(|p| p.info.read_only),
-                failback: m.settings.failback,
-                queueing,
-                nr_active,
-                dm_st: if m.suspended {
-                    "suspend".into()
-                } else {
-                    "active".into()
-                },
-                // multipathd prints `create:`/`reload:` only while it acts
-                // (multipath -v2), never in `show topology`.
-                action: String::new(),
-                stats: m.stats,
-                path_groups: groups,
-            });
+        let fresh = PathSnapshot {
+            info: Arc::clone(&p.info),
+            chk_state: p.chk,
+            dm_state: p.dm,
+            checker: Arc::clone(&p.checker),
+            prio: p.prio,
+            check_elapsed,
+            check_interval: interval,
+            checked_at,
+            map: p.map.clone(),
+            marginal: false,
+            why: Arc::clone(&p.why),
+        };
+        match &p.snap {
+            Some(old) if same_path_snapshot(old, &fresh) => Arc::clone(old),
+            _ => Arc::clone(p.snap.insert(Arc::new(fresh))),
         }
-        let mut paths: Vec<PathSnapshot> = self.paths.values().map(path_snap).collect();
-        paths.sort_by_cached_key(|p| natural_key(&p.info.dev));
+    }
+
+    /// Drop the snapshot caches: the next snapshot is built from scratch.
+    #[cfg(test)]
+    fn forget_snapshots(&mut self) {
+        self.paths.values_mut().for_each(|p| p.snap = None);
+        self.maps.values_mut().for_each(|m| m.snap = None);
+    }
+
+    /// The read-only view published to the control socket.
+    pub fn snapshot(&mut self) -> DaemonSnapshot {
+        let now = self.now_ms;
+        let epoch = self.real_clock.then_some(self.epoch);
+        let mut paths: Vec<Arc<PathSnapshot>> = self
+            .paths
+            .values_mut()
+            .map(|p| Self::path_snapshot(p, now, epoch))
+            .collect();
+        paths.sort_unstable_by(|a, b| natural_cmp(&a.info.dev, &b.info.dev));
+        // Hashed, not the BTreeMap: three string searches per path were
+        // most of a snapshot at a thousand paths.
+        let by_dev: HashMap<&str, &Arc<PathSnapshot>> =
+            paths.iter().map(|p| (p.info.dev.as_str(), p)).collect();
+        let maps: Vec<Arc<MapSnapshot>> = self
+            .maps
+            .values_mut()
+            .filter(|m| m.in_kernel)
+            .map(|m| map_snapshot(m, &by_dev, now))
+            .collect();
+        drop(by_dev);
         DaemonSnapshot {
             maps,
             paths,
@@ -1695,6 +1692,162 @@ impl Engine {
     }
 }
 
+/// `show maps status`'s queueing column, kept as a value so a snapshot can
+/// tell whether it changed without formatting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueueingShown {
+    Off,
+    On,
+    /// Seconds left of a no_path_retry countdown.
+    Secs(u64),
+    /// no_path_retry N, not counting down.
+    Checks(u32),
+}
+
+impl QueueingShown {
+    fn of(m: &Map, now: u64) -> Self {
+        match (m.settings.no_path_retry, m.queueing) {
+            (NoPathRetry::Fail, _) | (_, Queueing::Off) => QueueingShown::Off,
+            (NoPathRetry::Queue, _) => QueueingShown::On,
+            (NoPathRetry::Retries(_), Queueing::Retrying { deadline_ms }) => {
+                QueueingShown::Secs(deadline_ms.saturating_sub(now).div_ceil(1000))
+            }
+            (NoPathRetry::Retries(n), _) => QueueingShown::Checks(n),
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            QueueingShown::Off => "off".into(),
+            QueueingShown::On => "on".into(),
+            QueueingShown::Secs(s) => format!("{s} sec"),
+            QueueingShown::Checks(n) => format!("{n} chk"),
+        }
+    }
+}
+
+/// A map's last snapshot and what it was built from beside its paths'
+/// snapshots (see `map_snapshot`).
+#[derive(Debug, Clone)]
+struct MapSnapCache {
+    snap: Arc<MapSnapshot>,
+    settings: Arc<Settings>,
+    params: Option<String>,
+    queueing: QueueingShown,
+}
+
+/// The state of a map's i-th path group as shown: as dm reported it, else
+/// as the table says (the first group, or the one switched to, is active).
+fn pg_state_shown(m: &Map, i: usize) -> PgState {
+    m.pg_states.get(i).copied().unwrap_or(match m.active_group {
+        Some(a) if a == i + 1 => PgState::Active,
+        None if i == 0 => PgState::Active,
+        _ => PgState::Enabled,
+    })
+}
+
+/// A map as a snapshot shows it, from its paths' snapshots: the last
+/// snapshot's allocation when neither the map nor any of its paths'
+/// snapshots changed, since at 256 maps rebuilding all of them for one
+/// failed path was most of a publish.
+fn map_snapshot(
+    m: &mut Map,
+    paths: &HashMap<&str, &Arc<PathSnapshot>>,
+    now: u64,
+) -> Arc<MapSnapshot> {
+    let snap_of = |d: &String| paths.get(d.as_str()).copied();
+    let (mut nr_active, mut write_prot) = (0, false);
+    for p in m.members.iter().filter_map(snap_of) {
+        nr_active += usize::from(p.dm_state == DmPathState::Active);
+        write_prot |= p.info.read_only;
+    }
+    let queueing = QueueingShown::of(m, now);
+    let dm_st = if m.suspended { "suspend" } else { "active" };
+    if let Some(c) = &m.snap {
+        let s = &c.snap;
+        let same_groups = s.path_groups.len() == m.groups.len()
+            && s.path_groups
+                .iter()
+                .zip(&m.groups)
+                .enumerate()
+                .all(|(i, (sg, g))| {
+                    sg.prio == g.prio && sg.dm_state == pg_state_shown(m, i) && {
+                        // By pointer: a path's snapshot is new when it changed.
+                        let mut now_paths = g.paths.iter().filter_map(|(d, _, _)| snap_of(d));
+                        sg.paths
+                            .iter()
+                            .all(|p| now_paths.next().is_some_and(|q| Arc::ptr_eq(p, q)))
+                            && now_paths.next().is_none()
+                    }
+                });
+        let same = Arc::ptr_eq(&c.settings, &m.settings)
+            && c.params == m.params
+            && c.queueing == queueing
+            && s.name == m.name
+            && s.wwid == m.wwid
+            && s.dm_minor == m.dm_minor
+            && s.vendor == m.vendor
+            && s.product == m.product
+            && s.rev == m.rev
+            && s.size == m.size
+            && s.nr_active == nr_active
+            && s.write_prot == write_prot
+            && s.dm_st == dm_st
+            && s.stats == m.stats
+            && same_groups;
+        if same {
+            return Arc::clone(&c.snap);
+        }
+    }
+    let selector = table::normalize_selector(&m.settings.path_selector);
+    let path_groups = m
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| PathGroupSnapshot {
+            selector: selector.clone(),
+            prio: g.prio,
+            dm_state: pg_state_shown(m, i),
+            marginal: false,
+            paths: g
+                .paths
+                .iter()
+                .filter_map(|(d, _, _)| snap_of(d).cloned())
+                .collect(),
+        })
+        .collect();
+    let params = m.params.as_deref();
+    let snap = Arc::new(MapSnapshot {
+        name: m.name.clone(),
+        wwid: m.wwid.clone(),
+        uuid: format!("mpath-{}", m.wwid),
+        dm_minor: m.dm_minor,
+        vendor: m.vendor.clone(),
+        product: m.product.clone(),
+        rev: m.rev.clone(),
+        size: m.size,
+        features: params.map(features_of).unwrap_or_else(|| "0".into()),
+        hwhandler: params.map(hwhandler_of).unwrap_or_else(|| "0".into()),
+        write_prot,
+        failback: m.settings.failback,
+        queueing: queueing.text(),
+        nr_active,
+        dm_st: dm_st.into(),
+        // multipathd prints `create:`/`reload:` only while it acts
+        // (multipath -v2), never in `show topology`.
+        action: String::new(),
+        stats: m.stats,
+        path_groups,
+    });
+    m.snap = Some(MapSnapCache {
+        snap: Arc::clone(&snap),
+        settings: Arc::clone(&m.settings),
+        params: m.params.clone(),
+        queueing,
+    });
+    snap
+}
+
 impl Map {
     fn new(
         name: String,
@@ -1738,6 +1891,7 @@ impl Map {
             retry_at_ms: None,
             before_reload: None,
             remove_failed: false,
+            snap: None,
         }
     }
 

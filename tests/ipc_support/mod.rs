@@ -166,7 +166,7 @@ fn map(wwid: &str, minor: u32, paths: Vec<PathSnapshot>) -> MapSnapshot {
             prio: 50,
             dm_state: PgState::Active,
             marginal: false,
-            paths,
+            paths: paths.into_iter().map(Arc::new).collect(),
         }],
         ..Default::default()
     }
@@ -185,8 +185,8 @@ pub fn sample_snapshot() -> DaemonSnapshot {
     let mut paths = a.clone();
     paths.extend(b.clone());
     DaemonSnapshot {
-        maps: vec![map(WWID_A, 0, a), map(WWID_B, 1, b)],
-        paths,
+        maps: vec![map(WWID_A, 0, a).into(), map(WWID_B, 1, b).into()],
+        paths: paths.into_iter().map(Arc::new).collect(),
         busy: false,
         state: "idle".into(),
         pid: 4242,

@@ -95,10 +95,39 @@ pub fn wildcards_text() -> String {
 }
 
 /// Something that can expand wildcards of one table.
+/// An implementation provides `field` or `write_field` (each defaults to
+/// the other).
 pub trait Fields {
     fn table() -> &'static [Wildcard];
     /// The value for a wildcard of the table; None for unknown letters.
-    fn field(&self, letter: char) -> Option<String>;
+    fn field(&self, letter: char) -> Option<String> {
+        let mut v = String::new();
+        self.write_field(letter, &mut v).then_some(v)
+    }
+    /// Append the value for a wildcard; false (nothing written) for
+    /// unknown letters.
+    fn write_field(&self, letter: char, out: &mut String) -> bool {
+        match self.field(letter) {
+            Some(v) => {
+                out.push_str(&v);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Snapshots hold maps and paths behind `Arc`s.
+impl<T: Fields> Fields for std::sync::Arc<T> {
+    fn table() -> &'static [Wildcard] {
+        T::table()
+    }
+    fn field(&self, letter: char) -> Option<String> {
+        (**self).field(letter)
+    }
+    fn write_field(&self, letter: char, out: &mut String) -> bool {
+        (**self).write_field(letter, out)
+    }
 }
 
 fn index_of(table: &[Wildcard], letter: char) -> Option<usize> {
@@ -145,6 +174,127 @@ fn expand(
         }
     }
     out.push('\n');
+}
+
+/// A format split once: literal text, or a wildcard's table index and
+/// letter. Unknown wildcards are dropped here, as `expand` drops them.
+enum Seg<'f> {
+    Lit(&'f str),
+    Col(usize, char),
+}
+
+fn compile<'f>(format: &'f str, table: &[Wildcard]) -> Vec<Seg<'f>> {
+    let mut segs = Vec::new();
+    let mut lit = 0;
+    let mut chars = format.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        if lit < at {
+            segs.push(Seg::Lit(&format[lit..at]));
+        }
+        let Some((l_at, letter)) = chars.next() else {
+            lit = format.len();
+            break;
+        };
+        lit = l_at + letter.len_utf8();
+        if let Some(i) = index_of(table, letter) {
+            segs.push(Seg::Col(i, letter));
+        }
+    }
+    if lit < format.len() {
+        segs.push(Seg::Lit(&format[lit..]));
+    }
+    segs
+}
+
+fn push_padded(out: &mut String, v: &str, width: usize) {
+    out.push_str(v);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(v.len())));
+}
+
+/// `items` as lines of `format`; when `pretty`, under a header line with
+/// every column padded to its widest value. Same output as `layout`,
+/// `render_header` and `render`, but each value is computed once (they
+/// compute it twice), into one buffer: `show paths` over 1024 paths is
+/// what monitoring polls.
+pub fn rows<'a, T: Fields + 'a>(
+    out: &mut String,
+    format: &str,
+    items: impl IntoIterator<Item = &'a T>,
+    pretty: bool,
+) {
+    let table = T::table();
+    let segs = compile(format, table);
+    if !pretty {
+        for item in items {
+            for seg in &segs {
+                match *seg {
+                    Seg::Lit(t) => out.push_str(t),
+                    Seg::Col(_, letter) => {
+                        item.write_field(letter, out);
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        return;
+    }
+    let mut widths = vec![0; table.len()];
+    for seg in &segs {
+        if let Seg::Col(i, _) = *seg {
+            widths[i] = table[i].header.len();
+        }
+    }
+    let mut values = String::new();
+    let mut cells: Vec<Option<(usize, usize)>> = Vec::new();
+    let mut lines = 0;
+    for item in items {
+        lines += 1;
+        for seg in &segs {
+            if let Seg::Col(i, letter) = *seg {
+                let start = values.len();
+                let cell = item
+                    .write_field(letter, &mut values)
+                    .then_some((start, values.len()));
+                if let Some((s, e)) = cell {
+                    widths[i] = widths[i].max((e - s).min(MAX_FIELD_WIDTH));
+                }
+                cells.push(cell);
+            }
+        }
+    }
+    let line_len: usize = segs
+        .iter()
+        .map(|seg| match *seg {
+            Seg::Lit(t) => t.len(),
+            Seg::Col(i, _) => widths[i],
+        })
+        .sum::<usize>()
+        + 1;
+    out.reserve(line_len * (lines + 1));
+    for seg in &segs {
+        match *seg {
+            Seg::Lit(t) => out.push_str(t),
+            Seg::Col(i, _) => push_padded(out, table[i].header, widths[i]),
+        }
+    }
+    out.push('\n');
+    let mut cells = cells.into_iter();
+    for _ in 0..lines {
+        for seg in &segs {
+            match *seg {
+                Seg::Lit(t) => out.push_str(t),
+                Seg::Col(i, _) => {
+                    if let Some(Some((s, e))) = cells.next() {
+                        push_padded(out, &values[s..e], widths[i]);
+                    }
+                }
+            }
+        }
+        out.push('\n');
+    }
 }
 
 /// Column widths over `items` for the wildcards `format` uses (others stay
@@ -225,14 +375,23 @@ pub fn size_text(sectors: u64) -> String {
 /// `XX........ 4/20`, or just ` 0/0` when there is no interval.
 pub fn progress(cur: u32, total: u32) -> String {
     let mut out = String::new();
+    write_progress(&mut out, cur, total);
+    out
+}
+
+fn write_progress(out: &mut String, cur: u32, total: u32) {
+    use std::fmt::Write as _;
     if total > 0 {
         let i = (u64::from(PROGRESS_LEN) * u64::from(cur) / u64::from(total))
             .min(u64::from(PROGRESS_LEN)) as usize;
-        out.push_str(&"X".repeat(i));
-        out.push_str(&".".repeat(PROGRESS_LEN as usize - i));
+        out.extend(std::iter::repeat_n('X', i));
+        out.extend(std::iter::repeat_n('.', PROGRESS_LEN as usize - i));
     }
-    out.push_str(&format!(" {cur}/{total}"));
-    out
+    let _ = write!(out, " {cur}/{total}");
+}
+
+fn or_unknown(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("[unknown]")
 }
 
 fn or_undef(v: &Option<String>) -> String {
@@ -261,111 +420,85 @@ impl Fields for PathSnapshot {
         PATH_WILDCARDS
     }
 
-    fn field(&self, letter: char) -> Option<String> {
+    // Written straight into the reply: `show paths` over a thousand paths
+    // is polled by monitoring, one String per cell was most of its cost.
+    fn write_field(&self, letter: char, out: &mut String) -> bool {
+        use std::fmt::Write as _;
         let info = &self.info;
         // multipathd reports some states only for paths that belong to a map.
         let orphan = self.map.is_none();
         let fc = info.transport == Transport::Fcp;
-        Some(match letter {
-            'w' => info.wwid.clone().unwrap_or_default(),
+        // Writing to a String cannot fail.
+        let _ = match letter {
+            'w' => write!(out, "{}", info.wwid.as_deref().unwrap_or_default()),
             'i' => match info.hcil {
-                Some(h) => h.to_string(),
-                None => "#:#:#:#".into(),
+                Some(h) => write!(out, "{h}"),
+                None => write!(out, "#:#:#:#"),
             },
-            'd' => {
-                if info.dev.is_empty() {
-                    "-".into()
-                } else {
-                    info.dev.clone()
-                }
-            }
+            'd' if info.dev.is_empty() => write!(out, "-"),
+            'd' => write!(out, "{}", info.dev),
             'D' => match (info.dev.is_empty(), info.devt) {
-                (false, Some(d)) => d.to_string(),
-                _ => "#:#".into(),
+                (false, Some(d)) => write!(out, "{d}"),
+                _ => write!(out, "#:#"),
             },
-            't' => self.dm_state.as_str().into(),
-            'o' => {
-                if orphan {
-                    "unknown".into()
-                } else if info.dev_state == DevState::Offline {
-                    "offline".into()
-                } else {
-                    "running".into()
-                }
-            }
-            'T' => {
-                if orphan {
-                    "undef".into()
-                } else {
-                    self.chk_state.as_str().into()
-                }
-            }
+            't' => write!(out, "{}", self.dm_state.as_str()),
+            'o' if orphan => write!(out, "unknown"),
+            'o' if info.dev_state == DevState::Offline => write!(out, "offline"),
+            'o' => write!(out, "running"),
+            'T' if orphan => write!(out, "undef"),
+            'T' => write!(out, "{}", self.chk_state.as_str()),
             's' => {
-                let dflt = |s: &str| {
-                    if s.is_empty() {
-                        "##".to_string()
-                    } else {
-                        s.to_string()
-                    }
-                };
-                format!(
+                let dflt = |s: &str| if s.is_empty() { "##" } else { s }.to_string();
+                write!(
+                    out,
                     "{},{},{}",
                     dflt(&info.vendor),
                     dflt(&info.product),
                     dflt(&info.rev)
                 )
             }
-            'c' => {
-                if self.checker.is_empty() {
-                    "(null)".into()
-                } else {
-                    self.checker.to_string()
-                }
-            }
+            'c' if self.checker.is_empty() => write!(out, "(null)"),
+            'c' => write!(out, "{}", self.checker),
+            'C' if orphan => write!(out, "orphan"),
             'C' => {
-                if orphan {
-                    "orphan".into()
-                } else {
-                    // multipathd counts down to the next check.
-                    let since = self.published.map_or(0, |t| {
-                        u32::try_from(t.elapsed().as_secs()).unwrap_or(u32::MAX)
-                    });
-                    let elapsed = self.check_elapsed.saturating_add(since);
-                    let remaining = self.check_interval.saturating_sub(elapsed);
-                    progress(remaining, self.check_interval)
-                }
+                // multipathd counts down to the next check.
+                let elapsed = match self.checked_at {
+                    Some(t) => u32::try_from(t.elapsed().as_secs()).unwrap_or(u32::MAX),
+                    None => self.check_elapsed,
+                };
+                let remaining = self.check_interval.saturating_sub(elapsed);
+                write_progress(out, remaining, self.check_interval);
+                Ok(())
             }
-            'p' => self.prio.to_string(),
-            'S' => size_text(info.size),
-            'z' => info.serial.clone().unwrap_or_default(),
-            'M' => marginal(self.marginal),
+            'p' => write!(out, "{}", self.prio),
+            'S' => write!(out, "{}", size_text(info.size)),
+            'z' => write!(out, "{}", info.serial.as_deref().unwrap_or_default()),
+            'M' => write!(out, "{}", marginal(self.marginal)),
             'm' => match &self.map {
-                Some(m) if !m.is_empty() => m.to_string(),
-                Some(_) => "[unknown]".into(),
-                None => "[orphan]".into(),
+                Some(m) if !m.is_empty() => write!(out, "{m}"),
+                Some(_) => write!(out, "[unknown]"),
+                None => write!(out, "[orphan]"),
             },
-            'N' | 'R' | 'r' if !fc => "[undef]".into(),
-            'N' => info.host_wwnn.clone().unwrap_or_else(|| "[unknown]".into()),
-            'R' => info.host_wwpn.clone().unwrap_or_else(|| "[unknown]".into()),
-            'r' => info
-                .target_wwpn
-                .clone()
-                .unwrap_or_else(|| "[unknown]".into()),
-            'n' => or_undef(&info.target_wwnn),
-            'a' => or_undef(&info.host_adapter),
-            'G' => "--".into(),
-            'g' => "[undef]".into(),
-            '0' => "0".into(),
-            'P' => info.transport.protocol_name().into(),
-            'I' => "ok".into(),
-            'L' => lun_hex(info.hcil.map(|h| h.lun)),
+            'N' | 'R' | 'r' if !fc => write!(out, "[undef]"),
+            'N' => write!(out, "{}", or_unknown(&info.host_wwnn)),
+            'R' => write!(out, "{}", or_unknown(&info.host_wwpn)),
+            'r' => write!(out, "{}", or_unknown(&info.target_wwpn)),
+            'n' => write!(out, "{}", or_undef(&info.target_wwnn)),
+            'a' => write!(out, "{}", or_undef(&info.host_adapter)),
+            'G' => write!(out, "--"),
+            'g' => write!(out, "[undef]"),
+            '0' => write!(out, "0"),
+            'P' => write!(out, "{}", info.transport.protocol_name()),
+            'I' => write!(out, "ok"),
+            'L' => write!(out, "{}", lun_hex(info.hcil.map(|h| h.lun))),
             'A' => match info.tpg_id {
-                Some(t) => format!("0x{t:04x}"),
-                None => "[undef]".into(),
+                Some(t) => write!(out, "0x{t:04x}"),
+                None => write!(out, "[undef]"),
             },
-            'k' => "n/a".into(),
-            _ => return None,
-        })
+            'k' => write!(out, "n/a"),
+            _ => return false,
+        };
+        true
     }
 }
 
@@ -375,7 +508,9 @@ fn marginal(m: bool) -> String {
 
 /// Every path of a map, group by group.
 pub fn map_paths(map: &MapSnapshot) -> impl Iterator<Item = &PathSnapshot> + Clone {
-    map.path_groups.iter().flat_map(|g| g.paths.iter())
+    map.path_groups
+        .iter()
+        .flat_map(|g| g.paths.iter().map(|p| &**p))
 }
 
 /// First non-empty value of a path attribute across the map's paths.
@@ -518,20 +653,21 @@ mod tests {
     }
 
     #[test]
-    fn next_check_bar_ages_from_publication() {
+    fn next_check_bar_counts_from_the_check() {
         let p = PathSnapshot {
             map: Some("mpatha".into()),
             check_elapsed: 2,
             check_interval: 10,
-            published: std::time::Instant::now().checked_sub(std::time::Duration::from_secs(3)),
+            checked_at: std::time::Instant::now().checked_sub(std::time::Duration::from_secs(5)),
             ..Default::default()
         };
         assert_eq!(p.field('C').as_deref(), Some("XXXXX..... 5/10"));
-        let unpublished = PathSnapshot {
-            published: None,
+        // Without a real clock: the seconds the snapshot was built with.
+        let simulated = PathSnapshot {
+            checked_at: None,
             ..p
         };
-        assert_eq!(unpublished.field('C').as_deref(), Some("XXXXXXXX.. 8/10"));
+        assert_eq!(simulated.field('C').as_deref(), Some("XXXXXXXX.. 8/10"));
     }
 
     #[test]
@@ -550,6 +686,37 @@ mod tests {
         let mut out = String::new();
         render(&mut out, "<%n|%X|%%|%", &m, None);
         assert_eq!(out, "<a|||\n");
+    }
+
+    #[test]
+    fn rows_render_like_layout_and_render() {
+        let maps = [
+            MapSnapshot {
+                name: "mpatha".into(),
+                size: 2048,
+                ..Default::default()
+            },
+            MapSnapshot {
+                name: "a-much-longer-alias".into(),
+                ..Default::default()
+            },
+        ];
+        for format in ["%n %S|%X%%é %w %n%", "%n", "plain", ""] {
+            let widths = layout(format, maps.iter(), true);
+            let mut want = String::new();
+            render_header::<MapSnapshot>(&mut want, format, &widths);
+            let mut raw = String::new();
+            for m in &maps {
+                render(&mut want, format, m, Some(&widths));
+                render(&mut raw, format, m, None);
+            }
+            let mut got = String::new();
+            rows(&mut got, format, maps.iter(), true);
+            assert_eq!(got, want, "{format}");
+            let mut got_raw = String::new();
+            rows(&mut got_raw, format, maps.iter(), false);
+            assert_eq!(got_raw, raw, "{format}");
+        }
     }
 
     #[test]

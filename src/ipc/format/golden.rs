@@ -1,6 +1,8 @@
 //! Golden tests: snapshots built to match real daemons' captured output
 //! (testdata/, copied from the project's reference samples).
 
+use std::sync::Arc;
+
 use super::*;
 use crate::model::{
     DevState, DevT, DmPathState, Hcil, MapSnapshot, PathGroupSnapshot, PathInfo, PgState,
@@ -37,7 +39,7 @@ fn group(selector: &str, prio: i32, st: PgState, paths: Vec<PathSnapshot>) -> Pa
         prio,
         dm_state: st,
         marginal: false,
-        paths,
+        paths: paths.into_iter().map(Arc::new).collect(),
     }
 }
 
@@ -82,7 +84,7 @@ fn huawei_map() -> MapSnapshot {
 #[test]
 fn list_maps_golden() {
     let snap = DaemonSnapshot {
-        maps: vec![huawei_map()],
+        maps: vec![huawei_map().into()],
         ..Default::default()
     };
     let got = answer_query(&Command::ShowMaps, &snap).unwrap_or_default();
@@ -105,7 +107,7 @@ fn show_status_golden() {
         .collect();
     paths.push(PathSnapshot::default());
     let snap = DaemonSnapshot {
-        paths,
+        paths: paths.into_iter().map(Arc::new).collect(),
         ..Default::default()
     };
     let got = answer_query(&Command::ShowStatus, &snap).unwrap_or_default();
@@ -156,8 +158,8 @@ fn netapp_snapshot() -> DaemonSnapshot {
     let mut all = paths;
     all.push(p("0:0:0:10", "sdz", "65:144", true));
     DaemonSnapshot {
-        maps: vec![map],
-        paths: all,
+        maps: vec![map.into()],
+        paths: all.into_iter().map(Arc::new).collect(),
         ..Default::default()
     }
 }
@@ -191,11 +193,12 @@ fn show_paths_layout() {
     let snap = netapp_snapshot();
     let mut snap = snap;
     for p in &mut snap.paths {
+        let p = Arc::make_mut(p);
         p.prio = 50;
         p.check_interval = 20;
         p.check_elapsed = 16;
     }
-    snap.paths.push(PathSnapshot {
+    snap.paths.push(Arc::new(PathSnapshot {
         info: PathInfo {
             dev: "sda".into(),
             devt: Some(DevT::new(8, 0)),
@@ -210,7 +213,7 @@ fn show_paths_layout() {
         .into(),
         prio: -1,
         ..Default::default()
-    });
+    }));
     let got = answer_query(&Command::ShowPaths, &snap).unwrap_or_default();
     let want = "\
 hcil     dev  dev_t  pri dm_st  chk_st dev_st  next_check     
@@ -243,7 +246,7 @@ fn maps_status_stats_and_format() {
     m.stats.path_faults = 3;
     m.stats.map_loads = 12;
     let snap = DaemonSnapshot {
-        maps: vec![m],
+        maps: vec![m.into()],
         ..Default::default()
     };
     assert_eq!(
@@ -348,7 +351,7 @@ fn json_layout() {
 }
 "###;
     let snap = DaemonSnapshot {
-        maps: vec![m.clone()],
+        maps: vec![m.clone().into()],
         ..Default::default()
     };
     let got = maps_json(&snap);
@@ -358,7 +361,7 @@ fn json_layout() {
 
     // Two maps, two groups: still valid JSON; the single-map form too.
     let snap = DaemonSnapshot {
-        maps: vec![huawei_map(), netapp_snapshot().maps[0].clone()],
+        maps: vec![huawei_map().into(), netapp_snapshot().maps[0].clone()],
         ..Default::default()
     };
     let v: serde_json::Value = serde_json::from_str(&maps_json(&snap)).unwrap_or_default();

@@ -111,7 +111,7 @@ fn map_fields(out: &mut String, map: &MapSnapshot, last: bool) {
         out.push_str("\"paths\": [");
         let npaths = pg.paths.len();
         for (j, p) in pg.paths.iter().enumerate() {
-            render(out, JSON_PATH, &Escaped(p), None);
+            render(out, JSON_PATH, &Escaped(&**p), None);
             footer(out, 3, j + 1 == npaths);
         }
         out.push_str("]\n");

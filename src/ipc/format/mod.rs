@@ -5,8 +5,9 @@ mod fields;
 mod json;
 
 pub use fields::{
-    layout, lun_hex, map_paths, progress, render, render_header, size_text, widen, wildcards_text,
-    Fields, Wildcard, GROUP_WILDCARDS, MAP_WILDCARDS, MAX_FIELD_WIDTH, PATH_WILDCARDS,
+    layout, lun_hex, map_paths, progress, render, render_header, rows, size_text, widen,
+    wildcards_text, Fields, Wildcard, GROUP_WILDCARDS, MAP_WILDCARDS, MAX_FIELD_WIDTH,
+    PATH_WILDCARDS,
 };
 pub use json::{map_json, maps_json};
 
@@ -98,6 +99,7 @@ pub fn find_map<'a>(snap: &'a DaemonSnapshot, name: &str) -> Option<&'a MapSnaps
     by_minor
         .or_else(|| snap.maps.iter().find(|m| m.name == name))
         .or_else(|| snap.maps.iter().find(|m| m.wwid == name))
+        .map(|m| &**m)
 }
 
 /// Find a path by `major:minor`, then by kernel name.
@@ -106,7 +108,9 @@ pub fn find_path<'a>(snap: &'a DaemonSnapshot, name: &str) -> Option<&'a PathSna
         .parse::<crate::model::DevT>()
         .ok()
         .and_then(|d| snap.paths.iter().find(|p| p.info.devt == Some(d)));
-    by_devt.or_else(|| snap.paths.iter().find(|p| p.info.dev == name))
+    by_devt
+        .or_else(|| snap.paths.iter().find(|p| p.info.dev == name))
+        .map(|p| &**p)
 }
 
 /// `show paths [raw] format F`: every known path; with a padded header
@@ -116,17 +120,7 @@ pub fn paths(snap: &DaemonSnapshot, format: &str, pretty: bool) -> String {
     if snap.paths.is_empty() {
         return out;
     }
-    if pretty {
-        let widths = layout(format, snap.paths.iter(), true);
-        render_header::<PathSnapshot>(&mut out, format, &widths);
-        for p in &snap.paths {
-            render(&mut out, format, p, Some(&widths));
-        }
-    } else {
-        for p in &snap.paths {
-            render(&mut out, format, p, None);
-        }
-    }
+    rows(&mut out, format, snap.paths.iter().map(|p| &**p), pretty);
     out
 }
 
@@ -136,27 +130,17 @@ pub fn maps(snap: &DaemonSnapshot, format: &str, pretty: bool) -> String {
     if snap.maps.is_empty() {
         return out;
     }
-    if pretty {
-        let widths = layout(format, snap.maps.iter(), true);
-        render_header::<MapSnapshot>(&mut out, format, &widths);
-        for m in &snap.maps {
-            render(&mut out, format, m, Some(&widths));
-        }
-    } else {
-        for m in &snap.maps {
-            render(&mut out, format, m, None);
-        }
-    }
+    rows(&mut out, format, snap.maps.iter(), pretty);
     out
 }
 
 /// Path column widths the daemon uses for topologies: over every known
 /// path (multipathd's pathvec), not per map.
 pub fn daemon_path_layout(snap: &DaemonSnapshot) -> Vec<usize> {
-    let map_members = snap.maps.iter().flat_map(map_paths);
+    let map_members = snap.maps.iter().flat_map(|m| map_paths(m));
     layout(
         PRINT_PATH_INDENT,
-        snap.paths.iter().chain(map_members),
+        snap.paths.iter().map(|p| &**p).chain(map_members),
         false,
     )
 }
@@ -202,7 +186,7 @@ pub fn map_topology(out: &mut String, map: &MapSnapshot, path_widths: &[usize]) 
             out.push(' ');
             out.push(if i + 1 == npaths { '`' } else { '|' });
             out.push_str("- ");
-            render(out, PRINT_PATH_INDENT, p, Some(path_widths));
+            render(out, PRINT_PATH_INDENT, &**p, Some(path_widths));
         }
     }
 }
@@ -287,12 +271,13 @@ fn path_reasons(snap: &DaemonSnapshot) -> String {
 mod reasons_tests {
     use super::*;
     use crate::model::{PathInfo, PathSnapshot};
+    use std::sync::Arc;
 
     #[test]
     fn reasons_one_line_a_path() {
         let snap = DaemonSnapshot {
             paths: vec![
-                PathSnapshot {
+                Arc::new(PathSnapshot {
                     info: PathInfo {
                         dev: "sda".into(),
                         ..PathInfo::default()
@@ -300,15 +285,15 @@ mod reasons_tests {
                     .into(),
                     why: "blacklisted by devnode \"^sda\"".into(),
                     ..PathSnapshot::default()
-                },
-                PathSnapshot {
+                }),
+                Arc::new(PathSnapshot {
                     info: PathInfo {
                         dev: "sdaa".into(),
                         ..PathInfo::default()
                     }
                     .into(),
                     ..PathSnapshot::default()
-                },
+                }),
             ],
             ..DaemonSnapshot::default()
         };

@@ -775,7 +775,7 @@ fn settle(e: &mut Engine, mut actions: Vec<Action>, now: &mut u64, chk: ChkState
     }
 }
 
-fn layout(e: &Engine) -> Vec<(String, Vec<String>)> {
+fn layout(e: &mut Engine) -> Vec<(String, Vec<String>)> {
     let s = e.snapshot();
     let mut maps: Vec<(String, Vec<String>)> = s
         .maps
@@ -828,7 +828,7 @@ fn path_events_decided_per_wwid_agree_with_a_full_pass() {
         now += 100;
         let a = e.handle(ev, now);
         settle(&mut e, a, &mut now, ChkState::Up);
-        let before = layout(&e);
+        let before = layout(&mut e);
         now += 10;
         let a = e.handle(Event::KnownWwids(e.wwids.iter().cloned().collect()), now);
         let map_actions: Vec<&Action> = a
@@ -839,9 +839,9 @@ fn path_events_decided_per_wwid_agree_with_a_full_pass() {
             map_actions.is_empty(),
             "step {step}: full pass found {map_actions:?}"
         );
-        assert_eq!(before, layout(&e), "step {step}");
+        assert_eq!(before, layout(&mut e), "step {step}");
     }
-    assert!(!layout(&e).is_empty());
+    assert!(!layout(&mut e).is_empty());
 }
 
 #[test]
@@ -949,4 +949,72 @@ fn features_and_hwhandler_words_of_a_table() {
         "",
         "short table: nothing after the features"
     );
+}
+
+#[test]
+fn a_snapshot_shares_what_did_not_change_with_the_last() {
+    let mut e = two_path_map(settings());
+    e.use_real_clock(Instant::now());
+    e.handle(status_3600a(true, true, 1), 300);
+    let a = e.snapshot();
+    let b = e.snapshot();
+    assert!(Arc::ptr_eq(&a.maps[0], &b.maps[0]));
+    assert!(a.paths.iter().zip(&b.paths).all(|(x, y)| Arc::ptr_eq(x, y)));
+    let path_of = |s: &DaemonSnapshot, dev: &str| {
+        s.paths
+            .iter()
+            .find(|p| p.info.dev == dev)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // sdc fails in dm: its snapshot and its map's are new, sdb's is not.
+    e.handle(status_3600a(false, true, 1), 400);
+    let c = e.snapshot();
+    assert!(Arc::ptr_eq(&path_of(&b, "sdb"), &path_of(&c, "sdb")));
+    assert!(!Arc::ptr_eq(&path_of(&b, "sdc"), &path_of(&c, "sdc")));
+    assert_eq!(path_of(&c, "sdc").dm_state, DmPathState::Failed);
+    assert!(!Arc::ptr_eq(&b.maps[0], &c.maps[0]));
+    assert_eq!(c.maps[0].nr_active, 1);
+    // A map's groups hold the same allocations as the path list.
+    let sdc = path_of(&c, "sdc");
+    assert!(c.maps[0]
+        .path_groups
+        .iter()
+        .flat_map(|g| &g.paths)
+        .any(|p| Arc::ptr_eq(p, &sdc)));
+    // On the real clock a path's snapshot carries when it was checked,
+    // not seconds elapsed, so it does not age.
+    assert_eq!(sdc.check_elapsed, 0);
+    assert!(sdc.checked_at.is_some());
+}
+
+#[test]
+fn reused_snapshots_equal_ones_built_from_scratch() {
+    let mut e = engine(settings());
+    let mut now = 0u64;
+    let mut seed = 11u64;
+    let mut rnd = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for step in 0..300 {
+        let i = rnd(24);
+        let dev = format!("sd{}", (b'a' + i as u8) as char);
+        let wwid = format!("36{:02}", i % 8);
+        let ev = match rnd(10) {
+            0..=3 => Event::PathAdded(path(&dev, i as u32, &wwid)),
+            4..=6 => probed(&dev, ChkState::Down, 1 + rnd(3) as i32 * 10),
+            7 | 8 => probed(&dev, ChkState::Up, 1 + rnd(3) as i32 * 10),
+            _ => Event::PathRemoved(dev.clone()),
+        };
+        now += 100 + rnd(3000);
+        let a = e.handle(ev, now);
+        settle(&mut e, a, &mut now, ChkState::Up);
+        let reused = e.snapshot();
+        e.forget_snapshots();
+        assert_eq!(reused, e.snapshot(), "step {step}");
+    }
+    assert!(!e.snapshot().maps.is_empty());
 }
