@@ -78,6 +78,10 @@ def main():
     a = ap.parse_args()
 
     raw = {}
+    # A daemon named twice in BENCH_DAEMONS (e.g. "mpathd multipathd
+    # multipathd mpathd", to cancel the order effect) reports each metric
+    # once per turn: the table shows the mean.
+    turns = {}
     with open(a.results, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             w = line.split()
@@ -86,6 +90,7 @@ def main():
                       file=sys.stderr)
                 continue
             raw.setdefault(w[0], {})[w[1]] = w[2]
+            turns.setdefault(w[0], {}).setdefault(w[1], []).append(w[2])
 
     if a.peer:
         with open(a.peer, encoding="utf-8") as f:
@@ -100,8 +105,8 @@ def main():
     for key, label, unit, scale in ROWS:
         vals = {}
         for d in DAEMONS:
-            v = num(raw.get(d, {}).get(key))
-            vals[d] = None if v is None else v * scale
+            got = [x for x in map(num, turns.get(d, {}).get(key, [])) if x is not None]
+            vals[d] = sum(got) / len(got) * scale if got else None
         if key.startswith("hot_add") and a.hot == 0:
             continue  # no hot add in this run
         ratio = None
@@ -128,8 +133,13 @@ def main():
               "steady_secs": num(steady), "guest_wall_secs": a.wall}
     if a.peer:
         params["peer_from_other_run"] = a.peer
+    repeated = {d: {k: v for k, v in m.items() if len(v) > 1}
+                for d, m in turns.items() if d in DAEMONS}
+    repeated = {d: m for d, m in repeated.items() if m}
     doc = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine,
            "params": params, "rows": rows, "raw": raw}
+    if repeated:
+        doc["turns"] = repeated
 
     head = ["metric", "unit", "mpathd", "multipathd", "ratio (mpathd/multipathd)"]
     table = [head]
@@ -158,6 +168,14 @@ def main():
         line = f"warm-up hot add with no daemon running (until udev settled): {alone:g} s"
         print(line)
         md += ["", line[0].upper() + line[1:] + "."]
+    for key, label, _, scale in ROWS:
+        per = [f"{d} {', '.join(fmt(num(v) * scale) for v in repeated[d][key])}"
+               for d in DAEMONS if key in repeated.get(d, {})]
+        if per:
+            line = (f"{label.format(luns=a.luns, hot=a.hot, steady=steady)}: mean of "
+                    f"turns in run order, {'; '.join(per)}")
+            print(line)
+            md += ["", line[0].upper() + line[1:] + "."]
     with open(a.prefix + ".json", "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")

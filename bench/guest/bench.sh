@@ -3,7 +3,10 @@
 # one scsi_debug SAN, then each daemon in turn on the same devices (maps
 # flushed and the wwids file cleared between them). Writes
 #   $OUT/results.txt   lines "DAEMON METRIC VALUE" (read by bench/report.py)
-#   $OUT/<daemon>-*    daemon logs and raw samples
+#   $OUT/<daemon>-*    daemon logs and raw samples (<daemon>-turnN-* for a
+#                      daemon's second and later turns)
+# A daemon named more than once in BENCH_DAEMONS (e.g. "mpathd multipathd
+# multipathd mpathd") is measured once per turn; report.py averages them.
 # Parameters (environment, set by bench/run): BENCH_LUNS, BENCH_HOT_LUNS,
 # BENCH_TRIES, BENCH_IO_TRIES, BENCH_STEADY_SECS, BENCH_TOPO_N, BENCH_DAEMONS,
 # BENCH_BIN (release mpathd), BENCH_CLIENT (the bench_client example).
@@ -180,10 +183,11 @@ paths_of_lun_in() {
     return 0
 }
 
-bench_daemon() {
+bench_daemon() { # DAEMON TURN
     local D=$1 pid line t0
     local pre=$OUT/$D
-    log "======== $D"
+    [ "$2" -gt 1 ] && pre=$OUT/$D-turn$2
+    log "======== $D, turn $2"
     # Every path running (an earlier step may have left one offline).
     local d
     for d in $(san_paths); do
@@ -329,7 +333,9 @@ bench_daemon() {
 
 log "bench: LUNS=$LUNS HOT=$HOT TRIES=$TRIES IO_TRIES=$IO_TRIES STEADY=$STEADY TOPO_N=$TOPO_N daemons: $DAEMONS"
 make_san || fail "SAN set-up failed"
+declare -A turn=()
 for d in $DAEMONS; do
-    bench_daemon "$d" || log "$d: benchmark incomplete"
+    turn[$d]=$((${turn[$d]:-0} + 1))
+    bench_daemon "$d" "${turn[$d]}" || log "$d: benchmark incomplete"
 done
 log "bench done"

@@ -653,14 +653,7 @@ impl Engine {
             }
         }
         // Maps whose remove was requested by the operator.
-        for m in self.maps.values_mut() {
-            if m.remove_requested && m.in_kernel && !m.applying {
-                m.applying = true;
-                actions.push(Action::RemoveMap {
-                    name: m.name.clone(),
-                });
-            }
-        }
+        actions.extend(self.maps.values_mut().filter_map(requested_remove));
 
         for (wwid, members) in wanted {
             actions.extend(self.reconcile_map(&wwid, members));
@@ -850,7 +843,11 @@ impl Engine {
         map.vendor = vendor;
         map.product = product;
         map.rev = rev;
-        if map.applying || map.remove_requested {
+        if map.remove_requested {
+            // Asked while a load was in flight: issued once it is done.
+            return requested_remove(map).into_iter().collect();
+        }
+        if map.applying {
             return Vec::new();
         }
         if map.retry_at_ms.is_some_and(|t| t > now) {
@@ -1950,11 +1947,25 @@ fn p_state_kind(chk: ChkState) -> StateKind {
     }
 }
 
+/// Remove a map the operator asked to remove (`del map`), once no load
+/// of it is in flight.
+fn requested_remove(m: &mut Map) -> Option<Action> {
+    if !m.remove_requested || !m.in_kernel || m.applying {
+        return None;
+    }
+    m.applying = true;
+    Some(Action::RemoveMap {
+        name: m.name.clone(),
+    })
+}
+
 /// Remove a map none of whose paths is multipathed any more (unless it was
 /// adopted and its paths are not discovered yet, or a load is in flight).
 fn remove_if_pathless(m: &mut Map) -> Option<Action> {
-    if !m.members.is_empty() || m.remove_requested || m.remove_failed || !m.in_kernel || m.applying
-    {
+    if m.remove_requested {
+        return requested_remove(m);
+    }
+    if !m.members.is_empty() || m.remove_failed || !m.in_kernel || m.applying {
         return None;
     }
     // Adopted maps whose paths have not been seen yet stay.

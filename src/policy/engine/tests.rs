@@ -1018,3 +1018,23 @@ fn reused_snapshots_equal_ones_built_from_scratch() {
     }
     assert!(!e.snapshot().maps.is_empty());
 }
+
+#[test]
+fn del_map_during_a_load_removes_the_map_when_the_load_is_done() {
+    let mut e = two_path_map(settings());
+    e.handle(status_3600a(true, true, 1), 300);
+    third_path_joins(&mut e);
+    // The operator removes the map while the reload runs: nothing yet.
+    let (r, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_200);
+    assert!(r.is_ok());
+    assert!(!a.iter().any(|a| matches!(a, Action::RemoveMap { .. })));
+    // The reload finishes: the remove goes out then, not on some later
+    // full pass.
+    let a = e.handle(applied_3600a(None), 1_300);
+    assert!(
+        a.contains(&Action::RemoveMap {
+            name: "3600a".into()
+        }),
+        "{a:?}"
+    );
+}
