@@ -168,9 +168,14 @@ def main():
         line = f"warm-up hot add with no daemon running (until udev settled): {alone:g} s"
         print(line)
         md += ["", line[0].upper() + line[1:] + "."]
+    def scaled(v, scale):
+        x = num(v)
+        return None if x is None else x * scale
+
     for key, label, _, scale in ROWS:
-        per = [f"{d} {', '.join(fmt(num(v) * scale) for v in repeated[d][key])}"
-               for d in DAEMONS if key in repeated.get(d, {})]
+        per = [f"{d} {', '.join(fmt(scaled(v, scale)) for v in repeated[d][key])}"
+               for d in DAEMONS
+               if any(num(v) is not None for v in repeated.get(d, {}).get(key, []))]
         if per:
             line = (f"{label.format(luns=a.luns, hot=a.hot, steady=steady)}: mean of "
                     f"turns in run order, {'; '.join(per)}")
