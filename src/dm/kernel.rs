@@ -319,6 +319,22 @@ fn single_target(
     }
 }
 
+impl RealDm {
+    /// The device's info and its active table's targets, in one ioctl.
+    fn table_query(&self, name: &str) -> Result<(DeviceInfo, Vec<Target>), DmError> {
+        let id = DevId::Name(dm_name(name)?);
+        self.dm
+            .table_status(
+                &id,
+                DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE),
+            )
+            .map_err(|e| err(name, "table query", e))
+    }
+}
+
+/// A table line: start, length, target type, params.
+type Target = (u64, u64, String, String);
+
 impl DmOps for RealDm {
     fn list_maps(&self) -> Result<Vec<MapInfo>, DmError> {
         let devices = self
@@ -345,38 +361,17 @@ impl DmOps for RealDm {
     }
 
     fn map_info(&self, name: &str) -> Result<MapInfo, DmError> {
-        let id = DevId::Name(dm_name(name)?);
-        let (info, targets) = self
-            .dm
-            .table_status(
-                &id,
-                DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE),
-            )
-            .map_err(|e| err(name, "table query", e))?;
+        let (info, targets) = self.table_query(name)?;
         Ok(map_info_from(name, &info, &targets))
     }
 
     fn table(&self, name: &str) -> Result<(u64, String), DmError> {
-        let id = DevId::Name(dm_name(name)?);
-        let (_, targets) = self
-            .dm
-            .table_status(
-                &id,
-                DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE),
-            )
-            .map_err(|e| err(name, "table query", e))?;
+        let (_, targets) = self.table_query(name)?;
         single_target(name, targets)
     }
 
     fn info_and_table(&self, name: &str) -> Result<(MapInfo, Option<(u64, String)>), DmError> {
-        let id = DevId::Name(dm_name(name)?);
-        let (info, targets) = self
-            .dm
-            .table_status(
-                &id,
-                DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE),
-            )
-            .map_err(|e| err(name, "table query", e))?;
+        let (info, targets) = self.table_query(name)?;
         let info = map_info_from(name, &info, &targets);
         if targets.is_empty() {
             return Ok((info, None));
