@@ -9,6 +9,7 @@
 //! - [`scsi`]: SG_IO commands (TUR, INQUIRY/VPD, REPORT TARGET PORT GROUPS).
 //! - [`checker`]: path checkers run off the async runtime with timeouts.
 //! - [`prio`]: prioritizers (const, alua, sysfs, weightedpath, ...).
+//! - [`transport`]: iSCSI/FC/SAS timeouts multipathd sets on a map's paths.
 //! - [`dm`]: the multipath target's table/status grammar (pure) and the
 //!   device-mapper kernel interface (devicemapper crate) and dm events.
 //! - [`policy`]: the pure core: events in, actions out, snapshots for queries.
@@ -29,5 +30,6 @@ pub mod model;
 pub mod policy;
 pub mod prio;
 pub mod scsi;
+pub mod transport;
 
 pub use error::{Error, Result};

@@ -298,6 +298,9 @@ pub struct PathInfo {
     pub target_wwnn: Option<String>,
     pub target_wwpn: Option<String>,
     pub host_adapter: Option<String>,
+    /// The iSCSI session, FC remote port or SAS end device the path goes
+    /// through, where its transport timeouts are set.
+    pub endpoint: Option<crate::transport::Endpoint>,
     /// udev properties (ID_SERIAL, ID_WWN, DEVTYPE, ...).
     pub properties: BTreeMap<String, String>,
 }
@@ -392,6 +395,24 @@ impl fmt::Display for NoPathRetry {
     }
 }
 
+/// A timeout that can be switched off (`eh_deadline`, an FC port's
+/// `fast_io_fail_tmo`); written to sysfs as `off` or the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tmo {
+    Off,
+    Secs(u32),
+}
+
+impl fmt::Display for Tmo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tmo::Off => f.write_str("off"),
+            Tmo::Secs(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RrWeight {
@@ -452,6 +473,8 @@ pub struct Settings {
     pub checker_timeout: Option<u32>,
     pub fast_io_fail_tmo: Option<i32>,
     pub dev_loss_tmo: Option<u32>,
+    /// None: not set (the SCSI host keeps its own).
+    pub eh_deadline: Option<Tmo>,
     pub flush_on_last_del: bool,
     pub queue_without_daemon: bool,
     pub uid_attribute: String,
@@ -494,6 +517,7 @@ impl Default for Settings {
             checker_timeout: None,
             fast_io_fail_tmo: Some(5),
             dev_loss_tmo: None,
+            eh_deadline: None,
             flush_on_last_del: false,
             queue_without_daemon: false,
             uid_attribute: "ID_SERIAL".into(),

@@ -39,7 +39,7 @@ use super::parser::split_invert;
 use super::{posix, Attrs, Blacklist, Config, Entry, Value};
 use crate::model::{
     Failback, FilterResult, FindMultipaths, NoPathRetry, Origin, PathFilter, PathInfo, PgPolicy,
-    RrWeight, Settings, Transport,
+    RrWeight, Settings, Tmo, Transport,
 };
 
 /// The built-in device entries as `Entry` values.
@@ -833,6 +833,11 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         Some(n) => n.parse().ok(),
         None => None,
     };
+    let eh_deadline = match r.get("eh_deadline").as_deref() {
+        Some("off") => Some(Tmo::Off),
+        Some(n) => n.parse().ok().map(Tmo::Secs),
+        None => None,
+    };
     let flush_on_last_del = matches!(
         r.get("flush_on_last_del").as_deref(),
         Some("yes" | "always")
@@ -874,6 +879,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         checker_timeout,
         fast_io_fail_tmo,
         dev_loss_tmo,
+        eh_deadline,
         flush_on_last_del,
         queue_without_daemon,
         uid_attribute,

@@ -9,6 +9,7 @@ use tracing::{debug, error, warn};
 
 use super::{MapKernel, ProbeResult, Prober, WwidStore};
 use crate::policy::{Action, Event};
+use crate::transport::{self, Outcome, TransportWriter};
 
 /// Map loads and removals that may run at once. Each one waits for udev
 /// to process the map (the devicemapper crate's udev sync), which takes
@@ -24,6 +25,9 @@ pub struct Executor {
     pub(crate) kernel: Arc<dyn MapKernel>,
     pub prober: Arc<dyn Prober>,
     pub(crate) wwids: Arc<dyn WwidStore>,
+    /// None until the daemon names one: then transport writes are refused
+    /// (and reported as such), never silently dropped.
+    transport: Option<Arc<dyn TransportWriter>>,
     errors: Vec<String>,
     /// Where background map changes report; None: apply them inline.
     applied_tx: Option<mpsc::Sender<Vec<Event>>>,
@@ -128,6 +132,7 @@ impl Executor {
             kernel,
             prober,
             wwids,
+            transport: None,
             errors: Vec::new(),
             applied_tx: None,
             slots: Arc::new(Semaphore::new(DM_SLOTS)),
@@ -141,6 +146,25 @@ impl Executor {
         tx: Option<mpsc::Sender<Vec<Event>>>,
     ) -> Option<mpsc::Sender<Vec<Event>>> {
         std::mem::replace(&mut self.applied_tx, tx)
+    }
+
+    pub fn set_transport(&mut self, t: Arc<dyn TransportWriter>) {
+        self.transport = Some(t);
+    }
+
+    fn tune_transport(&self, dev: String, plan: &transport::Plan) -> Event {
+        let report = match &self.transport {
+            Some(t) => t.apply(plan),
+            None => transport::Report {
+                done: plan
+                    .writes
+                    .iter()
+                    .map(|w| (w.clone(), Outcome::Refused("no transport writer".into())))
+                    .collect(),
+                notes: plan.notes.clone(),
+            },
+        };
+        Event::TransportTuned { dev, report }
     }
 
     /// Errors from the last actions, for the reply to an operator command.
@@ -235,6 +259,17 @@ impl Executor {
                         warn!(%alias, %wwid, error = %e, "cannot record the binding in the bindings file");
                     }
                 }
+                Action::TuneTransport { dev, plan } => {
+                    events.push(self.tune_transport(dev, &plan));
+                }
+                Action::TriggerUevent { dev } => match &self.transport {
+                    Some(t) => {
+                        if let Err(e) = t.trigger_change(&dev) {
+                            warn!(path = %dev, error = %e, "cannot trigger a change uevent");
+                        }
+                    }
+                    None => warn!(path = %dev, "no sysfs writer: change uevent not sent"),
+                },
                 Action::AddWwid(w) => {
                     if let Err(e) = self.wwids.add(&w) {
                         warn!(wwid = %w, error = %e, "cannot record WWID in the wwids file");

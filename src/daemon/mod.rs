@@ -215,6 +215,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Where transport timeouts and change uevents are written (sysfs).
+    pub fn set_transport(&mut self, t: Arc<dyn crate::transport::TransportWriter>) {
+        self.exec.set_transport(t);
+    }
+
     pub fn new(
         config: LoadedConfig,
         loader: ConfigLoader,

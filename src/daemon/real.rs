@@ -544,6 +544,9 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(crate::model::DaemonSnapshot::default()));
     let mut daemon = Daemon::new(config.clone(), loader, kernel, prober, wwids, snap_tx);
+    daemon.set_transport(Arc::new(crate::transport::sysfs::SysfsTransport::new(
+        "/sys",
+    )));
 
     // Discovery.
     let mut udev_cfg = UdevConfig::default();

@@ -15,6 +15,7 @@ use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::model::{DevState, DevT, Hcil, PathInfo, Transport};
+use crate::transport::Endpoint;
 use crate::{Error, Result};
 
 use super::vpd;
@@ -408,6 +409,17 @@ fn read_transport(
         .map(|w| w[0].clone());
 
     let read_opt = |p: PathBuf| read_text(&p).ok().flatten().filter(|s| !s.is_empty());
+    info.endpoint = names
+        .iter()
+        .filter_map(|n| Endpoint::from_path_component(n))
+        .find(|e| {
+            matches!(
+                (e, kind),
+                (Endpoint::Iscsi { .. }, Some("iscsi_host"))
+                    | (Endpoint::Fc { .. }, Some("fc_host"))
+                    | (Endpoint::Sas { .. }, Some("sas_host"))
+            )
+        });
 
     if kind == Some("fc_host") {
         info.transport = Transport::Fcp;
@@ -516,9 +528,20 @@ pub(crate) mod tests {
         /// A SCSI disk under `devices/<parent>/hostH/target.../H:C:T:L`,
         /// with `block/<dev>` linking into it as the kernel does.
         pub(crate) fn disk(&self, dev: &str, parent: &str, hcil: &str, devt: &str) {
+            self.disk_via(dev, parent, "", hcil, devt)
+        }
+
+        /// A disk whose target sits under `via` below its host (an FC
+        /// `rport-H:C-N`, a SAS `port-H:P/end_device-H:P`).
+        pub(crate) fn disk_via(&self, dev: &str, parent: &str, via: &str, hcil: &str, devt: &str) {
             let h: Hcil = hcil.parse().unwrap();
+            let via = if via.is_empty() {
+                String::new()
+            } else {
+                format!("{via}/")
+            };
             let sdev = format!(
-                "devices/{parent}/host{}/target{}:{}:{}/{hcil}",
+                "devices/{parent}/host{}/{via}target{}:{}:{}/{hcil}",
                 h.host, h.host, h.channel, h.target
             );
             let bdir = format!("{sdev}/block/{dev}");
@@ -690,7 +713,13 @@ pub(crate) mod tests {
     #[test]
     fn fc_transport_names_and_pci_adapter() {
         let fs_ = FakeSysfs::new("fc");
-        fs_.disk("sde", "pci0000:00/0000:05:00.0", "5:0:1:3", "8:64");
+        fs_.disk_via(
+            "sde",
+            "pci0000:00/0000:05:00.0",
+            "rport-5:0-2",
+            "5:0:1:3",
+            "8:64",
+        );
         fs_.host_class("fc_host", 5);
         fs_.write("class/fc_host/host5/node_name", "0x20000024ff000001\n");
         fs_.write("class/fc_host/host5/port_name", "0x21000024ff000001\n");
@@ -710,6 +739,33 @@ pub(crate) mod tests {
         assert_eq!(i.target_wwnn.as_deref(), Some("0x50060e8000000001"));
         assert_eq!(i.target_wwpn.as_deref(), Some("0x50060e8000000002"));
         assert_eq!(i.host_adapter.as_deref(), Some("0000:05:00.0"));
+        assert_eq!(
+            i.endpoint,
+            Some(Endpoint::Fc {
+                rport: "rport-5:0-2".into()
+            })
+        );
+    }
+
+    #[test]
+    fn sas_end_device_is_the_endpoint() {
+        let fs_ = FakeSysfs::new("sas");
+        fs_.disk_via(
+            "sdg",
+            "pci0000:00/0000:03:00.0",
+            "port-0:1/end_device-0:1",
+            "0:0:1:0",
+            "8:96",
+        );
+        fs_.host_class("sas_host", 0);
+        let p = read_path(&fs_.sysfs(), "sdg").unwrap();
+        assert_eq!(p.info.transport, Transport::Sas);
+        assert_eq!(
+            p.info.endpoint,
+            Some(Endpoint::Sas {
+                end_device: "end_device-0:1".into()
+            })
+        );
     }
 
     #[test]
@@ -744,6 +800,12 @@ pub(crate) mod tests {
         assert_eq!(
             i.properties.get(PROP_ISCSI_SESSION).map(String::as_str),
             Some("session3")
+        );
+        assert_eq!(
+            i.endpoint,
+            Some(Endpoint::Iscsi {
+                session: "session3".into()
+            })
         );
     }
 

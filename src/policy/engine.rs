@@ -21,6 +21,7 @@ use super::grouping::{group_paths, GroupInput, PathGroup};
 use super::table;
 use super::Policy;
 use crate::dm::TableMatch;
+use crate::transport;
 
 /// How long a new map waits for its paths' first check before it is
 /// created anyway (a hung path must not hold back the map).
@@ -75,6 +76,11 @@ pub enum Event {
     KnownBindings(Vec<(String, String)>),
     /// Time passes: checks due, no_path_retry and failback deadlines.
     Tick,
+    /// A path's transport timeouts were written (or could not be).
+    TransportTuned {
+        dev: String,
+        report: transport::Report,
+    },
 }
 
 /// One check (and prio) of a path, for the executor's prober.
@@ -121,6 +127,17 @@ pub enum Action {
         alias: String,
         wwid: String,
     },
+    /// Set a path's transport timeouts (iSCSI session, FC remote port,
+    /// SAS end device, SCSI host), as multipathd does for a map's paths.
+    TuneTransport {
+        dev: String,
+        plan: transport::Plan,
+    },
+    /// A `change` uevent on a path of a new map, so udev's rules run again
+    /// and claim it (DM_MULTIPATH_DEVICE_PATH) before LVM or systemd do.
+    TriggerUevent {
+        dev: String,
+    },
 }
 
 /// Operator commands the engine handles (from the control socket).
@@ -161,6 +178,10 @@ struct Path {
     map: Option<Arc<str>>,
     /// `settings.path_checker`, shared.
     checker: Arc<str>,
+    /// The transport timeouts last sent for this path as a map member.
+    tuned: Option<transport::Plan>,
+    /// What those writes did, for `show paths reasons`.
+    transport_note: Option<Arc<str>>,
     /// This path in the last snapshot (see `Engine::path_snapshot`).
     snap: Option<Arc<PathSnapshot>>,
 }
@@ -281,6 +302,14 @@ fn natural_key(dev: &str) -> (usize, String) {
     (dev.len(), dev.to_string())
 }
 
+/// A member path's reason: its map, and what its transport timeouts did.
+fn member_why(map: &str, transport: Option<&str>) -> Arc<str> {
+    match transport {
+        Some(t) => format!("multipathed in map {map}; transport: {t}").into(),
+        None => format!("multipathed in map {map}").into(),
+    }
+}
+
 /// `natural_key` order without building keys.
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
@@ -373,6 +402,9 @@ impl Engine {
         self.defaults = self.policy.defaults();
         self.alias_prefix = self.policy.alias_prefix();
         self.settings_pool.clear();
+        // A reconfigure writes every member's timeouts again, as
+        // multipathd's does (someone may have changed them meanwhile).
+        self.paths.values_mut().for_each(|p| p.tuned = None);
         let infos: Vec<Arc<PathInfo>> = self.paths.values().map(|p| p.info.clone()).collect();
         for info in infos {
             self.update_path_info(PathInfo::clone(&info));
@@ -478,6 +510,10 @@ impl Engine {
                 Vec::new()
             }
             Event::Tick => self.on_tick(),
+            Event::TransportTuned { dev, report } => {
+                self.on_transport_tuned(&dev, &report);
+                Vec::new()
+            }
         }
     }
 
@@ -547,6 +583,8 @@ impl Engine {
                     why: "".into(),
                     map: None,
                     snap: None,
+                    tuned: None,
+                    transport_note: None,
                 };
                 self.paths.insert(dev.clone(), p);
             }
@@ -781,7 +819,7 @@ impl Engine {
                 }
                 if p.map.as_deref() != Some(name.as_str()) {
                     p.map = Some(name.as_str().into());
-                    p.why = format!("multipathed in map {name}").into();
+                    p.why = member_why(&name, p.transport_note.as_deref());
                 }
             }
         }
@@ -792,6 +830,8 @@ impl Engine {
             }
             return Vec::new();
         }
+        // Before the table names them, as multipathd's setup_map does.
+        let tune = self.tune_transport(&members, &settings);
 
         // The kernel cannot open an offline SCSI disk, and one such path
         // fails the whole load: leave it out until it is running again,
@@ -847,17 +887,12 @@ impl Engine {
             // Asked while a load was in flight: issued once it is done.
             return requested_remove(map).into_iter().collect();
         }
-        if map.applying {
-            return Vec::new();
+        if map.applying || map.retry_at_ms.is_some_and(|t| t > now) || groups.is_empty() {
+            // Loading already, or waiting to retry, or every path is
+            // offline (nothing the kernel could load).
+            return tune;
         }
-        if map.retry_at_ms.is_some_and(|t| t > now) {
-            return Vec::new();
-        }
-        if groups.is_empty() {
-            // Every path is offline: nothing the kernel could load.
-            return Vec::new();
-        }
-        let mut actions = Vec::new();
+        let mut actions = tune;
         let verdict = match map.params.as_deref() {
             Some(old) => table::compare(old, &params),
             None => TableMatch::ReloadNeeded,
@@ -923,6 +958,63 @@ impl Engine {
             }
         }
         actions
+    }
+
+    /// Transport timeout writes for members whose wanted timeouts differ
+    /// from what was last sent: a path joining a map, or settings changed.
+    fn tune_transport(&mut self, members: &[String], map: &Settings) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for d in members {
+            let Some(p) = self.paths.get_mut(d) else {
+                continue;
+            };
+            let s = &p.settings;
+            let wanted = transport::plan(
+                &transport::TimeoutSettings {
+                    fast_io_fail: s.fast_io_fail_tmo.and_then(|v| u32::try_from(v).ok()),
+                    dev_loss: s.dev_loss_tmo,
+                    eh_deadline: s.eh_deadline,
+                    no_path_retry: map.no_path_retry,
+                    polling_interval: map.polling_interval,
+                },
+                p.info.hcil.map(|h| h.host),
+                p.info.endpoint.as_ref(),
+            );
+            if p.tuned.as_ref() == Some(&wanted) {
+                continue;
+            }
+            p.tuned = Some(wanted.clone());
+            if wanted.writes.is_empty() {
+                // Nothing to write; the notes still explain why.
+                let report = transport::Report {
+                    done: Vec::new(),
+                    notes: wanted.notes,
+                };
+                self.on_transport_tuned(d, &report);
+                continue;
+            }
+            actions.push(Action::TuneTransport {
+                dev: d.clone(),
+                plan: wanted,
+            });
+        }
+        actions
+    }
+
+    fn on_transport_tuned(&mut self, dev: &str, report: &transport::Report) {
+        let Some(p) = self.paths.get_mut(dev) else {
+            return;
+        };
+        let note: Option<Arc<str>> = (!report.done.is_empty() || !report.notes.is_empty())
+            .then(|| report.to_string().into());
+        if p.transport_note == note {
+            return;
+        }
+        p.transport_note = note;
+        if let Some(map) = p.map.clone() {
+            p.why = member_why(&map, p.transport_note.as_deref());
+            self.changed = true;
+        }
     }
 
     fn schedule_probes(&mut self) -> Vec<Action> {
@@ -1257,6 +1349,7 @@ impl Engine {
                 Some(self.now_ms + u64::from(self.defaults.polling_interval.max(1)) * 1000);
             return Vec::new();
         }
+        let created = !m.in_kernel;
         m.in_kernel = true;
         m.retry_at_ms = None;
         m.stats.map_loads += 1;
@@ -1273,6 +1366,13 @@ impl Engine {
         let members = m.members.clone();
         let map_name = m.name.clone();
         let mut actions = Vec::new();
+        if created {
+            actions.extend(
+                members
+                    .iter()
+                    .map(|d| Action::TriggerUevent { dev: d.clone() }),
+            );
+        }
         for d in members {
             if let Some(p) = self.paths.get_mut(&d) {
                 p.dm = DmPathState::Active;

@@ -1038,3 +1038,145 @@ fn del_map_during_a_load_removes_the_map_when_the_load_is_done() {
         "{a:?}"
     );
 }
+
+fn tunes(actions: &[Action]) -> Vec<(String, transport::Plan)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::TuneTransport { dev, plan } => Some((dev.clone(), plan.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn iscsi_path(dev: &str, minor: u32, session: &str) -> PathInfo {
+    PathInfo {
+        endpoint: Some(transport::Endpoint::Iscsi {
+            session: session.into(),
+        }),
+        ..path(dev, minor, "3600a")
+    }
+}
+
+#[test]
+fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
+    let mut e = engine(settings());
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(iscsi_path("sdb", 16, "session1")),
+            Event::PathAdded(iscsi_path("sdc", 32, "session2")),
+        ],
+        0,
+    );
+    let a = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 50))
+            .collect(),
+        10,
+    );
+    let t = tunes(&a);
+    assert_eq!(t.len(), 2, "{a:?}");
+    assert_eq!(
+        t[0].1.writes,
+        vec![transport::Write::SessionRecoveryTmo {
+            session: "session1".into(),
+            secs: 5
+        }]
+    );
+    let create_at = a.iter().position(|x| matches!(x, Action::CreateMap { .. }));
+    let tune_at = a
+        .iter()
+        .position(|x| matches!(x, Action::TuneTransport { .. }));
+    assert!(
+        tune_at < create_at,
+        "timeouts are set before the table names the paths"
+    );
+    // The create lands: both paths get a change uevent for udev's rules.
+    let a = e.handle(applied_3600a(None), 20);
+    let uevents: Vec<_> = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::TriggerUevent { dev } => Some(dev.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uevents, vec!["sdb", "sdc"]);
+    // The writer's report shows in the path's reason.
+    let report = transport::Report {
+        done: vec![(t[0].1.writes[0].clone(), transport::Outcome::Written)],
+        notes: Vec::new(),
+    };
+    e.handle(
+        Event::TransportTuned {
+            dev: "sdb".into(),
+            report,
+        },
+        30,
+    );
+    let snap = e.snapshot();
+    let why = &snap.paths.iter().find(|p| p.info.dev == "sdb").unwrap().why;
+    assert!(
+        why.contains("wrote class/iscsi_session/session1/recovery_tmo=5"),
+        "{why}"
+    );
+    // Nothing changed: no rewrite on the next pass.
+    let a = e.handle(probed("sdb", ChkState::Up, 50), 6_000);
+    assert!(tunes(&a).is_empty());
+    // A reconfigure writes them again (with the new value).
+    let policy = StaticPolicy {
+        settings: Settings {
+            fast_io_fail_tmo: Some(8),
+            ..settings()
+        },
+        blacklisted: vec![],
+    };
+    let a = e.reconfigure(Arc::new(policy), 7_000);
+    let t = tunes(&a);
+    assert_eq!(t.len(), 2, "{a:?}");
+    assert_eq!(
+        t[1].1.writes,
+        vec![transport::Write::SessionRecoveryTmo {
+            session: "session2".into(),
+            secs: 8
+        }]
+    );
+}
+
+#[test]
+fn no_path_retry_raises_dev_loss_for_fc_members() {
+    let s = Settings {
+        no_path_retry: NoPathRetry::Retries(12),
+        dev_loss_tmo: Some(30),
+        ..settings()
+    };
+    let mut e = engine(s);
+    let fc = |dev: &str, minor| PathInfo {
+        endpoint: Some(transport::Endpoint::Fc {
+            rport: format!("rport-1:0-{minor}"),
+        }),
+        ..path(dev, minor, "3600a")
+    };
+    let a = e.handle_batch(
+        vec![
+            Event::PathAdded(fc("sdb", 16)),
+            Event::PathAdded(fc("sdc", 32)),
+        ],
+        0,
+    );
+    let a = e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 50))
+            .collect(),
+        10,
+    );
+    let t = tunes(&a);
+    assert_eq!(
+        t[0].1.writes.last(),
+        Some(&transport::Write::RportDevLoss {
+            rport: "rport-1:0-16".into(),
+            secs: 60
+        })
+    );
+}
