@@ -324,10 +324,11 @@ iscsi_path_link() {
     esac
 }
 
-# iscsi_san [LUNS] [SIZE_MB]: target, two links, login on both portals.
+# iscsi_san [LUNS] [SIZE_MB] [fast|default]: target, two links, login on
+# both portals; `default` leaves open-iscsi's own timeouts (120 s replacement).
 iscsi_san() {
-    local luns=${1:-1} mb=${2:-32} n l tpg ip
-    log "iSCSI SAN: $luns LUNs x 2 portals"
+    local luns=${1:-1} mb=${2:-32} timeouts=${3:-fast} n l tpg ip
+    log "iSCSI SAN: $luns LUNs x 2 portals, $timeouts initiator timeouts"
     modprobe -a target_core_mod target_core_file iscsi_target_mod iscsi_tcp || return 1
     mkdir -p "$ISCSI_DIR"
     ip netns add "$ISCSI_NS" || return 1
@@ -384,11 +385,16 @@ IP
         echo 1 >"$tpg/enable"
     done
 
-    # Initiator, with short timeouts so a cut link fails the path in ~5 s.
+    # Initiator: short timeouts (a cut link fails the path in ~5 s whatever
+    # the daemon does), or open-iscsi's defaults (replacement_timeout 120 s,
+    # noop 5/5 s), where only the daemon's recovery_tmo makes it fail fast.
     mkdir -p /etc/iscsi /run/lock/iscsi
     rm -rf /etc/iscsi/nodes /etc/iscsi/send_targets /etc/iscsi/ifaces
     echo "InitiatorName=$ISCSI_INITIATOR" >/etc/iscsi/initiatorname.iscsi
-    cat >/etc/iscsi/iscsid.conf <<'CONF'
+    if [ "$timeouts" = default ]; then
+        echo "node.startup = manual" >/etc/iscsi/iscsid.conf
+    else
+        cat >/etc/iscsi/iscsid.conf <<'CONF'
 node.startup = manual
 node.session.timeo.replacement_timeout = 5
 node.conn[0].timeo.login_timeout = 5
@@ -400,6 +406,7 @@ node.session.err_timeo.abort_timeout = 5
 node.session.err_timeo.lu_reset_timeout = 5
 node.session.err_timeo.tgt_reset_timeout = 5
 CONF
+    fi
     iscsid || return 1
     log "target ready, iscsid started"
     for n in 0 1; do
