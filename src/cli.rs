@@ -133,9 +133,11 @@ pub enum ConfigCmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// For udev rules: print MPATHD_PATH=1 if WWID is in the wwids file.
+    /// For udev rules (like `multipath -u`): print
+    /// DM_MULTIPATH_DEVICE_PATH=1 if DEV is, or is about to be, a path of a
+    /// multipath map; 0 if not; 2 while find_multipaths smart waits.
     #[command(hide = true)]
-    IsPath { wwid: String },
+    ClaimPath { dev: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -882,15 +882,21 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
                 }
             }
         }
-        ConfigCmd::IsPath { wwid } => {
-            let known = WwidsFile::new(cli.wwids_file.clone())
-                .read()
-                .map(|w| w.contains(wwid))
-                .unwrap_or(false);
-            if known {
-                println!("MPATHD_PATH=1");
+        ConfigCmd::ClaimPath { dev } => {
+            // Warnings go nowhere: udev logs a program's stderr per event.
+            let claim = Config::load(&paths)
+                .map_err(|e| e.to_string())
+                .and_then(|(c, _)| crate::discovery::claim::claim_device(dev, &c, &cli.wwids_file));
+            match claim {
+                Ok(c) => {
+                    print!("{}", c.udev_properties());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mpathd: claim {dev}: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            ExitCode::SUCCESS
         }
     }
 }

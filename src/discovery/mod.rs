@@ -12,6 +12,7 @@
 //!   [`udev`] is the kernel edge (coldplug + netlink monitor) and
 //!   [`sim`] a simulated source for tests, both behind [`PathSource`].
 
+pub mod claim;
 pub mod coalesce;
 pub mod filter;
 pub mod identity;

@@ -121,9 +121,23 @@ impl Props {
     }
 }
 
+/// The block devices whose udev property `key` is `value` (udev's
+/// database; empty if udev is not running).
+pub fn devices_with_property(key: &str, value: &str) -> Vec<String> {
+    let scan = || -> std::io::Result<Vec<String>> {
+        let mut e = ::udev::Enumerator::new()?;
+        e.match_subsystem("block")?;
+        e.match_property(key, value)?;
+        Ok(e.scan_devices()?
+            .map(|d| d.sysname().to_string_lossy().into_owned())
+            .collect())
+    };
+    scan().unwrap_or_default()
+}
+
 /// udev's properties for `dev` from its database (empty if udev has not
 /// processed it or is not running).
-fn udev_properties(dev: &str) -> BTreeMap<String, String> {
+pub fn udev_properties(dev: &str) -> BTreeMap<String, String> {
     match ::udev::Device::from_subsystem_sysname("block".into(), dev.into()) {
         Ok(d) => properties_of(&d),
         Err(_) => BTreeMap::new(),

@@ -425,6 +425,39 @@ CONF
     done
 }
 
+# iscsi_lun_image L [SIZE_MB] -> path of LUN L's backing file, made (zeroed)
+# if missing: write a partition table or an LVM PV into it (through a loop
+# device) before iscsi_hot_add_lun exports it.
+iscsi_lun_image() {
+    local f=$ISCSI_DIR/lun$1.img
+    [ -e "$f" ] || truncate -s "${2:-32}M" "$f" || return 1
+    echo "$f"
+}
+
+# iscsi_hot_add_lun L [SIZE_MB]: export LUN L through both portals of a
+# running iscsi_san and rescan the sessions (two new paths, one WWID).
+iscsi_hot_add_lun() {
+    local l=$1 mb=${2:-32} dev n g tpg img
+    img=$(iscsi_lun_image "$l" "$mb") || return 1
+    dev=$LIO/core/fileio_0/lun$l
+    mkdir -p "$dev" "$dev/alua/ctl_a" "$dev/alua/ctl_b" || return 1
+    echo "fd_dev_name=$img,fd_dev_size=$(stat -c %s "$img"),fd_buffered_io=1" >"$dev/control"
+    printf 'c0ffee%010x\n' "$l" >"$dev/wwn/vpd_unit_serial"
+    echo 1 >"$dev/enable" || return 1
+    for g in 1 2; do
+        echo "$g" >"$dev/alua/ctl_${ISCSI_GROUPS[g - 1]}/tg_pt_gp_id"
+        echo 1 >"$dev/alua/ctl_${ISCSI_GROUPS[g - 1]}/alua_access_type"
+    done
+    for n in 0 1; do
+        tpg=$LIO/iscsi/$ISCSI_IQN/tpgt_$((n + 1))
+        mkdir "$tpg/lun/lun_$l" || return 1
+        ln -s "$dev" "$tpg/lun/lun_$l/backstore"
+        echo "ctl_${ISCSI_GROUPS[n]}" >"$tpg/lun/lun_$l/alua_tg_pt_gp"
+    done
+    log "LUN $l exported on both portals; rescanning the sessions"
+    iscsiadm -m session --rescan >/dev/null || return 1
+}
+
 # iscsi_link_down N / iscsi_link_up N: cut or restore link N (0 or 1).
 iscsi_link_down() {
     log "iSCSI link $1 down"
