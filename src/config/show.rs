@@ -332,6 +332,10 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
                 None => "kernel default".into(),
             },
         ),
+        (
+            "eh_deadline",
+            opt(s.eh_deadline.map(|v| v.to_string()), "not set"),
+        ),
         ("flush_on_last_del", yn(s.flush_on_last_del)),
         ("queue_without_daemon", yn(s.queue_without_daemon)),
         ("uid_attribute", s.uid_attribute.clone()),
@@ -401,7 +405,10 @@ pub(crate) fn explain(
             .unwrap_or("");
         let _ = writeln!(out, "  {k:width$} {v:<20} <- {origin}");
     }
-    let alua = cfg.resolve(&PathInfo { tpgs: 1, ..base });
+    let alua = cfg.resolve(&PathInfo {
+        tpgs: 1,
+        ..base.clone()
+    });
     let diffs: Vec<_> = settings_lines(&alua)
         .into_iter()
         .zip(lines.iter())
@@ -420,7 +427,73 @@ pub(crate) fn explain(
             "  (prio is sysfs instead of alua when the kernel's ALUA handler exposes access_state)\n",
         );
     }
+    explain_transport(cfg, &base, &mut out);
     out
+}
+
+/// What a path of each transport gets written when it joins a map.
+fn explain_transport(cfg: &Config, base: &PathInfo, out: &mut String) {
+    use crate::model::Transport;
+    use crate::transport::{plan, Endpoint, TimeoutSettings};
+    out.push_str("transport timeouts written when a path joins a map:\n");
+    let kinds = [
+        (
+            Transport::Iscsi,
+            Endpoint::Iscsi {
+                session: "sessionN".into(),
+            },
+        ),
+        (
+            Transport::Fcp,
+            Endpoint::Fc {
+                rport: "rport-H:C-N".into(),
+            },
+        ),
+        (
+            Transport::Sas,
+            Endpoint::Sas {
+                end_device: "end_device-H:P".into(),
+            },
+        ),
+    ];
+    for (transport, endpoint) in kinds {
+        let s = cfg.resolve(&PathInfo {
+            transport,
+            ..base.clone()
+        });
+        let p = plan(
+            &TimeoutSettings {
+                fast_io_fail: s.fast_io_fail_tmo.and_then(|v| u32::try_from(v).ok()),
+                dev_loss: s.dev_loss_tmo,
+                eh_deadline: None,
+                no_path_retry: s.no_path_retry,
+                polling_interval: s.polling_interval,
+            },
+            None,
+            Some(&endpoint),
+        );
+        let mut parts: Vec<String> = p.writes.iter().map(|w| format!("write {w}")).collect();
+        parts.extend(p.notes);
+        if parts.is_empty() {
+            parts.push("nothing (fast_io_fail_tmo and dev_loss_tmo not set)".into());
+        }
+        let _ = writeln!(
+            out,
+            "  {:10} {}",
+            transport.protocol_name(),
+            parts.join("; ")
+        );
+    }
+    let eh = cfg.resolve(base).eh_deadline;
+    let _ = writeln!(
+        out,
+        "  {:10} {}",
+        "any SCSI",
+        match eh {
+            Some(v) => format!("write class/scsi_host/hostN/eh_deadline={v}"),
+            None => "eh_deadline not set: the SCSI host keeps its own".into(),
+        }
+    );
 }
 
 fn describe_filter(f: &crate::model::FilterResult) -> String {

@@ -938,3 +938,28 @@ fn print_samples() {
         }
     }
 }
+
+#[test]
+fn explain_says_which_transport_timeouts_are_written_where() {
+    let (c, _) = parse(
+        "defaults {\n no_path_retry 12\n eh_deadline 30\n}\n\
+         overrides {\n protocol {\n  type scsi:fcp\n  dev_loss_tmo 30\n }\n}\n",
+    );
+    let text = c.explain("Linux", "scsi_debug", "", None);
+    assert!(
+        text.contains("scsi:iscsi write class/iscsi_session/sessionN/recovery_tmo=5"),
+        "{text}"
+    );
+    // 12 x 5 s of queueing outlast dev_loss_tmo 30: raised to 60.
+    assert!(
+        text.contains(
+            "fast_io_fail_tmo=5; write class/fc_remote_ports/rport-H:C-N/dev_loss_tmo=60"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("dev_loss_tmo 30 raised to 60"), "{text}");
+    assert!(
+        text.contains("write class/scsi_host/hostN/eh_deadline=30"),
+        "{text}"
+    );
+}
