@@ -164,7 +164,7 @@ pub fn generate_man(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::write(&page, buf)?;
     written.push(page);
     let conf = man5.join("mpathd.conf.5");
-    std::fs::write(&conf, CONF_MAN)?;
+    std::fs::write(&conf, conf_man())?;
     written.push(conf);
     Ok(written)
 }
@@ -182,6 +182,25 @@ pub fn generate_completions(dir: &std::path::Path) -> std::io::Result<Vec<PathBu
         generate_to(Shell::Bash, &mut cmd, "mpathd", &bash)?,
         generate_to(Shell::Zsh, &mut cmd, "mpathd", &zsh)?,
     ])
+}
+
+/// mpathd.conf(5), with the keywords mpathd refuses listed from the
+/// keyword table itself, so the page cannot drift from the parser.
+fn conf_man() -> String {
+    let unsupported = crate::config::keywords::unsupported_keywords()
+        .iter()
+        .map(|k| format!(".B {k}\n.br\n"))
+        .collect::<String>();
+    CONF_MAN.replace(
+        ".SH FILES\n",
+        &format!(
+            ".SH UNSUPPORTED KEYWORDS\n\
+             multipath-tools accepts these keywords; mpathd does not implement them. \
+             Set to anything but multipath-tools' default, each is a configuration \
+             error (mpathd never accepts a setting it would ignore):\n.PP\n{unsupported}\
+             .SH FILES\n"
+        ),
+    )
 }
 
 const CONF_MAN: &str = r#".TH MPATHD.CONF 5 "2026" "mpathd" "File Formats"
@@ -218,6 +237,21 @@ detect_pgpolicy on (the default), ALUA-capable paths get prio alua,
 checker tur and path_grouping_policy group_by_prio.
 .B mpathd config explain
 prints every setting for a device with the place it came from.
+.SH TRANSPORT TIMEOUTS
+When a path joins a map, and on every reconfigure, mpathd writes the
+path's timeouts as multipathd does: fast_io_fail_tmo into an iSCSI
+session's recovery_tmo (so a cut link fails the path after it instead of
+open-iscsi's 120 s replacement_timeout), fast_io_fail_tmo and dev_loss_tmo
+into an FC remote port (dev_loss_tmo raised first when it is not above
+fast_io_fail_tmo, and capped at 600 s while fast_io_fail_tmo is off),
+dev_loss_tmo into a SAS end device's I_T_nexus_loss_timeout, and
+eh_deadline into the SCSI host. dev_loss_tmo is raised to outlast
+no_path_retry (N x polling_interval, or infinity with queue), and
+fast_io_fail_tmo is switched off when it is not below dev_loss_tmo.
+.B mpathd config explain
+shows what a path of each transport gets, and
+.B mpathd show paths reasons
+what was written for each path and what the kernel refused.
 .SH CHECKING
 .B mpathd config check
 reports errors and warnings as FILE:LINE:COLUMN, with a spelling suggestion

@@ -28,8 +28,8 @@ pub enum Kind {
 pub enum Support {
     /// Has an effect (resolved settings, blacklist or daemon defaults).
     Implemented,
-    /// Accepted and printed back, but has no effect in mpathd; warned
-    /// about when set to something other than multipath-tools' default.
+    /// Not implemented by mpathd: set to anything but multipath-tools'
+    /// default, it is a configuration error (never silently ignored).
     Unsupported,
     /// Accepted with a warning and ignored; the text says what to use.
     Deprecated(&'static str),
@@ -503,7 +503,11 @@ pub fn support(kw: &str) -> Support {
         | "verbosity"
         | "alias_prefix"
         | "uxsock_timeout"
-        | "allow_usb_devices" => Implemented,
+        | "allow_usb_devices"
+        | "fast_io_fail_tmo"
+        | "dev_loss_tmo"
+        | "eh_deadline"
+        | "max_fds" => Implemented,
         "getuid_callout" => Deprecated(
             "no callout is run; the WWID comes from the udev property named by \
              uid_attribute (ID_SERIAL for SCSI) — delete this line, or set \
@@ -531,6 +535,17 @@ pub fn support(kw: &str) -> Support {
         ),
         _ => Unsupported,
     }
+}
+
+/// The keywords mpathd refuses (see [`Support::Unsupported`]), sorted, for
+/// mpathd.conf(5).
+pub fn unsupported_keywords() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = all_keywords()
+        .filter(|k| support(k) == Support::Unsupported)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Every keyword of every section, for suggestions.

@@ -768,9 +768,15 @@ pub(crate) fn ingest(
             .map(|(_, v)| *v);
         if default != Some(text.as_str()) {
             diags.push(Diagnostic::at(
-                Severity::Warning,
+                Severity::Error,
                 kloc,
-                format!("'{kw}' is accepted but not supported by mpathd: it has no effect"),
+                format!(
+                    "'{kw}' is not supported by mpathd (see UNSUPPORTED KEYWORDS in \
+                     mpathd.conf(5)); delete this line{}",
+                    default
+                        .map(|d| format!(" or set it to multipath-tools' default '{d}'"))
+                        .unwrap_or_default()
+                ),
             ));
         }
     }
