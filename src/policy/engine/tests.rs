@@ -1115,7 +1115,12 @@ fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
         30,
     );
     let snap = e.snapshot();
-    let why = &snap.paths.iter().find(|p| p.info.dev == "sdb").unwrap().why;
+    let why = snap
+        .paths
+        .iter()
+        .find(|p| p.info.dev == "sdb")
+        .map(|p| p.why.clone())
+        .unwrap_or_default();
     assert!(
         why.contains("wrote class/iscsi_session/session1/recovery_tmo=5"),
         "{why}"

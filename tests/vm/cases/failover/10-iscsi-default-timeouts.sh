@@ -77,7 +77,10 @@ kill "$MPID"; wait "$MPID" || true
 dmsetup remove "$w" || fail "map not removable after mpathd stopped"
 
 # ---- Debian's multipathd, from the same starting point
-for s in "$s0" "$s1"; do echo 120 >"/sys/class/iscsi_session/$s/recovery_tmo"; done
+# (EBUSY while a session is still recovering from the last cut)
+for s in "$s0" "$s1"; do
+    wait_for "echo 120 2>/dev/null >/sys/class/iscsi_session/$s/recovery_tmo" 60
+done
 start_peer_multipathd "$CONF"
 wait_for "dmsetup table $w 2>/dev/null | grep -q multipath" 120
 wait_for "[ \"\$(recovery_tmo $s0)\" = 5 ]" 60 || log "multipathd left recovery_tmo at $(recovery_tmo "$s0")"

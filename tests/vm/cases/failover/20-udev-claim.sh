@@ -35,6 +35,7 @@ wait_for "[ \$(mpath_map_count) -ge 1 ]" 120
 udev_settle
 
 # LUN 1 gets a PV and a VG before it is exported.
+modprobe loop
 img=$(iscsi_lun_image 1 32)
 loop=$(losetup -f --show "$img")
 pvcreate -q "$loop"
