@@ -40,6 +40,7 @@ img=$(iscsi_lun_image 1 32)
 loop=$(losetup -f --show "$img")
 pvcreate -q "$loop"
 vgcreate -q vgclaim "$loop"
+lvcreate -q -L 8M -n lv vgclaim
 vgchange -q -an vgclaim
 losetup -d "$loop"
 
@@ -53,6 +54,7 @@ for d in $(iscsi_paths); do
     case " $before " in *" $d "*) ;; *) new+=("$d") ;; esac
 done
 assert_eq 2 "${#new[@]}" "new paths of the hot-added LUN"
+wait_for "[ -n \"\$(dev_wwid ${new[0]})\" ]" 60
 w1=$(dev_wwid "${new[0]}")
 wait_for "dmsetup table $w1 2>/dev/null | grep -q multipath" 120 || {
     ls -l /dev/mapper; "$MP" show paths reasons; fail "no map for the hot-added LUN $w1"
@@ -94,6 +96,7 @@ case "$pv" in
 *) fail "the PV shows on $pv, not on the map" ;;
 esac
 vgchange -q -ay vgclaim
+[ -e /dev/vgclaim/lv ] || fail "the LV on the map did not activate"
 for d in "${new[@]}"; do
     holders=$(ls "/sys/block/$d/holders")
     for h in $holders; do
