@@ -2061,23 +2061,36 @@ fn requested_remove(m: &mut Map) -> Option<Action> {
 
 /// Remove a map none of whose paths is multipathed any more (unless it was
 /// adopted and its paths are not discovered yet, or a load is in flight).
-fn remove_if_pathless(m: &mut Map) -> Option<Action> {
+fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
     if m.remove_requested {
-        return requested_remove(m);
+        return requested_remove(m).into_iter().collect();
     }
     if !m.members.is_empty() || m.remove_failed || !m.in_kernel || m.applying {
-        return None;
+        return Vec::new();
     }
     // Adopted maps whose paths have not been seen yet stay.
     if m.params.is_some() && m.groups.is_empty() {
-        return None;
+        return Vec::new();
     }
     info!(map = %m.name, "last path gone: removing map");
+    let mut actions = Vec::new();
+    if m.settings.flush_on_last_del && m.queueing != Queueing::Off {
+        // Queued I/O would hold an open map forever: fail it, so the
+        // remove can succeed once its opener lets go.
+        info!(map = %m.name, "flush_on_last_del: disabling queueing");
+        m.queue_disabled = true;
+        m.queueing = Queueing::Off;
+        actions.push(Action::Message {
+            map: m.name.clone(),
+            msg: "fail_if_no_path".into(),
+        });
+    }
     m.applying = true;
     m.remove_requested = true;
-    Some(Action::RemoveMap {
+    actions.push(Action::RemoveMap {
         name: m.name.clone(),
-    })
+    });
+    actions
 }
 
 /// Whether a multipath table's params name the path `devt` (`maj:min`).

@@ -1185,3 +1185,30 @@ fn no_path_retry_raises_dev_loss_for_fc_members() {
         })
     );
 }
+
+#[test]
+fn flush_on_last_del_fails_queued_io_before_the_remove() {
+    for flush in [false, true] {
+        let mut e = two_path_map(Settings {
+            no_path_retry: NoPathRetry::Queue,
+            flush_on_last_del: flush,
+            ..settings()
+        });
+        e.handle(Event::PathRemoved("sdb".into()), 1_000);
+        e.handle(applied_3600a(None), 1_050);
+        let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+        let remove_at = a.iter().position(|x| matches!(x, Action::RemoveMap { .. }));
+        assert!(remove_at.is_some(), "{a:?}");
+        let fail_at = a
+            .iter()
+            .position(|x| matches!(x, Action::Message { msg, .. } if msg == "fail_if_no_path"));
+        if flush {
+            assert!(
+                fail_at.is_some() && fail_at < remove_at,
+                "queueing off first: {a:?}"
+            );
+        } else {
+            assert_eq!(fail_at, None, "queued I/O waits for the path: {a:?}");
+        }
+    }
+}
