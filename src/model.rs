@@ -395,6 +395,16 @@ impl fmt::Display for NoPathRetry {
     }
 }
 
+/// A path that failed more than `threshold` times (a failure is forgotten
+/// every `forget_rate` good checks) is not reinstated until it has been up
+/// for `recovery_time` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SanPathErr {
+    pub threshold: u32,
+    pub forget_rate: u32,
+    pub recovery_time: u32,
+}
+
 /// A timeout that can be switched off (`eh_deadline`, an FC port's
 /// `fast_io_fail_tmo`); written to sysfs as `off` or the number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -484,6 +494,9 @@ pub struct Settings {
     pub detect_pgpolicy_use_tpg: bool,
     pub delay_watch_checks: Option<u32>,
     pub delay_wait_checks: Option<u32>,
+    /// Flap damping (san_path_err_*, or delay_watch/wait_checks mapped
+    /// onto it as multipath-tools does); None: off.
+    pub san_path_err: Option<SanPathErr>,
     pub skip_kpartx: bool,
     pub exclusive_pref_bit: bool,
     /// Where each setting came from, keyed by keyword.
@@ -527,6 +540,7 @@ impl Default for Settings {
             detect_pgpolicy_use_tpg: false,
             delay_watch_checks: None,
             delay_wait_checks: None,
+            san_path_err: None,
             skip_kpartx: false,
             exclusive_pref_bit: false,
             origins: BTreeMap::new(),

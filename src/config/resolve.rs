@@ -39,7 +39,7 @@ use super::parser::split_invert;
 use super::{posix, Attrs, Blacklist, Config, Entry, Value};
 use crate::model::{
     Failback, FilterResult, FindMultipaths, NoPathRetry, Origin, PathFilter, PathInfo, PgPolicy,
-    RrWeight, Settings, Tmo, Transport,
+    RrWeight, SanPathErr, Settings, Tmo, Transport,
 };
 
 /// The built-in device entries as `Entry` values.
@@ -518,6 +518,47 @@ impl Resolver<'_> {
     }
 }
 
+/// san_path_err_* when all three are set above 0; else delay_watch_checks
+/// and delay_wait_checks mapped onto it as multipath-tools 0.9 maps them
+/// (threshold 1, forget_rate delay_watch_checks, recovery_time
+/// delay_wait_checks x max_polling_interval).
+fn san_path_err(
+    r: &mut Resolver<'_>,
+    watch: Option<u32>,
+    wait: Option<u32>,
+    max_polling_interval: u32,
+) -> Option<SanPathErr> {
+    let t = opt_no(r.get("san_path_err_threshold")).filter(|&v| v > 0);
+    let f = opt_no(r.get("san_path_err_forget_rate")).filter(|&v| v > 0);
+    let rt = opt_no(r.get("san_path_err_recovery_time")).filter(|&v| v > 0);
+    if let (Some(threshold), Some(forget_rate), Some(recovery_time)) = (t, f, rt) {
+        return Some(SanPathErr {
+            threshold,
+            forget_rate,
+            recovery_time,
+        });
+    }
+    if t.is_some() || f.is_some() || rt.is_some() {
+        r.note(
+            "san_path_err_threshold",
+            "off: san_path_err_threshold, _forget_rate and _recovery_time must all be set".into(),
+        );
+        return None;
+    }
+    let (watch, wait) = (watch.filter(|&v| v > 0)?, wait.filter(|&v| v > 0)?);
+    r.note(
+        "san_path_err_threshold",
+        format!(
+            "delay_watch_checks {watch} / delay_wait_checks {wait}: threshold 1, forget_rate {watch}, recovery_time {wait} x max_polling_interval {max_polling_interval} s"
+        ),
+    );
+    Some(SanPathErr {
+        threshold: 1,
+        forget_rate: watch,
+        recovery_time: wait.saturating_mul(max_polling_interval.max(1)),
+    })
+}
+
 fn opt_no(t: Option<String>) -> Option<u32> {
     t.and_then(|t| t.parse::<u32>().ok())
 }
@@ -846,6 +887,12 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
     let uid_attribute = r.get("uid_attribute").unwrap_or(d.uid_attribute.clone());
     let delay_watch_checks = opt_no(r.get("delay_watch_checks"));
     let delay_wait_checks = opt_no(r.get("delay_wait_checks"));
+    let san_path_err = san_path_err(
+        &mut r,
+        delay_watch_checks,
+        delay_wait_checks,
+        max_polling_interval,
+    );
     let skip_kpartx = r.yes("skip_kpartx", d.skip_kpartx);
     let exclusive_pref_bit = prio_args
         .split_whitespace()
@@ -889,6 +936,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         detect_pgpolicy_use_tpg,
         delay_watch_checks,
         delay_wait_checks,
+        san_path_err,
         skip_kpartx,
         exclusive_pref_bit,
         origins: r.origins,

@@ -336,6 +336,16 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
             "eh_deadline",
             opt(s.eh_deadline.map(|v| v.to_string()), "not set"),
         ),
+        (
+            "san_path_err",
+            match s.san_path_err {
+                Some(d) => format!(
+                    "threshold {}, forget_rate {}, recovery_time {} s",
+                    d.threshold, d.forget_rate, d.recovery_time
+                ),
+                None => "no".into(),
+            },
+        ),
         ("flush_on_last_del", yn(s.flush_on_last_del)),
         ("queue_without_daemon", yn(s.queue_without_daemon)),
         ("uid_attribute", s.uid_attribute.clone()),

@@ -1003,3 +1003,36 @@ fn unsupported_keywords_are_refused_unless_at_their_default() {
     assert!(keywords::unsupported_keywords().contains(&"reassign_maps"));
     assert!(!keywords::unsupported_keywords().contains(&"fast_io_fail_tmo"));
 }
+
+#[test]
+fn delay_checks_map_onto_san_path_err_and_partial_san_path_err_is_off() {
+    let (c, _) = parse(
+        "defaults {\n delay_watch_checks 12\n delay_wait_checks 3\n max_polling_interval 20\n}\n",
+    );
+    let s = c.resolve(&PathInfo::default());
+    assert_eq!(
+        s.san_path_err,
+        Some(crate::model::SanPathErr {
+            threshold: 1,
+            forget_rate: 12,
+            recovery_time: 60
+        })
+    );
+    let (c, _) = parse(
+        "defaults {\n san_path_err_threshold 3\n san_path_err_forget_rate 50\n san_path_err_recovery_time 120\n delay_watch_checks 12\n delay_wait_checks 3\n}\n",
+    );
+    assert_eq!(
+        c.resolve(&PathInfo::default()).san_path_err,
+        Some(crate::model::SanPathErr {
+            threshold: 3,
+            forget_rate: 50,
+            recovery_time: 120
+        })
+    );
+    let (c, _) = parse("defaults {\n san_path_err_threshold 3\n}\n");
+    let s = c.resolve(&PathInfo::default());
+    assert_eq!(s.san_path_err, None);
+    assert!(s.origins["san_path_err_threshold"]
+        .source
+        .contains("must all be set"));
+}

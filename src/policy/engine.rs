@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::model::{
     ChkState, DaemonSnapshot, DevState, DevT, DmPathState, Failback, MapSnapshot, MapStats,
-    NoPathRetry, PathGroupSnapshot, PathInfo, PathSnapshot, PgState, Settings,
+    NoPathRetry, PathGroupSnapshot, PathInfo, PathSnapshot, PgState, SanPathErr, Settings,
 };
 
 use crate::discovery::filter::{decide, Candidate, Decision, KnownWwids};
@@ -182,6 +182,11 @@ struct Path {
     tuned: Option<transport::Plan>,
     /// What those writes did, for `show paths reasons`.
     transport_note: Option<Arc<str>>,
+    /// san_path_err damping: failures not yet forgotten, good checks
+    /// towards forgetting one, and the end of a hold-out.
+    failures: u32,
+    good_checks: u32,
+    held_until_ms: Option<u64>,
     /// This path in the last snapshot (see `Engine::path_snapshot`).
     snap: Option<Arc<PathSnapshot>>,
 }
@@ -300,6 +305,45 @@ fn check_slot(now_ms: u64, interval_s: u32) -> u64 {
 
 fn natural_key(dev: &str) -> (usize, String) {
     (dev.len(), dev.to_string())
+}
+
+/// san_path_err for one check of a mapped path: count failures, forget
+/// one every `forget_rate` good checks, and hold a path that failed more
+/// than `threshold` times out for `recovery_time` before it is reinstated
+/// (shown as `delayed` meanwhile). Returns whether the path is held.
+fn damp(p: &mut Path, d: &SanPathErr, prev: ChkState, usable: bool, now: u64) -> bool {
+    if !usable {
+        if prev.is_usable() || prev == ChkState::Delayed {
+            p.failures = p.failures.saturating_add(1);
+            p.good_checks = 0;
+        }
+        return false;
+    }
+    if p.dm == DmPathState::Active {
+        p.good_checks += 1;
+        if p.good_checks >= d.forget_rate {
+            p.failures = p.failures.saturating_sub(1);
+            p.good_checks = 0;
+        }
+        return false;
+    }
+    if p.failures <= d.threshold {
+        return false;
+    }
+    let until = *p
+        .held_until_ms
+        .get_or_insert(now + u64::from(d.recovery_time) * 1000);
+    if now < until {
+        if p.chk != ChkState::Delayed {
+            info!(path = %p.info.dev, failures = p.failures, threshold = d.threshold, "san_path_err: path failed too often, not reinstated for {} s", d.recovery_time);
+        }
+        p.chk = ChkState::Delayed;
+        return true;
+    }
+    p.failures = 0;
+    p.good_checks = 0;
+    p.held_until_ms = None;
+    false
 }
 
 /// A member path's reason: its map, and what its transport timeouts did.
@@ -585,6 +629,9 @@ impl Engine {
                     snap: None,
                     tuned: None,
                     transport_note: None,
+                    failures: 0,
+                    good_checks: 0,
+                    held_until_ms: None,
                 };
                 self.paths.insert(dev.clone(), p);
             }
@@ -1143,7 +1190,11 @@ impl Engine {
         // dm state: an adopted map whose status could not be read holds
         // its paths with their dm state still unknown.
         let in_table = !m.applying && devt.is_some_and(|d| params_hold(m.params.as_deref(), d));
-        if let Some(devt) = devt.filter(|_| in_table) {
+        let held = match (m.settings.san_path_err, self.paths.get_mut(dev)) {
+            (Some(d), Some(p)) => damp(p, &d, prev, usable, now),
+            _ => false,
+        };
+        if let Some(devt) = devt.filter(|_| in_table && !held) {
             let bad = matches!(p_state_kind(chk), StateKind::Bad);
             if usable && dm != DmPathState::Active {
                 actions.push(Action::Message {

@@ -1212,3 +1212,47 @@ fn flush_on_last_del_fails_queued_io_before_the_remove() {
         }
     }
 }
+
+#[test]
+fn san_path_err_holds_a_flapping_path_out_for_its_recovery_time() {
+    let mut e = two_path_map(Settings {
+        san_path_err: Some(crate::model::SanPathErr {
+            threshold: 1,
+            forget_rate: 100,
+            recovery_time: 20,
+        }),
+        ..settings()
+    });
+    let reinstates = |a: &[Action]| {
+        messages(a)
+            .iter()
+            .filter(|m| m.starts_with("reinstate_path"))
+            .count()
+    };
+    // First failure and return: under the threshold, reinstated at once.
+    let a = e.handle(probed("sdb", ChkState::Down, 1), 1_000);
+    assert_eq!(messages(&a), vec!["fail_path 8:16"]);
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 2_000);
+    assert_eq!(reinstates(&a), 1, "{a:?}");
+    // Second failure: two failures > threshold 1, held out 20 s.
+    e.handle(probed("sdb", ChkState::Down, 1), 3_000);
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 4_000);
+    assert_eq!(reinstates(&a), 0, "{a:?}");
+    let chk = |e: &mut Engine| {
+        e.snapshot()
+            .paths
+            .iter()
+            .find(|p| p.info.dev == "sdb")
+            .map(|p| p.chk_state)
+    };
+    assert_eq!(chk(&mut e), Some(ChkState::Delayed));
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 20_000);
+    assert_eq!(reinstates(&a), 0, "still inside recovery_time: {a:?}");
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 24_500);
+    assert_eq!(reinstates(&a), 1, "{a:?}");
+    assert_eq!(chk(&mut e), Some(ChkState::Up));
+    // The count starts again: one more failure is under the threshold.
+    e.handle(probed("sdb", ChkState::Down, 1), 26_000);
+    let a = e.handle(probed("sdb", ChkState::Up, 1), 27_000);
+    assert_eq!(reinstates(&a), 1, "{a:?}");
+}
