@@ -337,10 +337,10 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
             opt(s.eh_deadline.map(|v| v.to_string()), "not set"),
         ),
         (
-            "san_path_err",
+            "san_path_err_threshold",
             match s.san_path_err {
                 Some(d) => format!(
-                    "threshold {}, forget_rate {}, recovery_time {} s",
+                    "{} (forget_rate {}, recovery_time {} s)",
                     d.threshold, d.forget_rate, d.recovery_time
                 ),
                 None => "no".into(),

@@ -144,7 +144,13 @@ pub fn claim_device(
     };
     let mut siblings = Vec::new();
     if let Some(wwid) = &info.wwid {
-        for other in super::udev::devices_with_property(&settings.uid_attribute, wwid) {
+        let mut others = super::udev::devices_with_property(&settings.uid_attribute, wwid);
+        if others.iter().all(|o| o == dev) {
+            // udev handles a new LUN's paths in parallel: a sibling may be
+            // in sysfs before udev's database knows its WWID.
+            others = same_lun_in_sysfs(&root, dev, wwid);
+        }
+        for other in others {
             if other == dev || !is_scsi_disk_name(&other) {
                 continue;
             }
@@ -170,6 +176,25 @@ pub fn claim_device(
         },
         config,
     ))
+}
+
+/// The other SCSI disks whose VPD page 0x83 gives `wwid` (one small
+/// sysfs read a disk).
+fn same_lun_in_sysfs(root: &super::sysfs::SysfsRoot, dev: &str, wwid: &str) -> Vec<String> {
+    let Ok(disks) = root.scsi_disks() else {
+        return Vec::new();
+    };
+    disks
+        .into_iter()
+        .filter(|d| d != dev)
+        .filter(|d| {
+            std::fs::read(root.block_dir(d).join("device/vpd_pg83"))
+                .ok()
+                .and_then(|page| super::vpd::parse_pg83(&page).ok())
+                .and_then(|pg| super::vpd::wwid_from_pg83(&pg).map(|(w, _)| w))
+                .is_some_and(|w| w == wwid)
+        })
+        .collect()
 }
 
 /// Seconds since the epoch.
