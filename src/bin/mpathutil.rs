@@ -113,6 +113,7 @@ fn run(mode: &str, rest: &[String], json: bool) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
+    client::use_configured_timeout(&mpathd::config::ConfigPaths::default());
     let args: Vec<String> = std::env::args().collect();
     let argv0 = args.first().map(String::as_str).unwrap_or("mpathutil");
     let json = args.iter().skip(1).any(|a| a == "--json");

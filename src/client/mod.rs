@@ -12,6 +12,34 @@ use crate::ipc::socket::{self, SocketName};
 
 /// The daemon answers within this (multipathd's uxsock_timeout).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(4000);
+
+/// `uxsock_timeout` from the configuration, when the caller read it.
+static UXSOCK_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(4000);
+
+/// Wait for replies as long as the daemon may take (its uxsock_timeout),
+/// as `multipathd -k` does with the configured value.
+pub fn set_uxsock_timeout(t: Duration) {
+    UXSOCK_TIMEOUT_MS.store(
+        u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Take `uxsock_timeout` from the configuration at `paths`; an unreadable
+/// configuration leaves the default (the daemon would refuse it anyway).
+pub fn use_configured_timeout(paths: &crate::config::ConfigPaths) {
+    if let Ok((c, _)) = crate::config::Config::load(paths) {
+        set_uxsock_timeout(Duration::from_millis(u64::from(
+            c.daemon().uxsock_timeout_ms,
+        )));
+    }
+}
+
+/// How long a client waits for a reply.
+pub fn reply_timeout() -> Duration {
+    Duration::from_millis(UXSOCK_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed))
+        + CLIENT_SLACK
+}
 /// Clients wait a little longer than the daemon's own deadline so they get
 /// its `fail\ntimeout` rather than timing out first (multipathd -k waits
 /// uxsock_timeout + 100 ms too).
@@ -72,7 +100,7 @@ impl Client {
 
 /// One command, one connection: the reply text.
 pub fn query(cmd: &str) -> Result<String, ClientError> {
-    Client::connect(DEFAULT_TIMEOUT + CLIENT_SLACK)?.request(cmd)
+    Client::connect(reply_timeout())?.request(cmd)
 }
 
 /// Whether the daemon answers like multipathd (XenServer's liveness check:
@@ -110,7 +138,7 @@ pub fn run_command(cmd: &str) -> i32 {
     run_command_with(
         cmd,
         &names,
-        DEFAULT_TIMEOUT + CLIENT_SLACK,
+        reply_timeout(),
         &mut stdout.lock(),
         &mut stderr.lock(),
     )
@@ -185,7 +213,7 @@ impl Interactive {
         Interactive {
             echo: !io::stdin().is_terminal(),
             strip_ansi: !io::stdout().is_terminal(),
-            timeout: DEFAULT_TIMEOUT + CLIENT_SLACK,
+            timeout: reply_timeout(),
         }
     }
 }

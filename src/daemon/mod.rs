@@ -141,6 +141,8 @@ pub struct LoadedConfig {
     pub config_dump: Arc<str>,
     pub blacklist_dump: Arc<str>,
     pub devices_dump: Arc<str>,
+    /// `uxsock_timeout`: how long a socket request may take.
+    pub uxsock_timeout_ms: u32,
 }
 
 /// What reloads the configuration (SIGHUP, `reconfigure`).

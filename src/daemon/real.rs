@@ -335,11 +335,13 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
             }
             let cfg = Arc::new(cfg);
             raise_fd_limit(cfg.daemon().max_fds);
+            apply_verbosity(cfg.daemon().verbosity);
             Ok(LoadedConfig {
                 policy: Arc::new(ConfigPolicy::new(cfg.clone())),
                 config_dump: cfg.show_config().into(),
                 blacklist_dump: cfg.show_blacklist().into(),
                 devices_dump: "".into(),
+                uxsock_timeout_ms: cfg.daemon().uxsock_timeout_ms,
             })
         }
         Err(e) => Err(e.to_string()),
@@ -400,15 +402,27 @@ fn level(verbosity: Option<u8>) -> &'static str {
     }
 }
 
+/// The log filter, reloadable: the configuration's `verbosity` applies
+/// (at start and on every reconfigure) unless -v or RUST_LOG chose.
+static LOG_FILTER: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
 /// Journald when started by systemd (JOURNAL_STREAM is set), plain stderr
 /// otherwise. RUST_LOG, when set, wins over -v.
 pub fn init_logging(cli: &Cli) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("mpathd={}", level(cli.verbosity))));
+    use tracing_subscriber::prelude::*;
+    let fixed = EnvFilter::try_from_default_env().ok();
+    let by_verbosity = fixed.is_none() && cli.verbosity.is_none();
+    let filter =
+        fixed.unwrap_or_else(|| EnvFilter::new(format!("mpathd={}", level(cli.verbosity))));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    if by_verbosity {
+        let _ = LOG_FILTER.set(handle);
+    }
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some() && !cli.foreground;
     if under_journal {
         if let Ok(layer) = tracing_journald::layer() {
-            use tracing_subscriber::prelude::*;
             let _ = tracing_subscriber::registry()
                 .with(filter)
                 .with(layer)
@@ -416,14 +430,24 @@ pub fn init_logging(cli: &Cli) {
             return;
         }
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = if cli.no_timestamps {
-        builder.without_time().try_init()
+        registry.with(fmt.without_time()).try_init()
     } else {
-        builder.try_init()
+        registry.with(fmt).try_init()
     };
+}
+
+/// The configuration's `verbosity`, when neither -v nor RUST_LOG set the
+/// level.
+fn apply_verbosity(verbosity: u32) {
+    if let Some(h) = LOG_FILTER.get() {
+        let v = u8::try_from(verbosity).unwrap_or(u8::MAX);
+        if let Err(e) = h.reload(EnvFilter::new(format!("mpathd={}", level(Some(v))))) {
+            warn!(error = %e, "cannot change the log level");
+        }
+    }
 }
 
 /// Tell systemd something, when we run under it.
@@ -531,7 +555,18 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     let paths = config_paths(cli);
     let config = load_config(&paths).map_err(Error::Config)?;
     let cfg_for_loader = paths.clone();
-    let loader: ConfigLoader = Box::new(move || load_config(&cfg_for_loader));
+    let uxsock_timeout_ms = Arc::new(std::sync::atomic::AtomicU64::new(u64::from(
+        config.uxsock_timeout_ms,
+    )));
+    let timeout = uxsock_timeout_ms.clone();
+    let loader: ConfigLoader = Box::new(move || {
+        let c = load_config(&cfg_for_loader)?;
+        timeout.store(
+            u64::from(c.uxsock_timeout_ms),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(c)
+    });
 
     let dm: Arc<dyn DmOps> = Arc::new(RealDm::new()?);
     let kernel = Arc::new(DmKernel(dm));
@@ -583,6 +618,7 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     };
     let server = Server::bind(ServerConfig {
         sockets,
+        request_timeout_ms: uxsock_timeout_ms,
         ..ServerConfig::default()
     })?;
     let (mut_tx, mut mut_rx) = mpsc::channel::<ipc::MutationRequest>(64);
@@ -754,6 +790,7 @@ pub fn run_client(cli: &Cli, cmd: Option<&str>) -> ExitCode {
             std::env::set_var(ipc::socket::SOCKET_ENV, first);
         }
     }
+    crate::client::use_configured_timeout(&config_paths(cli));
     let code = match cmd {
         Some(c) if !c.trim().is_empty() => crate::client::run_command(c),
         _ => crate::client::run_interactive(),

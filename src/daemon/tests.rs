@@ -167,6 +167,7 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
         config_dump: "defaults {\n}\n".into(),
         blacklist_dump: "".into(),
         devices_dump: "".into(),
+        uxsock_timeout_ms: 4000,
     };
     let kernel = Arc::new(SimKernel::default());
     let wwids = Arc::new(MemWwids::default());
@@ -254,6 +255,7 @@ async fn a_storm_of_events_ends_with_its_last_state_published() {
         config_dump: "".into(),
         blacklist_dump: "".into(),
         devices_dump: "".into(),
+        uxsock_timeout_ms: 4000,
     };
     let (snap_tx, snap_rx) = watch::channel(Arc::new(DaemonSnapshot::default()));
     let mut d = Daemon::new(

@@ -11,7 +11,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +51,9 @@ pub struct ServerConfig {
     /// wait their turn instead of being refused.
     pub slot_wait: Duration,
     /// From the arrival of a request's length to the reply being ready
-    /// (reading the rest of the request, waiting for the daemon).
-    pub request_timeout: Duration,
+    /// (reading the rest of the request, waiting for the daemon), in ms:
+    /// `uxsock_timeout`, shared so a reconfigure changes it in place.
+    pub request_timeout_ms: Arc<AtomicU64>,
     /// Idle connections of non-root clients are closed after this; root
     /// connections (interactive `-k` sessions) may idle forever, as with
     /// multipathd.
@@ -70,7 +71,9 @@ impl Default for ServerConfig {
             systemd_activation: true,
             max_clients: 64,
             slot_wait: Duration::from_secs(2),
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            request_timeout_ms: Arc::new(AtomicU64::new(
+                u64::try_from(DEFAULT_REQUEST_TIMEOUT.as_millis()).unwrap_or(4000),
+            )),
             idle_timeout_nonroot: Some(Duration::from_secs(60)),
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(2),
@@ -459,7 +462,8 @@ async fn serve(mut stream: UnixStream, ctx: &Ctx, mut stop: watch::Receiver<bool
                 return;
             }
         };
-        let deadline = Instant::now() + ctx.cfg.request_timeout;
+        let deadline = Instant::now()
+            + Duration::from_millis(ctx.cfg.request_timeout_ms.load(Ordering::Relaxed));
         let len = match len.and_then(|l| codec::check_len(l, MAX_CMD_LEN)) {
             Ok(l) => l,
             Err(FrameError::Closed) => return,

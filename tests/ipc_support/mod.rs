@@ -36,7 +36,7 @@ impl TestServer {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("multipathd.socket");
         let mut cfg = ServerConfig::with_sockets(vec![SocketName::Path(path.clone())]);
-        cfg.request_timeout = Duration::from_millis(500);
+        cfg.request_timeout_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(500));
         tune(&mut cfg);
         let (snap_tx, snap_rx) = watch::channel(Arc::new(sample_snapshot()));
         let seen = Arc::new(Mutex::new(Vec::new()));
