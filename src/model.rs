@@ -486,6 +486,8 @@ pub struct Settings {
     /// None: not set (the SCSI host keeps its own).
     pub eh_deadline: Option<Tmo>,
     pub flush_on_last_del: bool,
+    /// A map whose last path is gone is removed at its last close.
+    pub deferred_remove: bool,
     pub queue_without_daemon: bool,
     pub uid_attribute: String,
     pub detect_prio: bool,
@@ -532,6 +534,7 @@ impl Default for Settings {
             dev_loss_tmo: None,
             eh_deadline: None,
             flush_on_last_del: false,
+            deferred_remove: false,
             queue_without_daemon: false,
             uid_attribute: "ID_SERIAL".into(),
             detect_prio: true,

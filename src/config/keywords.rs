@@ -511,7 +511,8 @@ pub fn support(kw: &str) -> Support {
         | "fast_io_fail_tmo"
         | "dev_loss_tmo"
         | "eh_deadline"
-        | "max_fds" => Implemented,
+        | "max_fds"
+        | "deferred_remove" => Implemented,
         "getuid_callout" => Deprecated(
             "no callout is run; the WWID comes from the udev property named by \
              uid_attribute (ID_SERIAL for SCSI) — delete this line, or set \

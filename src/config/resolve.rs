@@ -884,6 +884,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         Some("yes" | "always")
     );
     let queue_without_daemon = r.yes("queue_without_daemon", d.queue_without_daemon);
+    let deferred_remove = r.yes("deferred_remove", d.deferred_remove);
     let uid_attribute = r.get("uid_attribute").unwrap_or(d.uid_attribute.clone());
     let delay_watch_checks = opt_no(r.get("delay_watch_checks"));
     let delay_wait_checks = opt_no(r.get("delay_wait_checks"));
@@ -928,6 +929,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         dev_loss_tmo,
         eh_deadline,
         flush_on_last_del,
+        deferred_remove,
         queue_without_daemon,
         uid_attribute,
         detect_prio,

@@ -347,6 +347,7 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
             },
         ),
         ("flush_on_last_del", yn(s.flush_on_last_del)),
+        ("deferred_remove", yn(s.deferred_remove)),
         ("queue_without_daemon", yn(s.queue_without_daemon)),
         ("uid_attribute", s.uid_attribute.clone()),
         ("detect_prio", yn(s.detect_prio)),

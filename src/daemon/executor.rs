@@ -42,14 +42,17 @@ enum MapChange {
         uuid: String,
         size: u64,
         params: String,
+        skip_kpartx: bool,
     },
     Reload {
         name: String,
         size: u64,
         params: String,
+        skip_kpartx: bool,
     },
     Remove {
         name: String,
+        deferred: bool,
     },
 }
 
@@ -58,7 +61,7 @@ impl MapChange {
         match self {
             MapChange::Create { name, .. }
             | MapChange::Reload { name, .. }
-            | MapChange::Remove { name } => name,
+            | MapChange::Remove { name, .. } => name,
         }
     }
 
@@ -70,16 +73,22 @@ impl MapChange {
                 uuid,
                 size,
                 params,
+                skip_kpartx,
             } => {
-                let r = k.create(&name, &uuid, size, &params);
+                let r = k.create(&name, &uuid, size, &params, skip_kpartx);
                 (name, r, false, params)
             }
-            MapChange::Reload { name, size, params } => {
-                let r = k.reload(&name, size, &params).map(|()| None);
+            MapChange::Reload {
+                name,
+                size,
+                params,
+                skip_kpartx,
+            } => {
+                let r = k.reload(&name, size, &params, skip_kpartx).map(|()| None);
                 (name, r, false, params)
             }
-            MapChange::Remove { name } => {
-                let r = k.remove(&name).map(|()| None);
+            MapChange::Remove { name, deferred } => {
+                let r = k.remove(&name, deferred).map(|()| None);
                 (name, r, true, String::new())
             }
         };
@@ -228,6 +237,7 @@ impl Executor {
                     uuid,
                     size,
                     params,
+                    skip_kpartx,
                 } => {
                     self.change(
                         MapChange::Create {
@@ -235,16 +245,30 @@ impl Executor {
                             uuid,
                             size,
                             params,
+                            skip_kpartx,
                         },
                         &mut events,
                     );
                 }
-                Action::ReloadMap { name, size, params } => {
-                    self.change(MapChange::Reload { name, size, params }, &mut events);
+                Action::ReloadMap {
+                    name,
+                    size,
+                    params,
+                    skip_kpartx,
+                } => {
+                    self.change(
+                        MapChange::Reload {
+                            name,
+                            size,
+                            params,
+                            skip_kpartx,
+                        },
+                        &mut events,
+                    );
                 }
-                Action::RemoveMap { name } => {
+                Action::RemoveMap { name, deferred } => {
                     touched.remove(&name);
-                    self.change(MapChange::Remove { name }, &mut events);
+                    self.change(MapChange::Remove { name, deferred }, &mut events);
                 }
                 Action::Message { map, msg } => {
                     debug!(%map, %msg, "dm message");

@@ -36,13 +36,21 @@ pub trait MapKernel: Send + Sync + 'static {
     /// Multipath maps that exist now (uuid starting `mpath-`).
     fn existing_maps(&self) -> crate::Result<Vec<ExistingMap>>;
     /// Create and activate; returns the dm minor. Never leaves a
-    /// half-created map behind.
-    fn create(&self, name: &str, uuid: &str, size: u64, params: &str)
-        -> crate::Result<Option<u32>>;
+    /// half-created map behind. `skip_kpartx`: no partition maps.
+    fn create(
+        &self,
+        name: &str,
+        uuid: &str,
+        size: u64,
+        params: &str,
+        skip_kpartx: bool,
+    ) -> crate::Result<Option<u32>>;
     /// Load a new table and activate it; never leaves the map suspended.
-    fn reload(&self, name: &str, size: u64, params: &str) -> crate::Result<()>;
-    /// Remove; fails with "map or partition in use" when open.
-    fn remove(&self, name: &str) -> crate::Result<()>;
+    fn reload(&self, name: &str, size: u64, params: &str, skip_kpartx: bool) -> crate::Result<()>;
+    /// Remove the map's partition maps, then the map; fails with "map or
+    /// partition in use" when one is open, unless `deferred` (removed at
+    /// last close).
+    fn remove(&self, name: &str, deferred: bool) -> crate::Result<()>;
     fn message(&self, name: &str, msg: &str) -> crate::Result<()>;
     /// Read and parse the map's status into an [`Event::DmStatus`].
     fn status(&self, name: &str) -> crate::Result<Event>;

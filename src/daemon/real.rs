@@ -116,17 +116,37 @@ impl MapKernel for DmKernel {
         Ok(out)
     }
 
-    fn create(&self, name: &str, uuid: &str, size: u64, params: &str) -> Result<Option<u32>> {
-        Ok(Some(self.0.create(name, uuid, size, params)?.minor()))
+    fn create(
+        &self,
+        name: &str,
+        uuid: &str,
+        size: u64,
+        params: &str,
+        skip_kpartx: bool,
+    ) -> Result<Option<u32>> {
+        Ok(Some(
+            self.0
+                .create_opts(name, uuid, size, params, skip_kpartx)?
+                .minor(),
+        ))
     }
 
-    fn reload(&self, name: &str, size: u64, params: &str) -> Result<()> {
+    fn reload(&self, name: &str, size: u64, params: &str, skip_kpartx: bool) -> Result<()> {
         // noflush: I/O queued on a map without paths stays queued.
-        Ok(self.0.reload(name, size, params, true)?)
+        Ok(self.0.reload_opts(name, size, params, true, skip_kpartx)?)
     }
 
-    fn remove(&self, name: &str) -> Result<()> {
-        Ok(self.0.remove(name, false)?)
+    fn remove(&self, name: &str, deferred: bool) -> Result<()> {
+        // kpartx's partition maps hold the map open: they go first (an
+        // open partition refuses, and the map stays).
+        let uuid = self.0.map_info(name)?.uuid;
+        if !uuid.is_empty() {
+            for part in self.0.partitions_of(&uuid)? {
+                info!(map = %name, partition = %part, "removing partition map");
+                self.0.remove(&part, deferred)?;
+            }
+        }
+        Ok(self.0.remove(name, deferred)?)
     }
 
     fn message(&self, name: &str, msg: &str) -> Result<()> {

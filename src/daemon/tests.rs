@@ -34,6 +34,7 @@ impl MapKernel for SimKernel {
         _uuid: &str,
         _size: u64,
         params: &str,
+        _skip_kpartx: bool,
     ) -> crate::Result<Option<u32>> {
         let mut maps = self
             .maps
@@ -47,7 +48,13 @@ impl MapKernel for SimKernel {
             .push(format!("create {name}"));
         Ok(Some(n))
     }
-    fn reload(&self, name: &str, _size: u64, params: &str) -> crate::Result<()> {
+    fn reload(
+        &self,
+        name: &str,
+        _size: u64,
+        params: &str,
+        _skip_kpartx: bool,
+    ) -> crate::Result<()> {
         let mut maps = self
             .maps
             .lock()
@@ -55,7 +62,7 @@ impl MapKernel for SimKernel {
         maps.insert(name.into(), (params.into(), devts(params)));
         Ok(())
     }
-    fn remove(&self, name: &str) -> crate::Result<()> {
+    fn remove(&self, name: &str, _deferred: bool) -> crate::Result<()> {
         self.maps
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?

@@ -124,6 +124,35 @@ pub trait DmOps: Send + Sync {
     /// Create, load and resume a map. On failure the half-created device is
     /// removed again ([`DmError::RolledBack`]).
     fn create(&self, name: &str, uuid: &str, size: u64, params: &str) -> Result<MapInfo, DmError>;
+    /// [`DmOps::create`], telling udev's rules not to make partition maps
+    /// (kpartx) when `skip_kpartx`. Without udev (a simulator) the flag has
+    /// no one to tell.
+    fn create_opts(
+        &self,
+        name: &str,
+        uuid: &str,
+        size: u64,
+        params: &str,
+        _skip_kpartx: bool,
+    ) -> Result<MapInfo, DmError> {
+        self.create(name, uuid, size, params)
+    }
+    /// [`DmOps::reload`] with the same udev flag.
+    fn reload_opts(
+        &self,
+        name: &str,
+        size: u64,
+        params: &str,
+        noflush: bool,
+        _skip_kpartx: bool,
+    ) -> Result<(), DmError> {
+        self.reload(name, size, params, noflush)
+    }
+    /// The partition maps (kpartx's, uuid `partN-<uuid>`) of the map with
+    /// this uuid.
+    fn partitions_of(&self, _uuid: &str) -> Result<Vec<String>, DmError> {
+        Ok(Vec::new())
+    }
     /// Load a new table and resume onto it (suspending with noflush when
     /// asked, so queued I/O stays queued). If the swap fails, the inactive
     /// table is cleared and the map resumed on its old table.
@@ -149,6 +178,26 @@ const UDEV_DISABLE_LIBRARY_FALLBACK: u32 = 0x0020;
 /// DM_SUBSYSTEM_UDEV_FLAG0 is multipath's "reload" flag: the multipath udev
 /// rules then leave upper layers alone (no rescan on a table swap).
 const UDEV_MPATH_RELOAD: u32 = 0x0100;
+/// DM_SUBSYSTEM_UDEV_FLAG1 is multipath's "no kpartx" flag (skip_kpartx):
+/// kpartx's udev rule then makes no partition maps.
+const UDEV_MPATH_NO_KPARTX: u32 = 0x0200;
+
+fn kpartx_flag(skip: bool) -> u32 {
+    if skip {
+        UDEV_MPATH_NO_KPARTX
+    } else {
+        0
+    }
+}
+
+/// Whether `uuid` names a partition map of the map `of` (`partN-<of>`).
+pub fn is_partition_uuid(uuid: &str, of: &str) -> bool {
+    uuid.strip_prefix("part")
+        .and_then(|r| r.split_once('-'))
+        .is_some_and(|(n, rest)| {
+            !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && rest == of
+        })
+}
 
 fn udev_flags(bits: u32) -> DmUdevFlags {
     DmUdevFlags::from_bits_retain(bits)
@@ -389,6 +438,17 @@ impl DmOps for RealDm {
     }
 
     fn create(&self, name: &str, uuid: &str, size: u64, params: &str) -> Result<MapInfo, DmError> {
+        self.create_opts(name, uuid, size, params, false)
+    }
+
+    fn create_opts(
+        &self,
+        name: &str,
+        uuid: &str,
+        size: u64,
+        params: &str,
+        skip_kpartx: bool,
+    ) -> Result<MapInfo, DmError> {
         let dm_name = dm_name(name)?;
         let dm_uuid = if uuid.is_empty() {
             None
@@ -418,7 +478,7 @@ impl DmOps for RealDm {
             .table_load(&id, &table, DmOptions::default())
             .map(|_| ())
             .map_err(|e| err(name, "table load", e))
-            .and_then(|()| self.do_resume(name, DmFlags::empty(), 0));
+            .and_then(|()| self.do_resume(name, DmFlags::empty(), kpartx_flag(skip_kpartx)));
         if let Err(cause) = loaded {
             // Never leave a table-less (or never-resumed) map behind.
             return Err(match self.do_remove(name, false) {
@@ -440,6 +500,18 @@ impl DmOps for RealDm {
     }
 
     fn reload(&self, name: &str, size: u64, params: &str, noflush: bool) -> Result<(), DmError> {
+        self.reload_opts(name, size, params, noflush, false)
+    }
+
+    fn reload_opts(
+        &self,
+        name: &str,
+        size: u64,
+        params: &str,
+        noflush: bool,
+        skip_kpartx: bool,
+    ) -> Result<(), DmError> {
+        let udev = UDEV_MPATH_RELOAD | kpartx_flag(skip_kpartx);
         let id = DevId::Name(dm_name(name)?);
         let table = [(0, size, MULTIPATH_TARGET.to_string(), params.to_string())];
         // A failed load leaves nothing behind: the old table stays active.
@@ -451,14 +523,14 @@ impl DmOps for RealDm {
         } else {
             DmFlags::empty()
         };
-        let Err(cause) = self.do_resume(name, flags, UDEV_MPATH_RELOAD) else {
+        let Err(cause) = self.do_resume(name, flags, udev) else {
             return Ok(());
         };
         // The kernel may have suspended the map before the swap failed:
         // drop the new table and resume on the old one.
         let rollback = match self.dm.table_clear(&id) {
             Err(e) if errno_of(&e) != Some(Errno::ENXIO) => Err(err(name, "table clear", e)),
-            _ => self.do_resume(name, DmFlags::empty(), UDEV_MPATH_RELOAD),
+            _ => self.do_resume(name, DmFlags::empty(), udev),
         };
         Err(match rollback {
             Ok(()) => DmError::RolledBack {
@@ -473,6 +545,29 @@ impl DmOps for RealDm {
                 rollback: Box::new(rollback),
             },
         })
+    }
+
+    fn partitions_of(&self, uuid: &str) -> Result<Vec<String>, DmError> {
+        let devices = self
+            .dm
+            .list_devices()
+            .map_err(|e| err("(all)", "list devices", e))?;
+        let mut parts = Vec::new();
+        for (name, _, _) in devices {
+            let id = DevId::Name(&name);
+            // A device gone meanwhile is no partition of ours.
+            let Ok(info) = self.dm.device_info(&id) else {
+                continue;
+            };
+            let puuid = info
+                .uuid()
+                .map(|u| String::from_utf8_lossy(u.as_bytes()).into_owned())
+                .unwrap_or_default();
+            if is_partition_uuid(&puuid, uuid) {
+                parts.push(name.to_string());
+            }
+        }
+        Ok(parts)
     }
 
     fn remove(&self, name: &str, deferred: bool) -> Result<(), DmError> {
@@ -559,5 +654,21 @@ mod tests {
             Err(DmError::NotMultipath { .. })
         ));
         assert!(single_target("m", vec![]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::is_partition_uuid;
+
+    #[test]
+    fn kpartx_partition_uuids() {
+        assert!(is_partition_uuid("part1-mpath-3600a", "mpath-3600a"));
+        assert!(is_partition_uuid("part12-mpath-3600a", "mpath-3600a"));
+        assert!(!is_partition_uuid("part1-mpath-3600ab", "mpath-3600a"));
+        assert!(!is_partition_uuid("partx-mpath-3600a", "mpath-3600a"));
+        assert!(!is_partition_uuid("part-mpath-3600a", "mpath-3600a"));
+        assert!(!is_partition_uuid("mpath-3600a", "mpath-3600a"));
+        assert!(!is_partition_uuid("LVM-abc", "mpath-3600a"));
     }
 }

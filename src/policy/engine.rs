@@ -107,14 +107,20 @@ pub enum Action {
         uuid: String,
         size: u64,
         params: String,
+        /// No partition maps (kpartx) for this map.
+        skip_kpartx: bool,
     },
     ReloadMap {
         name: String,
         size: u64,
         params: String,
+        skip_kpartx: bool,
     },
+    /// Partition maps first, then the map; `deferred`: at last close if
+    /// it is open.
     RemoveMap {
         name: String,
+        deferred: bool,
     },
     Message {
         map: String,
@@ -957,6 +963,7 @@ impl Engine {
                 uuid: format!("mpath-{wwid}"),
                 size,
                 params,
+                skip_kpartx: map.settings.skip_kpartx,
             });
             if !self.wwids.contains(wwid) {
                 self.wwids.insert(wwid.to_string());
@@ -983,6 +990,7 @@ impl Engine {
                 name: map.name.clone(),
                 size,
                 params,
+                skip_kpartx: map.settings.skip_kpartx,
             });
         } else {
             // Same table (maybe as the kernel rewrote it): keep groups for
@@ -2107,6 +2115,7 @@ fn requested_remove(m: &mut Map) -> Option<Action> {
     m.applying = true;
     Some(Action::RemoveMap {
         name: m.name.clone(),
+        deferred: false,
     })
 }
 
@@ -2138,8 +2147,11 @@ fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
     }
     m.applying = true;
     m.remove_requested = true;
+    // deferred_remove: an open map (a mounted filesystem) goes at last
+    // close instead of staying pathless.
     actions.push(Action::RemoveMap {
         name: m.name.clone(),
+        deferred: m.settings.deferred_remove,
     });
     actions
 }

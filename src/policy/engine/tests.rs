@@ -112,6 +112,7 @@ fn two_path_map(settings: Settings) -> Engine {
                 uuid,
                 params,
                 size,
+                ..
             } => Some((name.clone(), uuid.clone(), params.clone(), *size)),
             _ => None,
         })
@@ -348,7 +349,8 @@ fn last_path_removed_removes_map() {
     );
     let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
     assert!(a.contains(&Action::RemoveMap {
-        name: "3600a".into()
+        name: "3600a".into(),
+        deferred: false,
     }));
     e.handle(
         Event::MapApplied {
@@ -440,7 +442,8 @@ fn operator_commands() {
     assert!(r.is_err());
     let (_, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_000);
     assert!(a.contains(&Action::RemoveMap {
-        name: "3600a".into()
+        name: "3600a".into(),
+        deferred: false,
     }));
 }
 
@@ -756,7 +759,7 @@ fn settle(e: &mut Engine, mut actions: Vec<Action>, now: &mut u64, chk: ChkState
                         error: None,
                     })
                 }
-                Action::RemoveMap { name } => follow.push(Event::MapApplied {
+                Action::RemoveMap { name, .. } => follow.push(Event::MapApplied {
                     name: name.clone(),
                     ok: true,
                     removed: true,
@@ -860,7 +863,8 @@ fn a_failed_remove_is_not_retried_until_paths_change() {
     );
     let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
     assert!(a.contains(&Action::RemoveMap {
-        name: "3600a".into()
+        name: "3600a".into(),
+        deferred: false,
     }));
     // The map is open: the kernel refuses.
     let a = e.handle(
@@ -1033,7 +1037,8 @@ fn del_map_during_a_load_removes_the_map_when_the_load_is_done() {
     let a = e.handle(applied_3600a(None), 1_300);
     assert!(
         a.contains(&Action::RemoveMap {
-            name: "3600a".into()
+            name: "3600a".into(),
+            deferred: false,
         }),
         "{a:?}"
     );
@@ -1255,4 +1260,41 @@ fn san_path_err_holds_a_flapping_path_out_for_its_recovery_time() {
     e.handle(probed("sdb", ChkState::Down, 1), 26_000);
     let a = e.handle(probed("sdb", ChkState::Up, 1), 27_000);
     assert_eq!(reinstates(&a), 1, "{a:?}");
+}
+
+#[test]
+fn skip_kpartx_and_deferred_remove_reach_the_kernel_actions() {
+    let mut e = two_path_map(Settings {
+        skip_kpartx: true,
+        deferred_remove: true,
+        ..settings()
+    });
+    let a = e.handle(Event::PathRemoved("sdb".into()), 1_000);
+    assert!(
+        a.iter().any(|x| matches!(
+            x,
+            Action::ReloadMap {
+                skip_kpartx: true,
+                ..
+            }
+        )),
+        "{a:?}"
+    );
+    e.handle(applied_3600a(None), 1_050);
+    let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+    assert!(a.contains(&Action::RemoveMap {
+        name: "3600a".into(),
+        deferred: true,
+    }));
+    // An operator's del map is never deferred: it fails if in use.
+    let mut e = two_path_map(Settings {
+        deferred_remove: true,
+        ..settings()
+    });
+    let (r, a) = e.command(MapCommand::RemoveMap("3600a".into()), 2_000);
+    assert!(r.is_ok());
+    assert!(a.contains(&Action::RemoveMap {
+        name: "3600a".into(),
+        deferred: false,
+    }));
 }
