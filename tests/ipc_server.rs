@@ -395,7 +395,11 @@ fn skipped(why: &str) {
     println!("SKIPPED: {why}");
     if let Ok(log) = std::env::var("MPATHD_SKIP_LOG") {
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
             let _ = writeln!(f, "{why}");
         }
     }

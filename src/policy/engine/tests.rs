@@ -1,5 +1,6 @@
 //! Deterministic simulations of the policy core with a fake clock.
 
+use super::paths::check_slot;
 use super::*;
 use crate::model::{DevState, DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
 use crate::policy::StaticPolicy;

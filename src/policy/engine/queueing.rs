@@ -1,0 +1,135 @@
+//! Queueing (no_path_retry), failback and the 1 s tick.
+
+use super::*;
+
+impl Engine {
+    /// no_path_retry: start, stop or expire queueing for a map.
+    pub(super) fn update_queueing(&mut self, wwid: &str) -> Vec<Action> {
+        let now = self.now_ms;
+        let pi = self.polling_interval();
+        let Some(m) = self.maps.get(wwid) else {
+            return Vec::new();
+        };
+        let usable = self.usable_paths(m);
+        let Some(m) = self.maps.get_mut(wwid) else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        if usable == 0 {
+            if m.queued_since_ms.is_none() {
+                m.queued_since_ms = Some(now);
+                warn!(map = %m.name, "all paths down");
+                if let (NoPathRetry::Retries(n), Queueing::On) =
+                    (m.settings.no_path_retry, m.queueing)
+                {
+                    let deadline_ms = now + u64::from(n) * u64::from(pi) * 1000;
+                    m.queueing = Queueing::Retrying { deadline_ms };
+                    info!(map = %m.name, retries = n, "queueing for no_path_retry checks");
+                }
+            }
+        } else if let Some(since) = m.queued_since_ms.take() {
+            m.stats.total_q_time += now.saturating_sub(since) / 1000;
+            let want_queue = !matches!(m.settings.no_path_retry, NoPathRetry::Fail);
+            if want_queue
+                && (m.queueing == Queueing::Off || matches!(m.queueing, Queueing::Retrying { .. }))
+            {
+                if m.queueing == Queueing::Off && !m.queue_disabled_by_operator() {
+                    actions.push(Action::Message {
+                        map: m.name.clone(),
+                        msg: "queue_if_no_path".into(),
+                    });
+                    info!(map = %m.name, "path back: queueing restored");
+                }
+                if !m.queue_disabled_by_operator() {
+                    m.queueing = Queueing::On;
+                    m.queue_disabled = false;
+                }
+            }
+        }
+        actions
+    }
+
+    pub(super) fn maybe_failback(&mut self, wwid: &str, path_returned: bool) -> Vec<Action> {
+        let now = self.now_ms;
+        let Some(m) = self.maps.get(wwid) else {
+            return Vec::new();
+        };
+        let best = m.groups.iter().position(|g| {
+            g.paths
+                .iter()
+                .any(|(d, _, _)| self.paths.get(d).is_some_and(|p| p.chk.is_usable()))
+        });
+        let (Some(best), Some(active)) = (best, m.active_group) else {
+            return Vec::new();
+        };
+        if best + 1 == active {
+            return Vec::new();
+        }
+        let active_dead = m.groups.get(active.saturating_sub(1)).is_none_or(|g| {
+            !g.paths
+                .iter()
+                .any(|(d, _, _)| self.paths.get(d).is_some_and(|p| p.chk.is_usable()))
+        });
+        let Some(m) = self.maps.get_mut(wwid) else {
+            return Vec::new();
+        };
+        match m.settings.failback {
+            Failback::Manual => Vec::new(),
+            Failback::Followover if !active_dead => Vec::new(),
+            Failback::Deferred(secs) if path_returned && m.failback_at_ms.is_none() => {
+                m.failback_at_ms = Some(now + u64::from(secs) * 1000);
+                Vec::new()
+            }
+            Failback::Deferred(_) => {
+                if m.failback_at_ms.is_some_and(|t| t <= now) {
+                    m.failback_at_ms = None;
+                    m.switch_to(best)
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => {
+                if path_returned || active_dead {
+                    m.switch_to(best)
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_tick(&mut self) -> Vec<Action> {
+        let now = self.now_ms;
+        let mut actions = Vec::new();
+        self.dirty.extend(self.time_waits.iter().cloned());
+        for m in self.maps.values() {
+            if m.retry_at_ms.is_some_and(|t| t <= now) {
+                self.dirty.insert(m.wwid.clone());
+            }
+        }
+        let wwids: Vec<String> = self.maps.keys().cloned().collect();
+        for wwid in wwids {
+            if let Some(m) = self.maps.get_mut(&wwid) {
+                if let Queueing::Retrying { deadline_ms } = m.queueing {
+                    if now >= deadline_ms {
+                        warn!(map = %m.name, "no_path_retry exhausted: failing queued I/O");
+                        m.queueing = Queueing::Off;
+                        m.stats.q_timeouts += 1;
+                        actions.push(Action::Message {
+                            map: m.name.clone(),
+                            msg: "fail_if_no_path".into(),
+                        });
+                    }
+                }
+            }
+            if self
+                .maps
+                .get(&wwid)
+                .is_some_and(|m| m.failback_at_ms.is_some())
+            {
+                actions.extend(self.maybe_failback(&wwid, false));
+            }
+        }
+        actions
+    }
+}

@@ -1,0 +1,457 @@
+//! Reconcile: which paths are multipathed, map naming, member sync, table
+//! build and the create/reload/remove decision.
+
+use super::*;
+
+/// Remove a map the operator asked to remove (`del map`), once no load
+/// of it is in flight.
+pub(super) fn requested_remove(m: &mut Map) -> Option<Action> {
+    if !m.remove_requested || !m.in_kernel || m.applying {
+        return None;
+    }
+    m.applying = true;
+    Some(Action::RemoveMap {
+        name: m.name.clone(),
+        deferred: false,
+    })
+}
+
+/// Remove a map none of whose paths is multipathed any more (unless it was
+/// adopted and its paths are not discovered yet, or a load is in flight).
+pub(super) fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
+    if m.remove_requested {
+        return requested_remove(m).into_iter().collect();
+    }
+    if !m.members.is_empty() || m.remove_failed || !m.in_kernel || m.applying {
+        return Vec::new();
+    }
+    // Adopted maps whose paths have not been seen yet stay.
+    if m.params.is_some() && m.groups.is_empty() {
+        return Vec::new();
+    }
+    info!(map = %m.name, "last path gone: removing map");
+    let mut actions = Vec::new();
+    if m.settings.flush_on_last_del && m.queueing != Queueing::Off {
+        // Queued I/O would hold an open map forever: fail it, so the
+        // remove can succeed once its opener lets go.
+        info!(map = %m.name, "flush_on_last_del: disabling queueing");
+        m.queue_disabled = true;
+        m.queueing = Queueing::Off;
+        actions.push(Action::Message {
+            map: m.name.clone(),
+            msg: "fail_if_no_path".into(),
+        });
+    }
+    m.applying = true;
+    m.remove_requested = true;
+    // deferred_remove: an open map (a mounted filesystem) goes at last
+    // close instead of staying pathless.
+    actions.push(Action::RemoveMap {
+        name: m.name.clone(),
+        deferred: m.settings.deferred_remove,
+    });
+    actions
+}
+
+/// Whether a multipath table's params name the path `devt` (`maj:min`).
+pub(super) fn params_hold(params: Option<&str>, devt: DevT) -> bool {
+    let want = devt.to_string();
+    params.is_some_and(|p| p.split_whitespace().any(|t| t == want))
+}
+
+/// The `features` part of table parameters, as `show topology` prints it
+/// (`1 queue_if_no_path`): its count and that many words. Runs per map per
+/// snapshot, so it reads only the words it needs.
+pub(super) fn features_of(params: &str) -> String {
+    counted_words(&mut params.split_whitespace())
+}
+
+/// The hardware handler words (`1 alua`), after the features.
+pub(super) fn hwhandler_of(params: &str) -> String {
+    let mut words = params.split_whitespace();
+    let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    words.by_ref().take(n).for_each(drop);
+    counted_words(&mut words)
+}
+
+/// A count word and that many words after it, joined by spaces.
+pub(super) fn counted_words<'a>(words: &mut impl Iterator<Item = &'a str>) -> String {
+    let Some(first) = words.next() else {
+        return String::new();
+    };
+    let n: usize = first.parse().unwrap_or(0);
+    let mut out = first.to_string();
+    for w in words.take(n) {
+        out.push(' ');
+        out.push_str(w);
+    }
+    out
+}
+
+impl Engine {
+    /// Bring maps in line with paths and schedule due checks. Everything is
+    /// re-decided only when paths or configuration changed; otherwise just
+    /// the maps marked dirty are looked at.
+    pub(super) fn reconcile(&mut self) -> Vec<Action> {
+        let members_known =
+            self.dirty_paths.is_empty() && self.dirty.iter().all(|w| self.maps.contains_key(w));
+        let mut actions = if self.full_dirty {
+            self.full_dirty = false;
+            self.dirty.clear();
+            self.dirty_paths.clear();
+            self.time_waits.clear();
+            self.reconcile_all()
+        } else if members_known {
+            // Only checks or loads changed: the members stand.
+            let mut actions = Vec::new();
+            for wwid in std::mem::take(&mut self.dirty) {
+                let Some(m) = self.maps.get_mut(&wwid) else {
+                    continue;
+                };
+                if !m.members.is_empty() {
+                    let members = m.members.clone();
+                    actions.extend(self.reconcile_map(&wwid, members));
+                } else {
+                    // Its last path went away.
+                    actions.extend(remove_if_pathless(m));
+                }
+            }
+            actions
+        } else {
+            self.reconcile_some()
+        };
+        actions.extend(self.schedule_probes());
+        if actions.iter().any(|a| !matches!(a, Action::Probe(_))) {
+            self.changed = true;
+        }
+        actions
+    }
+
+    /// A path of `wwid` came, went or changed: reconcile it, and let a map
+    /// whose remove failed be tried again.
+    pub(super) fn paths_changed(&mut self, wwid: &str) {
+        if let Some(m) = self.maps.get_mut(wwid) {
+            m.remove_failed = false;
+        }
+        self.dirty.insert(wwid.to_string());
+    }
+
+    /// Re-decide the dirty paths and every path of the dirty WWIDs (a
+    /// WWID's paths are decided together: find_multipaths counts siblings,
+    /// identity conflicts compare them), then reconcile those WWIDs' maps.
+    pub(super) fn reconcile_some(&mut self) -> Vec<Action> {
+        let mut wwids = std::mem::take(&mut self.dirty);
+        let devs = std::mem::take(&mut self.dirty_paths);
+        for d in &devs {
+            if let Some(w) = self.paths.get(d).and_then(|p| p.info.wwid.clone()) {
+                wwids.insert(w);
+            }
+        }
+        for w in &wwids {
+            self.time_waits.remove(w);
+        }
+        let wanted = self.decide_paths(Some((&devs, &wwids)));
+        let mut actions = Vec::new();
+        for wwid in &wwids {
+            if wanted.contains_key(wwid) {
+                continue;
+            }
+            if let Some(m) = self.maps.get_mut(wwid) {
+                // No path of this WWID is multipathed any more.
+                actions.extend(remove_if_pathless(m));
+            }
+        }
+        for (wwid, members) in wanted {
+            actions.extend(self.reconcile_map(&wwid, members));
+        }
+        actions
+    }
+
+    /// Decide which paths belong to which map and emit create/reload/remove.
+    pub(super) fn reconcile_all(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let wanted = self.decide_paths(None);
+        // Maps whose paths are all gone.
+        let gone: Vec<String> = self
+            .maps
+            .iter()
+            .filter(|(w, m)| !wanted.contains_key(*w) && m.in_kernel && !m.applying)
+            .map(|(w, _)| w.clone())
+            .collect();
+        for wwid in gone {
+            if let Some(m) = self.maps.get_mut(&wwid) {
+                actions.extend(remove_if_pathless(m));
+            }
+        }
+        // Maps whose remove was requested by the operator.
+        actions.extend(self.maps.values_mut().filter_map(requested_remove));
+
+        for (wwid, members) in wanted {
+            actions.extend(self.reconcile_map(&wwid, members));
+        }
+        actions
+    }
+
+    /// Which paths are multipathed, grouped by WWID (blacklists, identity,
+    /// identity conflicts, find_multipaths: discovery's pure decision);
+    /// every other path gets its reason. `only`: just these paths and the
+    /// paths of these WWIDs (None: every path).
+    pub(super) fn decide_paths(
+        &mut self,
+        only: Option<(&BTreeSet<String>, &BTreeSet<String>)>,
+    ) -> BTreeMap<String, Vec<String>> {
+        let now = self.epoch + Duration::from_millis(self.now_ms);
+        let candidates: Vec<Candidate<'_>> = self
+            .paths
+            .iter()
+            .filter(|(d, p)| match only {
+                None => true,
+                Some((devs, wwids)) => {
+                    devs.contains(*d) || p.info.wwid.as_ref().is_some_and(|w| wwids.contains(w))
+                }
+            })
+            .map(|(_, p)| p)
+            .map(|p| Candidate {
+                info: &p.info,
+                first_seen: self.epoch + Duration::from_millis(p.added_ms),
+                // A devices entry (built-in or configured) set something:
+                // smart mode gives known hardware the full timeout.
+                known_hardware: p
+                    .settings
+                    .origins
+                    .values()
+                    .any(|o| o.source.starts_with("devices")),
+                identity_error: None,
+            })
+            .collect();
+        let known = KnownWwids {
+            in_wwids_file: self.wwids.clone(),
+            with_map: self.maps.keys().cloned().collect(),
+        };
+        let filter: &dyn PathFilter = &*self.policy;
+        let (verdicts, conflicts) = decide(&candidates, filter, &known, &self.defaults, now);
+        for c in conflicts {
+            if self.logged_conflicts.insert(c.wwid.clone()) {
+                warn!(wwid = %c.wwid, conflict = ?c, "paths share a WWID but differ; leaving all out of maps");
+            }
+        }
+        let mut wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for v in verdicts {
+            match v.decision {
+                Decision::Multipath { wwid } => wanted.entry(wwid).or_default().push(v.dev),
+                Decision::Wait { .. } | Decision::Skip => {
+                    if let Some(p) = self.paths.get_mut(&v.dev) {
+                        if matches!(v.decision, Decision::Wait { .. }) {
+                            if let Some(w) = &p.info.wwid {
+                                self.time_waits.insert(w.clone());
+                            }
+                        }
+                        p.why = v.why.into();
+                        p.map = None;
+                    }
+                }
+            }
+        }
+        for members in wanted.values_mut() {
+            members.sort_by_key(|d| natural_key(d));
+        }
+        wanted
+    }
+
+    pub(super) fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {
+        let now = self.now_ms;
+        // Only a wait that still holds puts it back (below).
+        self.time_waits.remove(wwid);
+        // Wait for first checks (bounded) so the first load has real groups.
+        let waiting = members.iter().any(|d| {
+            self.paths
+                .get(d)
+                .is_some_and(|p| !p.probed && now.saturating_sub(p.added_ms) < PROBE_GRACE_MS)
+        });
+        let Some(first) = members.first().and_then(|d| self.paths.get(d)) else {
+            return Vec::new();
+        };
+        let settings = first.settings.clone();
+        let size = first.info.size;
+        let (vendor, product, rev) = (
+            first.info.vendor.clone(),
+            first.info.product.clone(),
+            first.info.rev.clone(),
+        );
+        let attached = first.info.dh_state.clone();
+        let existing = self.maps.get(wwid).map(|m| m.name.clone());
+        let (name, new_binding) = match (existing, &settings.alias) {
+            // A map keeps its name while it exists.
+            (Some(n), _) => (n, None),
+            (None, Some(a)) => (a.clone(), None),
+            (None, None) if settings.user_friendly_names => match self.bindings.get(wwid) {
+                Some(a) => (a.clone(), None),
+                None => {
+                    let a = next_alias(&self.alias_prefix, self.bindings.values());
+                    (a.clone(), Some(a))
+                }
+            },
+            (None, None) => (wwid.to_string(), None),
+        };
+
+        let kernel_dm = self
+            .maps
+            .get(wwid)
+            .map(|m| m.adopted_dm.clone())
+            .unwrap_or_default();
+        for d in &members {
+            if let Some(p) = self.paths.get_mut(d) {
+                if p.dm == DmPathState::Undef {
+                    if let Some(active) = p.info.devt.and_then(|t| kernel_dm.get(&t)) {
+                        p.dm = if *active {
+                            DmPathState::Active
+                        } else {
+                            DmPathState::Failed
+                        };
+                    }
+                }
+                if p.map.as_deref() != Some(name.as_str()) {
+                    p.map = Some(name.as_str().into());
+                    p.why = member_why(&name, p.transport_note.as_deref());
+                }
+            }
+        }
+        if waiting {
+            self.time_waits.insert(wwid.to_string());
+            if let Some(m) = self.maps.get_mut(wwid) {
+                m.members = members;
+            }
+            return Vec::new();
+        }
+        // Before the table names them, as multipathd's setup_map does.
+        let tune = self.tune_transport(&members, &settings);
+
+        // The kernel cannot open an offline SCSI disk, and one such path
+        // fails the whole load: leave it out until it is running again,
+        // unless the live table already holds it (dm reuses its handle).
+        let loaded = self.maps.get(wwid).and_then(|m| m.params.as_deref());
+        let inputs: Vec<GroupInput> = members
+            .iter()
+            .filter_map(|d| self.paths.get(d))
+            .filter(|p| {
+                p.info.dev_state != DevState::Offline
+                    || p.info.devt.is_some_and(|t| {
+                        let t = t.to_string();
+                        loaded.is_some_and(|l| l.split_whitespace().any(|w| w == t))
+                    })
+            })
+            .filter_map(|p| {
+                Some(GroupInput {
+                    dev: p.info.dev.clone(),
+                    devt: p.info.devt?,
+                    prio: p.prio,
+                    chk: p.chk,
+                    serial: p.info.serial.clone(),
+                    node_name: p.info.target_wwnn.clone(),
+                    tpg_id: p.info.tpg_id,
+                })
+            })
+            .collect();
+        let groups = group_paths(
+            &inputs,
+            settings.path_grouping_policy,
+            settings.rr_weight,
+            settings.rr_min_io_rq,
+        );
+        let params = table::render(&settings, attached.as_deref(), &groups);
+
+        let map = self.maps.entry(wwid.to_string()).or_insert_with(|| {
+            Map::new(
+                name.clone(),
+                wwid.to_string(),
+                settings.clone(),
+                size,
+                None,
+                false,
+                None,
+            )
+        });
+        map.members = members;
+        map.settings = settings;
+        map.vendor = vendor;
+        map.product = product;
+        map.rev = rev;
+        if map.remove_requested {
+            // Asked while a load was in flight: issued once it is done.
+            return requested_remove(map).into_iter().collect();
+        }
+        if map.applying || map.retry_at_ms.is_some_and(|t| t > now) || groups.is_empty() {
+            // Loading already, or waiting to retry, or every path is
+            // offline (nothing the kernel could load).
+            return tune;
+        }
+        let mut actions = tune;
+        let verdict = match map.params.as_deref() {
+            Some(old) => table::compare(old, &params),
+            None => TableMatch::ReloadNeeded,
+        };
+        let changed = verdict == TableMatch::ReloadNeeded || map.size != size;
+        if !map.in_kernel {
+            info!(map = %map.name, %wwid, %params, "creating map");
+            map.applying = true;
+            map.action = "create".into();
+            map.groups = groups;
+            map.params = Some(params.clone());
+            map.size = size;
+            actions.push(Action::CreateMap {
+                name: map.name.clone(),
+                uuid: format!("mpath-{wwid}"),
+                size,
+                params,
+                skip_kpartx: map.settings.skip_kpartx,
+            });
+            if !self.wwids.contains(wwid) {
+                self.wwids.insert(wwid.to_string());
+                actions.push(Action::AddWwid(wwid.to_string()));
+            }
+            if let Some(alias) = new_binding {
+                self.bindings.insert(wwid.to_string(), alias.clone());
+                actions.push(Action::AddBinding {
+                    alias,
+                    wwid: wwid.to_string(),
+                });
+            }
+        } else if changed {
+            info!(map = %map.name, %params, "reloading map");
+            map.applying = true;
+            map.action = "reload".into();
+            map.before_reload = Some((
+                map.params.replace(params.clone()),
+                std::mem::replace(&mut map.groups, groups),
+                map.size,
+            ));
+            map.size = size;
+            actions.push(Action::ReloadMap {
+                name: map.name.clone(),
+                size,
+                params,
+                skip_kpartx: map.settings.skip_kpartx,
+            });
+        } else {
+            // Same table (maybe as the kernel rewrote it): keep groups for
+            // display; a queueing difference is fixed by a message.
+            map.groups = groups;
+            if verdict == TableMatch::QueueingDiffers {
+                let queue =
+                    !matches!(map.settings.no_path_retry, NoPathRetry::Fail) && !map.queue_disabled;
+                let msg = if queue {
+                    "queue_if_no_path"
+                } else {
+                    "fail_if_no_path"
+                };
+                info!(map = %map.name, %msg, "queueing differs from the configuration");
+                actions.push(Action::Message {
+                    map: map.name.clone(),
+                    msg: msg.into(),
+                });
+                map.params = Some(params);
+            }
+        }
+        actions
+    }
+}

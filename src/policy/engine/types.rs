@@ -1,0 +1,138 @@
+//! The engine's inputs and outputs: events, actions, operator commands.
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A batch of discovery events has been coalesced by discovery; each
+    /// is applied in order, then maps are reconciled once.
+    PathAdded(PathInfo),
+    PathChanged(PathInfo),
+    PathRemoved(String),
+    /// A checker (and, when asked, prioritizer) finished for a path.
+    Probed {
+        dev: String,
+        chk: ChkState,
+        prio: Option<i32>,
+        msg: String,
+        /// The SCSI device state the probe read from sysfs, when it did.
+        dev_state: Option<DevState>,
+    },
+    /// A create/reload/remove was applied (or failed) by the executor.
+    MapApplied {
+        name: String,
+        ok: bool,
+        removed: bool,
+        dm_minor: Option<u32>,
+        error: Option<String>,
+    },
+    /// The kernel's status for a map, parsed.
+    DmStatus {
+        name: String,
+        /// (path, active?) for each path in the table.
+        paths: Vec<(DevT, bool)>,
+        pg_states: Vec<PgState>,
+        /// 1-based active group from the status line, when known.
+        active_group: Option<usize>,
+        queue_if_no_path: Option<bool>,
+        suspended: bool,
+    },
+    /// A multipath map that already exists in the kernel (at start-up).
+    Adopt {
+        name: String,
+        wwid: String,
+        params: String,
+        size: u64,
+        dm_minor: Option<u32>,
+    },
+    /// The WWIDs recorded in the wwids file.
+    KnownWwids(Vec<String>),
+    /// The bindings file: (alias, WWID) pairs for user_friendly_names.
+    KnownBindings(Vec<(String, String)>),
+    /// Time passes: checks due, no_path_retry and failback deadlines.
+    Tick,
+    /// A path's transport timeouts were written (or could not be).
+    TransportTuned {
+        dev: String,
+        report: transport::Report,
+    },
+}
+
+/// One check (and prio) of a path, for the executor's prober.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRequest {
+    pub info: Arc<PathInfo>,
+    pub checker: String,
+    pub timeout_secs: u32,
+    pub prio: String,
+    pub prio_args: String,
+    pub with_prio: bool,
+    pub exclusive_pref_bit: bool,
+    /// The path's last check was not good (or there was none): check it on
+    /// its own, since a hung check would hold up checks batched with it.
+    pub solo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run the checker (and the prioritizer when `with_prio`) on a path.
+    Probe(Box<ProbeRequest>),
+    CreateMap {
+        name: String,
+        uuid: String,
+        size: u64,
+        params: String,
+        /// No partition maps (kpartx) for this map.
+        skip_kpartx: bool,
+    },
+    ReloadMap {
+        name: String,
+        size: u64,
+        params: String,
+        skip_kpartx: bool,
+    },
+    /// Partition maps first, then the map; `deferred`: at last close if
+    /// it is open.
+    RemoveMap {
+        name: String,
+        deferred: bool,
+    },
+    Message {
+        map: String,
+        msg: String,
+    },
+    /// Record a WWID in the wwids file.
+    AddWwid(String),
+    /// Record a user_friendly_names binding in the bindings file.
+    AddBinding {
+        alias: String,
+        wwid: String,
+    },
+    /// Set a path's transport timeouts (iSCSI session, FC remote port,
+    /// SAS end device, SCSI host), as multipathd does for a map's paths.
+    TuneTransport {
+        dev: String,
+        plan: transport::Plan,
+    },
+    /// A `change` uevent on a path of a new map, so udev's rules run again
+    /// and claim it (DM_MULTIPATH_DEVICE_PATH) before LVM or systemd do.
+    TriggerUevent {
+        dev: String,
+    },
+}
+
+/// Operator commands the engine handles (from the control socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapCommand {
+    FailPath(String),
+    ReinstatePath(String),
+    SwitchGroup { map: String, group: usize },
+    DisableQueueing(Option<String>),
+    RestoreQueueing(Option<String>),
+    RemoveMap(String),
+    RemoveAllMaps,
+    ReloadMap(String),
+    AddMap(String),
+    DelPath(String),
+    ResetStats(Option<String>),
+}
