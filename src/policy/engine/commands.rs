@@ -67,8 +67,7 @@ impl Engine {
             MapCommand::DisableQueueing(target) => {
                 for m in self.maps.values_mut() {
                     if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
-                        m.queue_disabled = true;
-                        m.queueing = Queueing::Off;
+                        m.queue.disable();
                         actions.push(Action::Message {
                             map: m.name.clone(),
                             msg: "fail_if_no_path".into(),
@@ -79,15 +78,12 @@ impl Engine {
             }
             MapCommand::RestoreQueueing(target) => {
                 for m in self.maps.values_mut() {
-                    if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
-                        m.queue_disabled = false;
-                        if !matches!(m.settings.no_path_retry, NoPathRetry::Fail) {
-                            m.queueing = Queueing::On;
-                            actions.push(Action::Message {
-                                map: m.name.clone(),
-                                msg: "queue_if_no_path".into(),
-                            });
-                        }
+                    let named = target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t);
+                    if named && m.queue.restore(m.settings.no_path_retry) {
+                        actions.push(Action::Message {
+                            map: m.name.clone(),
+                            msg: "queue_if_no_path".into(),
+                        });
                     }
                 }
                 Ok(())

@@ -67,11 +67,7 @@ impl Engine {
         if dm_minor.is_some() {
             m.dm_minor = dm_minor;
         }
-        m.queueing = if matches!(m.settings.no_path_retry, NoPathRetry::Fail) || m.queue_disabled {
-            Queueing::Off
-        } else {
-            Queueing::On
-        };
+        m.queue.loaded(m.settings.no_path_retry);
         // After a load the kernel has every path active: fail those the
         // checker knows are down.
         let members = m.members.clone();
@@ -122,8 +118,8 @@ impl Engine {
         m.active_group = active_group;
         m.suspended = suspended;
         if let Some(q) = queue_if_no_path {
-            if !q && m.queueing == Queueing::On {
-                m.queueing = Queueing::Off;
+            if !q && m.queue.mode == Queueing::On {
+                m.queue.mode = Queueing::Off;
             }
         }
         let map_name = m.name.clone();

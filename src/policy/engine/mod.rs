@@ -33,6 +33,7 @@ mod types;
 
 pub use types::{Action, Event, MapCommand, ProbeRequest};
 
+use queueing::QueueState;
 use reconcile::{features_of, hwhandler_of, params_hold};
 use snapshot::MapSnapCache;
 
@@ -101,10 +102,7 @@ struct Map {
     dm_minor: Option<u32>,
     active_group: Option<usize>,
     pg_states: Vec<PgState>,
-    queueing: Queueing,
-    /// Queueing switched off by the operator or by no_path_retry timeout.
-    queue_disabled: bool,
-    queued_since_ms: Option<u64>,
+    queue: QueueState,
     failback_at_ms: Option<u64>,
     suspended: bool,
     stats: MapStats,
@@ -233,7 +231,7 @@ impl Engine {
     pub fn has_countdown(&self) -> bool {
         self.maps
             .values()
-            .any(|m| matches!(m.queueing, Queueing::Retrying { .. }))
+            .any(|m| matches!(m.queue.mode, Queueing::Retrying { .. }))
     }
 
     /// Whether anything a snapshot shows changed since the last call.
@@ -482,11 +480,7 @@ impl Map {
         in_kernel: bool,
         dm_minor: Option<u32>,
     ) -> Self {
-        let queueing = if matches!(settings.no_path_retry, NoPathRetry::Fail) {
-            Queueing::Off
-        } else {
-            Queueing::On
-        };
+        let queue = QueueState::new(settings.no_path_retry);
         Map {
             name,
             wwid,
@@ -500,9 +494,7 @@ impl Map {
             dm_minor,
             active_group: None,
             pg_states: Vec::new(),
-            queueing,
-            queue_disabled: false,
-            queued_since_ms: None,
+            queue,
             failback_at_ms: None,
             suspended: false,
             stats: MapStats::default(),
@@ -517,10 +509,6 @@ impl Map {
             remove_failed: false,
             snap: None,
         }
-    }
-
-    fn queue_disabled_by_operator(&self) -> bool {
-        self.queue_disabled
     }
 
     fn switch_to(&mut self, best: usize) -> Vec<Action> {

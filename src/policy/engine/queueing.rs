@@ -2,6 +2,59 @@
 
 use super::*;
 
+/// A map's queueing: the mode its table is in, whether queueing was
+/// switched off (operator, flush_on_last_del), and since when all its
+/// paths have been down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct QueueState {
+    pub(super) mode: Queueing,
+    pub(super) disabled: bool,
+    pub(super) since_ms: Option<u64>,
+}
+
+impl QueueState {
+    pub(super) fn new(npr: NoPathRetry) -> Self {
+        let mut q = QueueState {
+            mode: Queueing::Off,
+            disabled: false,
+            since_ms: None,
+        };
+        q.loaded(npr);
+        q
+    }
+
+    /// The rule: queue unless no_path_retry is fail or queueing was
+    /// switched off.
+    pub(super) fn wants(&self, npr: NoPathRetry) -> bool {
+        !matches!(npr, NoPathRetry::Fail) && !self.disabled
+    }
+
+    /// A table was loaded: it queues exactly when queueing is wanted.
+    pub(super) fn loaded(&mut self, npr: NoPathRetry) {
+        self.mode = if self.wants(npr) {
+            Queueing::On
+        } else {
+            Queueing::Off
+        };
+    }
+
+    pub(super) fn disable(&mut self) {
+        self.disabled = true;
+        self.mode = Queueing::Off;
+    }
+
+    /// Switched back on; true when the table must be told to queue.
+    pub(super) fn restore(&mut self, npr: NoPathRetry) -> bool {
+        self.disabled = false;
+        if self.wants(npr) {
+            self.mode = Queueing::On;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl Engine {
     /// no_path_retry: start, stop or expire queueing for a map.
     pub(super) fn update_queueing(&mut self, wwid: &str) -> Vec<Action> {
@@ -16,34 +69,30 @@ impl Engine {
         };
         let mut actions = Vec::new();
         if usable == 0 {
-            if m.queued_since_ms.is_none() {
-                m.queued_since_ms = Some(now);
+            if m.queue.since_ms.is_none() {
+                m.queue.since_ms = Some(now);
                 warn!(map = %m.name, "all paths down");
                 if let (NoPathRetry::Retries(n), Queueing::On) =
-                    (m.settings.no_path_retry, m.queueing)
+                    (m.settings.no_path_retry, m.queue.mode)
                 {
                     let deadline_ms = now + u64::from(n) * u64::from(pi) * 1000;
-                    m.queueing = Queueing::Retrying { deadline_ms };
+                    m.queue.mode = Queueing::Retrying { deadline_ms };
                     info!(map = %m.name, retries = n, "queueing for no_path_retry checks");
                 }
             }
-        } else if let Some(since) = m.queued_since_ms.take() {
+        } else if let Some(since) = m.queue.since_ms.take() {
             m.stats.total_q_time += now.saturating_sub(since) / 1000;
-            let want_queue = !matches!(m.settings.no_path_retry, NoPathRetry::Fail);
-            if want_queue
-                && (m.queueing == Queueing::Off || matches!(m.queueing, Queueing::Retrying { .. }))
-            {
-                if m.queueing == Queueing::Off && !m.queue_disabled_by_operator() {
+            // A path is back: a countdown stops, and queueing that ran out
+            // comes back (unless switched off).
+            if m.queue.wants(m.settings.no_path_retry) && m.queue.mode != Queueing::On {
+                if m.queue.mode == Queueing::Off {
                     actions.push(Action::Message {
                         map: m.name.clone(),
                         msg: "queue_if_no_path".into(),
                     });
                     info!(map = %m.name, "path back: queueing restored");
                 }
-                if !m.queue_disabled_by_operator() {
-                    m.queueing = Queueing::On;
-                    m.queue_disabled = false;
-                }
+                m.queue.mode = Queueing::On;
             }
         }
         actions
@@ -110,10 +159,10 @@ impl Engine {
         let wwids: Vec<String> = self.maps.keys().cloned().collect();
         for wwid in wwids {
             if let Some(m) = self.maps.get_mut(&wwid) {
-                if let Queueing::Retrying { deadline_ms } = m.queueing {
+                if let Queueing::Retrying { deadline_ms } = m.queue.mode {
                     if now >= deadline_ms {
                         warn!(map = %m.name, "no_path_retry exhausted: failing queued I/O");
-                        m.queueing = Queueing::Off;
+                        m.queue.mode = Queueing::Off;
                         m.stats.q_timeouts += 1;
                         actions.push(Action::Message {
                             map: m.name.clone(),

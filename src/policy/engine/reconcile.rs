@@ -31,12 +31,11 @@ pub(super) fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
     }
     info!(map = %m.name, "last path gone: removing map");
     let mut actions = Vec::new();
-    if m.settings.flush_on_last_del && m.queueing != Queueing::Off {
+    if m.settings.flush_on_last_del && m.queue.mode != Queueing::Off {
         // Queued I/O would hold an open map forever: fail it, so the
         // remove can succeed once its opener lets go.
         info!(map = %m.name, "flush_on_last_del: disabling queueing");
-        m.queue_disabled = true;
-        m.queueing = Queueing::Off;
+        m.queue.disable();
         actions.push(Action::Message {
             map: m.name.clone(),
             msg: "fail_if_no_path".into(),
@@ -437,8 +436,7 @@ impl Engine {
             // display; a queueing difference is fixed by a message.
             map.groups = groups;
             if verdict == TableMatch::QueueingDiffers {
-                let queue =
-                    !matches!(map.settings.no_path_retry, NoPathRetry::Fail) && !map.queue_disabled;
+                let queue = map.queue.wants(map.settings.no_path_retry);
                 let msg = if queue {
                     "queue_if_no_path"
                 } else {

@@ -38,7 +38,7 @@ pub(super) enum QueueingShown {
 
 impl QueueingShown {
     fn of(m: &Map, now: u64) -> Self {
-        match (m.settings.no_path_retry, m.queueing) {
+        match (m.settings.no_path_retry, m.queue.mode) {
             (NoPathRetry::Fail, _) | (_, Queueing::Off) => QueueingShown::Off,
             (NoPathRetry::Queue, _) => QueueingShown::On,
             (NoPathRetry::Retries(_), Queueing::Retrying { deadline_ms }) => {
