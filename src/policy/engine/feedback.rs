@@ -26,6 +26,7 @@ impl Engine {
                 info!(map = %name, "map removed");
                 let members = m.members.clone();
                 self.maps.remove(&wwid);
+                self.map_wwids.remove(name);
                 for d in members {
                     if let Some(p) = self.paths.get_mut(&d) {
                         p.map = None;

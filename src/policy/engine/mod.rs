@@ -137,6 +137,9 @@ pub struct Engine {
     paths: BTreeMap<String, Path>,
     /// Maps by WWID.
     maps: BTreeMap<String, Map>,
+    /// Map name -> WWID: kernel feedback and checker results name a map,
+    /// and must not scan every map to find it.
+    map_wwids: HashMap<String, String>,
     wwids: BTreeSet<String>,
     /// Identity conflicts already logged (once each).
     logged_conflicts: BTreeSet<String>,
@@ -202,6 +205,7 @@ impl Engine {
             settings_pool: Vec::new(),
             paths: BTreeMap::new(),
             maps: BTreeMap::new(),
+            map_wwids: HashMap::new(),
             wwids: BTreeSet::new(),
             logged_conflicts: BTreeSet::new(),
             epoch: Instant::now(),
@@ -349,6 +353,7 @@ impl Engine {
                 self.full_dirty = true;
                 self.changed = true;
                 let settings = Arc::new(self.defaults.clone());
+                self.map_wwids.insert(name.clone(), wwid.clone());
                 self.maps.insert(
                     wwid.clone(),
                     Map::new(name, wwid, settings, size, Some(params), true, dm_minor),
@@ -389,10 +394,7 @@ impl Engine {
     }
 
     fn wwid_of_map(&self, name: &str) -> Option<String> {
-        self.maps
-            .iter()
-            .find(|(_, m)| m.name == name)
-            .map(|(w, _)| w.clone())
+        self.map_wwids.get(name).cloned()
     }
 
     fn usable_paths(&self, m: &Map) -> usize {

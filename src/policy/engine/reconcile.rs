@@ -359,6 +359,9 @@ impl Engine {
         );
         let params = table::render(&settings, attached.as_deref(), &groups);
 
+        self.map_wwids
+            .entry(name.clone())
+            .or_insert_with(|| wwid.to_string());
         let map = self.maps.entry(wwid.to_string()).or_insert_with(|| {
             Map::new(
                 name.clone(),
