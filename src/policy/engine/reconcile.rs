@@ -257,30 +257,12 @@ impl Engine {
         wanted
     }
 
-    pub(super) fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {
-        let now = self.now_ms;
-        // Only a wait that still holds puts it back (below).
-        self.time_waits.remove(wwid);
-        // Wait for first checks (bounded) so the first load has real groups.
-        let waiting = members.iter().any(|d| {
-            self.paths
-                .get(d)
-                .is_some_and(|p| !p.probed && now.saturating_sub(p.added_ms) < PROBE_GRACE_MS)
-        });
-        let Some(first) = members.first().and_then(|d| self.paths.get(d)) else {
-            return Vec::new();
-        };
-        let settings = first.settings.clone();
-        let size = first.info.size;
-        let (vendor, product, rev) = (
-            first.info.vendor.clone(),
-            first.info.product.clone(),
-            first.info.rev.clone(),
-        );
-        let attached = first.info.dh_state.clone();
+    /// The map's name: kept while it exists, else its alias, its
+    /// user_friendly_names binding (a new one when it has none), or the
+    /// WWID.
+    fn map_name_for(&self, wwid: &str, settings: &Settings) -> (String, Option<String>) {
         let existing = self.maps.get(wwid).map(|m| m.name.clone());
-        let (name, new_binding) = match (existing, &settings.alias) {
-            // A map keeps its name while it exists.
+        match (existing, &settings.alias) {
             (Some(n), _) => (n, None),
             (None, Some(a)) => (a.clone(), None),
             (None, None) if settings.user_friendly_names => match self.bindings.get(wwid) {
@@ -291,14 +273,18 @@ impl Engine {
                 }
             },
             (None, None) => (wwid.to_string(), None),
-        };
+        }
+    }
 
+    /// Members take the map's name, and the dm state an adopted map's
+    /// table reported for them.
+    fn sync_members(&mut self, wwid: &str, name: &str, members: &[String]) {
         let kernel_dm = self
             .maps
             .get(wwid)
             .map(|m| m.adopted_dm.clone())
             .unwrap_or_default();
-        for d in &members {
+        for d in members {
             if let Some(p) = self.paths.get_mut(d) {
                 if p.dm == DmPathState::Undef {
                     if let Some(active) = p.info.devt.and_then(|t| kernel_dm.get(&t)) {
@@ -309,25 +295,19 @@ impl Engine {
                         };
                     }
                 }
-                if p.map.as_deref() != Some(name.as_str()) {
-                    p.map = Some(name.as_str().into());
-                    p.why = member_why(&name, p.transport_note.as_deref());
+                if p.map.as_deref() != Some(name) {
+                    p.map = Some(name.into());
+                    p.why = member_why(name, p.transport_note.as_deref());
                 }
             }
         }
-        if waiting {
-            self.time_waits.insert(wwid.to_string());
-            if let Some(m) = self.maps.get_mut(wwid) {
-                m.members = members;
-            }
-            return Vec::new();
-        }
-        // Before the table names them, as multipathd's setup_map does.
-        let tune = self.tune_transport(&members, &settings);
+    }
 
-        // The kernel cannot open an offline SCSI disk, and one such path
-        // fails the whole load: leave it out until it is running again,
-        // unless the live table already holds it (dm reuses its handle).
+    /// The path groups the table gets. The kernel cannot open an offline
+    /// SCSI disk, and one such path fails the whole load: it is left out
+    /// until it runs again, unless the live table already holds it (dm
+    /// reuses its handle).
+    fn build_groups(&self, wwid: &str, members: &[String], settings: &Settings) -> Vec<PathGroup> {
         let loaded = self.maps.get(wwid).and_then(|m| m.params.as_deref());
         let inputs: Vec<GroupInput> = members
             .iter()
@@ -351,12 +331,48 @@ impl Engine {
                 })
             })
             .collect();
-        let groups = group_paths(
+        group_paths(
             &inputs,
             settings.path_grouping_policy,
             settings.rr_weight,
             settings.rr_min_io_rq,
+        )
+    }
+
+    pub(super) fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {
+        let now = self.now_ms;
+        // Only a wait that still holds puts it back (below).
+        self.time_waits.remove(wwid);
+        // Wait for first checks (bounded) so the first load has real groups.
+        let waiting = members.iter().any(|d| {
+            self.paths
+                .get(d)
+                .is_some_and(|p| !p.probed && now.saturating_sub(p.added_ms) < PROBE_GRACE_MS)
+        });
+        let Some(first) = members.first().and_then(|d| self.paths.get(d)) else {
+            return Vec::new();
+        };
+        let settings = first.settings.clone();
+        let size = first.info.size;
+        let (vendor, product, rev) = (
+            first.info.vendor.clone(),
+            first.info.product.clone(),
+            first.info.rev.clone(),
         );
+        let attached = first.info.dh_state.clone();
+        let (name, new_binding) = self.map_name_for(wwid, &settings);
+        self.sync_members(wwid, &name, &members);
+        if waiting {
+            self.time_waits.insert(wwid.to_string());
+            if let Some(m) = self.maps.get_mut(wwid) {
+                m.members = members;
+            }
+            return Vec::new();
+        }
+        // Before the table names them, as multipathd's setup_map does.
+        let tune = self.tune_transport(&members, &settings);
+
+        let groups = self.build_groups(wwid, &members, &settings);
         let params = table::render(&settings, attached.as_deref(), &groups);
 
         self.map_wwids
@@ -388,25 +404,9 @@ impl Engine {
             return tune;
         }
         let mut actions = tune;
-        let verdict = match map.params.as_deref() {
-            Some(old) => table::compare(old, &params),
-            None => TableMatch::ReloadNeeded,
-        };
-        let changed = verdict == TableMatch::ReloadNeeded || map.size != size;
-        if !map.in_kernel {
-            info!(map = %map.name, %wwid, %params, "creating map");
-            map.applying = true;
-            map.action = "create".into();
-            map.groups = groups;
-            map.params = Some(params.clone());
-            map.size = size;
-            actions.push(Action::CreateMap {
-                name: map.name.clone(),
-                uuid: format!("mpath-{wwid}"),
-                size,
-                params,
-                skip_kpartx: map.settings.skip_kpartx,
-            });
+        let created = !map.in_kernel;
+        actions.extend(load_table(map, wwid, size, params, groups));
+        if created {
             if !self.wwids.contains(wwid) {
                 self.wwids.insert(wwid.to_string());
                 actions.push(Action::AddWwid(wwid.to_string()));
@@ -418,41 +418,71 @@ impl Engine {
                     wwid: wwid.to_string(),
                 });
             }
-        } else if changed {
-            info!(map = %map.name, %params, "reloading map");
-            map.applying = true;
-            map.action = "reload".into();
-            map.before_reload = Some((
-                map.params.replace(params.clone()),
-                std::mem::replace(&mut map.groups, groups),
-                map.size,
-            ));
-            map.size = size;
-            actions.push(Action::ReloadMap {
-                name: map.name.clone(),
-                size,
-                params,
-                skip_kpartx: map.settings.skip_kpartx,
-            });
-        } else {
-            // Same table (maybe as the kernel rewrote it): keep groups for
-            // display; a queueing difference is fixed by a message.
-            map.groups = groups;
-            if verdict == TableMatch::QueueingDiffers {
-                let queue = map.queue.wants(map.settings.no_path_retry);
-                let msg = if queue {
-                    "queue_if_no_path"
-                } else {
-                    "fail_if_no_path"
-                };
-                info!(map = %map.name, %msg, "queueing differs from the configuration");
-                actions.push(Action::Message {
-                    map: map.name.clone(),
-                    msg: msg.into(),
-                });
-                map.params = Some(params);
-            }
         }
         actions
     }
+}
+
+/// Create the map, reload it when its table differs, or fix only its
+/// queueing by a message when that is all that differs.
+fn load_table(
+    map: &mut Map,
+    wwid: &str,
+    size: u64,
+    params: String,
+    groups: Vec<PathGroup>,
+) -> Vec<Action> {
+    let verdict = match map.params.as_deref() {
+        Some(old) => table::compare(old, &params),
+        None => TableMatch::ReloadNeeded,
+    };
+    if !map.in_kernel {
+        info!(map = %map.name, %wwid, %params, "creating map");
+        map.applying = true;
+        map.action = "create".into();
+        map.groups = groups;
+        map.params = Some(params.clone());
+        map.size = size;
+        return vec![Action::CreateMap {
+            name: map.name.clone(),
+            uuid: format!("mpath-{wwid}"),
+            size,
+            params,
+            skip_kpartx: map.settings.skip_kpartx,
+        }];
+    }
+    if verdict == TableMatch::ReloadNeeded || map.size != size {
+        info!(map = %map.name, %params, "reloading map");
+        map.applying = true;
+        map.action = "reload".into();
+        map.before_reload = Some((
+            map.params.replace(params.clone()),
+            std::mem::replace(&mut map.groups, groups),
+            map.size,
+        ));
+        map.size = size;
+        return vec![Action::ReloadMap {
+            name: map.name.clone(),
+            size,
+            params,
+            skip_kpartx: map.settings.skip_kpartx,
+        }];
+    }
+    // Same table (maybe as the kernel rewrote it): keep groups for
+    // display; a queueing difference is fixed by a message.
+    map.groups = groups;
+    if verdict != TableMatch::QueueingDiffers {
+        return Vec::new();
+    }
+    let msg = if map.queue.wants(map.settings.no_path_retry) {
+        "queue_if_no_path"
+    } else {
+        "fail_if_no_path"
+    };
+    info!(map = %map.name, %msg, "queueing differs from the configuration");
+    map.params = Some(params);
+    vec![Action::Message {
+        map: map.name.clone(),
+        msg: msg.into(),
+    }]
 }
