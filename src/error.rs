@@ -7,7 +7,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     #[error("device-mapper: {0}")]
-    Dm(String),
+    Dm(#[from] crate::dm::DmError),
     /// The map exists but has no live table yet: its create is between
     /// DM_DEV_CREATE and the first resume (a dm event for it can come first).
     #[error("device-mapper: {0}: no active table yet")]
@@ -24,23 +24,38 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A multi-step change failed and was rolled back; the original error
-    /// is kept so the caller can report it.
-    #[error("{action} failed and was rolled back: {cause}")]
-    RolledBack { action: String, cause: Box<Error> },
-    /// A multi-step change failed and rollback failed too: the map needs
-    /// attention. Both errors are kept.
-    #[error("{action} failed ({cause}); rollback failed too: {rollback}")]
-    RollbackFailed {
-        action: String,
-        cause: Box<Error>,
-        rollback: Box<Error>,
-    },
     #[error("{0}")]
     Other(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why an operator command (control socket) failed; the reply is chosen by
+/// variant, as multipathd words it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CommandError {
+    #[error("device not found")]
+    NotFound,
+    #[error("map or partition in use")]
+    InUse,
+    /// The command itself is wrong (a group that does not exist, a
+    /// blacklisted path).
+    #[error("{0}")]
+    Invalid(String),
+    /// The kernel or the system refused it.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<Error> for CommandError {
+    fn from(e: Error) -> Self {
+        match &e {
+            Error::Dm(d) if d.is_in_use() => CommandError::InUse,
+            Error::Dm(d) if d.is_not_found() => CommandError::NotFound,
+            _ => CommandError::Failed(e.to_string()),
+        }
+    }
+}
 
 impl Error {
     pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {

@@ -32,4 +32,4 @@ pub mod prio;
 pub mod scsi;
 pub mod transport;
 
-pub use error::{Error, Result};
+pub use error::{CommandError, Error, Result};

@@ -28,7 +28,7 @@ pub struct Executor {
     /// None until the daemon names one: then transport writes are refused
     /// (and reported as such), never silently dropped.
     transport: Option<Arc<dyn TransportWriter>>,
-    errors: Vec<String>,
+    errors: Vec<crate::Error>,
     /// Where background map changes report; None: apply them inline.
     applied_tx: Option<mpsc::Sender<Vec<Event>>>,
     slots: Arc<Semaphore>,
@@ -66,7 +66,7 @@ impl MapChange {
     }
 
     /// Apply and describe the outcome as events (plus the new status).
-    fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<String>) {
+    fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<crate::Error>) {
         let (name, result, removed, params) = match self {
             MapChange::Create {
                 name,
@@ -122,9 +122,9 @@ impl MapChange {
                         ok: false,
                         removed,
                         dm_minor: None,
-                        error: Some(msg.clone()),
+                        error: Some(msg),
                     }],
-                    Some(msg),
+                    Some(e),
                 )
             }
         }
@@ -177,7 +177,7 @@ impl Executor {
     }
 
     /// Errors from the last actions, for the reply to an operator command.
-    pub fn take_errors(&mut self) -> Vec<String> {
+    pub fn take_errors(&mut self) -> Vec<crate::Error> {
         std::mem::take(&mut self.errors)
     }
 
@@ -274,7 +274,7 @@ impl Executor {
                     debug!(%map, %msg, "dm message");
                     if let Err(e) = self.kernel.message(&map, &msg) {
                         warn!(%map, %msg, error = %e, "dm message failed");
-                        self.errors.push(e.to_string());
+                        self.errors.push(e);
                     }
                     touched.insert(map);
                 }

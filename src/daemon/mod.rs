@@ -15,8 +15,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::model::{ChkState, DaemonSnapshot, PathInfo};
-pub use crate::policy::ProbeRequest;
+use crate::policy::ProbeRequest;
 use crate::policy::{Action, Engine, Event, MapCommand, Policy};
+pub use crate::CommandError;
 
 pub use executor::Executor;
 
@@ -176,7 +177,7 @@ pub enum Request {
 /// Reads one path now (for `add path`, `resize map`).
 pub type PathReader = Box<dyn Fn(&str) -> Result<PathInfo, String> + Send + Sync>;
 
-pub type Reply = Result<(), String>;
+pub type Reply = Result<(), crate::CommandError>;
 
 /// Inputs of the run loop.
 pub struct Inputs {
@@ -420,25 +421,25 @@ impl Daemon {
                 self.publish();
                 res?;
                 match errs.into_iter().chain(errs2).next() {
-                    Some(e) => Err(e),
+                    Some(e) => Err(e.into()),
                     None => Ok(()),
                 }
             }
             Request::Reconfigure => self.reconfigure(),
             Request::Suspend(name) => {
-                let n = self.engine.map_name(&name).ok_or("device not found")?;
-                self.exec.kernel.suspend(&n).map_err(|e| e.to_string())
+                let n = self.engine.map_name(&name).ok_or(CommandError::NotFound)?;
+                Ok(self.exec.kernel.suspend(&n)?)
             }
             Request::Resume(name) => {
-                let n = self.engine.map_name(&name).ok_or("device not found")?;
-                self.exec.kernel.resume(&n).map_err(|e| e.to_string())
+                let n = self.engine.map_name(&name).ok_or(CommandError::NotFound)?;
+                Ok(self.exec.kernel.resume(&n)?)
             }
             Request::Resize(name) => {
-                let n = self.engine.map_name(&name).ok_or("device not found")?;
-                let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
+                let n = self.engine.map_name(&name).ok_or(CommandError::NotFound)?;
+                let reader = self.path_reader()?;
                 let mut events = Vec::new();
                 for dev in self.engine.map_members(&n) {
-                    let info = reader(&dev)?;
+                    let info = reader(&dev).map_err(CommandError::Failed)?;
                     events.push(Event::PathChanged(info));
                 }
                 self.drive(events);
@@ -450,10 +451,9 @@ impl Daemon {
                 if let crate::model::FilterResult::Blacklisted { by } =
                     self.config.policy.filter_devnode(&dev)
                 {
-                    return Err(format!("blacklisted by {by}"));
+                    return Err(CommandError::Invalid(format!("blacklisted by {by}")));
                 }
-                let reader = self.path_reader.as_ref().ok_or("cannot read paths")?;
-                let info = reader(&dev)?;
+                let info = self.path_reader()?(&dev).map_err(CommandError::Failed)?;
                 self.drive(vec![Event::PathAdded(info)]);
                 self.publish();
                 Ok(())
@@ -464,6 +464,12 @@ impl Daemon {
             }
             Request::Shutdown => Ok(()),
         }
+    }
+
+    fn path_reader(&self) -> Result<&PathReader, CommandError> {
+        self.path_reader
+            .as_ref()
+            .ok_or_else(|| CommandError::Failed("cannot read paths".into()))
     }
 
     /// Re-read the configuration; a bad one leaves the old one in force.
@@ -480,7 +486,7 @@ impl Daemon {
             }
             Err(e) => {
                 error!(error = %e, "new configuration rejected; keeping the running one");
-                Err(e)
+                Err(CommandError::Invalid(e))
             }
         };
         self.engine.set_busy(false);

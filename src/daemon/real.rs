@@ -151,7 +151,7 @@ impl MapKernel for DmKernel {
 
     fn message(&self, name: &str, msg: &str) -> Result<()> {
         let m = DmMessage::from_str(msg)
-            .map_err(|e| Error::Dm(format!("{name}: bad message '{msg}': {e}")))?;
+            .map_err(|e| Error::Other(format!("{name}: bad message '{msg}': {e}")))?;
         Ok(self.0.message(name, &m)?)
     }
 
@@ -164,8 +164,12 @@ impl MapKernel for DmKernel {
             return Err(Error::NoActiveTable(name.to_string()));
         };
         let status = self.0.status(name)?;
-        let st = MultipathStatus::from_str(&status)
-            .map_err(|e| Error::Dm(format!("{name}: cannot parse status '{status}': {e}")))?;
+        let st = MultipathStatus::from_str(&status).map_err(|source| {
+            Error::Dm(crate::dm::DmError::Grammar {
+                map: name.to_string(),
+                source,
+            })
+        })?;
         let queue = MultipathTable::from_str(&params)
             .ok()
             .map(|t| t.features.queue_if_no_path);
@@ -517,12 +521,13 @@ fn to_request(cmd: Command) -> std::result::Result<Request, String> {
     })
 }
 
-fn reply_text(r: &std::result::Result<(), String>) -> String {
+fn reply_text(r: &super::Reply) -> String {
+    use crate::CommandError as E;
     match r {
         Ok(()) => reply::OK.to_string(),
-        Err(e) if e.contains("in use") => reply::fail(reply::BUSY),
-        Err(e) if e.contains("not found") => reply::fail(reply::NO_DEVICE),
-        Err(e) => reply::fail(e),
+        Err(E::InUse) => reply::fail(reply::BUSY),
+        Err(E::NotFound) => reply::fail(reply::NO_DEVICE),
+        Err(E::Invalid(e) | E::Failed(e)) => reply::fail(e),
     }
 }
 
@@ -667,7 +672,9 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
                 let _ = reply_tx.send(reply::FAIL.to_string());
                 continue;
             }
-            let r = rx.await.unwrap_or_else(|_| Err("daemon stopped".into()));
+            let r = rx
+                .await
+                .unwrap_or_else(|_| Err(crate::CommandError::Failed("daemon stopped".into())));
             if reconfigure {
                 notify(&[sd_notify::NotifyState::Ready]);
             }

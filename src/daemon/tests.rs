@@ -78,9 +78,11 @@ impl MapKernel for SimKernel {
             .maps
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?;
-        let m = maps
-            .get_mut(name)
-            .ok_or_else(|| crate::Error::Dm("device not found".into()))?;
+        let m = maps.get_mut(name).ok_or_else(|| {
+            crate::Error::Dm(crate::dm::DmError::NotFound {
+                map: name.to_string(),
+            })
+        })?;
         let mut words = msg.split_whitespace();
         let verb = words.next().unwrap_or_default();
         if let Some(devt) = words.next().and_then(|w| w.parse::<DevT>().ok()) {
@@ -95,9 +97,11 @@ impl MapKernel for SimKernel {
             .maps
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?;
-        let m = maps
-            .get(name)
-            .ok_or_else(|| crate::Error::Dm("device not found".into()))?;
+        let m = maps.get(name).ok_or_else(|| {
+            crate::Error::Dm(crate::dm::DmError::NotFound {
+                map: name.to_string(),
+            })
+        })?;
         Ok(Event::DmStatus {
             name: name.into(),
             paths: m.1.clone(),
@@ -236,7 +240,12 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
     // a bad configuration is refused and the old one stays
     let (tx, rx) = oneshot::channel();
     req_tx.send((Request::Reconfigure, tx)).await.ok();
-    assert_eq!(rx.await.ok(), Some(Err("bad config at test.conf:1".into())));
+    assert_eq!(
+        rx.await.ok(),
+        Some(Err(crate::CommandError::Invalid(
+            "bad config at test.conf:1".into()
+        )))
+    );
     assert_eq!(&*snap_rx.borrow().config_dump, "defaults {\n}\n");
 
     stop_tx.send(true).ok();

@@ -97,28 +97,6 @@ impl DmError {
     }
 }
 
-impl From<DmError> for crate::Error {
-    fn from(e: DmError) -> Self {
-        match e {
-            DmError::RolledBack { map, action, cause } => crate::Error::RolledBack {
-                action: format!("{action} of {map}"),
-                cause: Box::new(crate::Error::Dm(cause.to_string())),
-            },
-            DmError::RollbackFailed {
-                map,
-                action,
-                cause,
-                rollback,
-            } => crate::Error::RollbackFailed {
-                action: format!("{action} of {map}"),
-                cause: Box::new(crate::Error::Dm(cause.to_string())),
-                rollback: Box::new(crate::Error::Dm(rollback.to_string())),
-            },
-            other => crate::Error::Dm(other.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -142,10 +120,22 @@ mod tests {
             }),
         };
         assert_eq!(rb.map(), Some("mpatha"));
+        // The crate error keeps the dm error whole: a reply can still tell
+        // an in-use map by variant.
         let crate_err: crate::Error = rb.into();
         assert_eq!(
             crate_err.to_string(),
-            "create of mpatha failed and was rolled back: device-mapper: mpatha: resume failed: EINVAL"
+            "device-mapper: mpatha: create failed and was rolled back: mpatha: resume failed: EINVAL"
+        );
+        let in_use: crate::Error = DmError::RolledBack {
+            map: "mpatha".into(),
+            action: "remove",
+            cause: Box::new(e),
+        }
+        .into();
+        assert_eq!(
+            crate::CommandError::from(in_use),
+            crate::CommandError::InUse
         );
     }
 }

@@ -1,151 +1,170 @@
-//! Operator commands from the control socket.
+//! Operator commands from the control socket: one method per command,
+//! each answering with the actions to run or why it cannot be done.
 
 use super::*;
+use crate::CommandError;
+
+type Answer = Result<Vec<Action>, CommandError>;
 
 impl Engine {
-    /// Operator commands. Returns the reply text and the actions to run.
-    pub fn command(&mut self, cmd: MapCommand, now_ms: u64) -> (Result<(), String>, Vec<Action>) {
+    /// Operator commands. Returns the outcome and the actions to run.
+    pub fn command(
+        &mut self,
+        cmd: MapCommand,
+        now_ms: u64,
+    ) -> (Result<(), CommandError>, Vec<Action>) {
         self.now_ms = self.now_ms.max(now_ms);
-        let mut actions = Vec::new();
         let res = match cmd {
-            MapCommand::FailPath(dev) | MapCommand::ReinstatePath(dev)
-                if !self.paths.contains_key(&dev) =>
-            {
-                Err("device not found".to_string())
-            }
-            MapCommand::FailPath(dev) => {
-                let Some(p) = self.paths.get_mut(&dev) else {
-                    return (Err("device not found".into()), actions);
-                };
-                p.chk = ChkState::Down;
-                p.next_check_ms = self.now_ms + u64::from(p.interval_s) * 1000;
-                if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt)
-                {
-                    p.dm = DmPathState::Failed;
-                    actions.push(Action::Message {
-                        map,
-                        msg: format!("fail_path {devt}"),
-                    });
-                }
-                Ok(())
-            }
-            MapCommand::ReinstatePath(dev) => {
-                let Some(p) = self.paths.get_mut(&dev) else {
-                    return (Err("device not found".into()), actions);
-                };
-                p.next_check_ms = self.now_ms;
-                if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt)
-                {
-                    p.dm = DmPathState::Active;
-                    p.chk = ChkState::Up;
-                    actions.push(Action::Message {
-                        map,
-                        msg: format!("reinstate_path {devt}"),
-                    });
-                }
-                Ok(())
-            }
-            MapCommand::SwitchGroup { map, group } => match self.find_map_mut(&map) {
-                Some(m) if group >= 1 && group <= m.groups.len().max(1) => {
-                    m.stats.switch_grp += 1;
-                    actions.push(Action::Message {
-                        map: m.name.clone(),
-                        msg: format!("switch_group {group}"),
-                    });
-                    Ok(())
-                }
-                Some(_) => Err(format!("invalid path group {group}")),
-                None => Err("device not found".into()),
-            },
-            MapCommand::DisableQueueing(target) | MapCommand::RestoreQueueing(target)
-                if target
-                    .as_ref()
-                    .is_some_and(|t| self.find_map_mut(t).is_none()) =>
-            {
-                Err("device not found".into())
-            }
-            MapCommand::DisableQueueing(target) => {
-                for m in self.maps.values_mut() {
-                    if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
-                        m.queue.disable();
-                        actions.push(Action::Message {
-                            map: m.name.clone(),
-                            msg: "fail_if_no_path".into(),
-                        });
-                    }
-                }
-                Ok(())
-            }
-            MapCommand::RestoreQueueing(target) => {
-                for m in self.maps.values_mut() {
-                    let named = target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t);
-                    if named && m.queue.restore(m.settings.no_path_retry) {
-                        actions.push(Action::Message {
-                            map: m.name.clone(),
-                            msg: "queue_if_no_path".into(),
-                        });
-                    }
-                }
-                Ok(())
-            }
-            MapCommand::RemoveMap(name) => match self.find_map_mut(&name) {
-                Some(m) => {
-                    m.remove_requested = true;
-                    Ok(())
-                }
-                None => Err("device not found".into()),
-            },
-            MapCommand::RemoveAllMaps => {
-                for m in self.maps.values_mut() {
-                    m.remove_requested = true;
-                }
-                Ok(())
-            }
-            MapCommand::ReloadMap(name) | MapCommand::AddMap(name) => {
-                let has_paths = self
-                    .paths
-                    .values()
-                    .any(|p| p.info.wwid.as_deref() == Some(name.as_str()));
-                match self.find_map_mut(&name) {
-                    Some(m) => {
-                        // Forget the loaded table so reconcile reloads it,
-                        // now, even during a failed load's back-off.
-                        m.params = Some(String::new());
-                        m.retry_at_ms = None;
-                        Ok(())
-                    }
-                    None if has_paths => {
-                        self.wwids.insert(name.clone());
-                        actions.push(Action::AddWwid(name));
-                        Ok(())
-                    }
-                    None => Err("device not found".into()),
-                }
-            }
-            MapCommand::DelPath(dev) => {
-                if self.paths.remove(&dev).is_some() {
-                    for m in self.maps.values_mut() {
-                        m.members.retain(|d| d != &dev);
-                    }
-                    Ok(())
-                } else {
-                    Err("device not found".into())
-                }
-            }
-            MapCommand::ResetStats(target) => {
-                for m in self.maps.values_mut() {
-                    if target.as_ref().is_none_or(|t| &m.name == t || &m.wwid == t) {
-                        m.stats = MapStats::default();
-                    }
-                }
-                Ok(())
-            }
+            MapCommand::FailPath(dev) => self.fail_path(&dev),
+            MapCommand::ReinstatePath(dev) => self.reinstate_path(&dev),
+            MapCommand::SwitchGroup { map, group } => self.switch_group(&map, group),
+            MapCommand::DisableQueueing(target) => self.disable_queueing(target.as_deref()),
+            MapCommand::RestoreQueueing(target) => self.restore_queueing(target.as_deref()),
+            MapCommand::RemoveMap(name) => self.remove_map(&name),
+            MapCommand::RemoveAllMaps => self.remove_all_maps(),
+            MapCommand::ReloadMap(name) | MapCommand::AddMap(name) => self.reload_map(name),
+            MapCommand::DelPath(dev) => self.del_path(&dev),
+            MapCommand::ResetStats(target) => self.reset_stats(target.as_deref()),
         };
-        if res.is_ok() {
-            self.full_dirty = true;
-            self.changed = true;
-            actions.extend(self.reconcile());
+        match res {
+            Ok(mut actions) => {
+                self.full_dirty = true;
+                self.changed = true;
+                actions.extend(self.reconcile());
+                (Ok(()), actions)
+            }
+            Err(e) => (Err(e), Vec::new()),
         }
-        (res, actions)
+    }
+
+    fn fail_path(&mut self, dev: &str) -> Answer {
+        let now = self.now_ms;
+        let p = self.paths.get_mut(dev).ok_or(CommandError::NotFound)?;
+        p.chk = ChkState::Down;
+        p.next_check_ms = now + u64::from(p.interval_s) * 1000;
+        let mut actions = Vec::new();
+        if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt) {
+            p.dm = DmPathState::Failed;
+            actions.push(Action::Message {
+                map,
+                msg: format!("fail_path {devt}"),
+            });
+        }
+        Ok(actions)
+    }
+
+    fn reinstate_path(&mut self, dev: &str) -> Answer {
+        let now = self.now_ms;
+        let p = self.paths.get_mut(dev).ok_or(CommandError::NotFound)?;
+        p.next_check_ms = now;
+        let mut actions = Vec::new();
+        if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt) {
+            p.dm = DmPathState::Active;
+            p.chk = ChkState::Up;
+            actions.push(Action::Message {
+                map,
+                msg: format!("reinstate_path {devt}"),
+            });
+        }
+        Ok(actions)
+    }
+
+    fn switch_group(&mut self, map: &str, group: usize) -> Answer {
+        let m = self.find_map_mut(map).ok_or(CommandError::NotFound)?;
+        if group < 1 || group > m.groups.len().max(1) {
+            return Err(CommandError::Invalid(format!("invalid path group {group}")));
+        }
+        m.stats.switch_grp += 1;
+        Ok(vec![Action::Message {
+            map: m.name.clone(),
+            msg: format!("switch_group {group}"),
+        }])
+    }
+
+    /// The maps a command names: one (by name or WWID), or all.
+    fn named_maps(&mut self, target: Option<&str>) -> Result<Vec<&mut Map>, CommandError> {
+        let maps: Vec<&mut Map> = self
+            .maps
+            .values_mut()
+            .filter(|m| target.is_none_or(|t| m.name == t || m.wwid == t))
+            .collect();
+        if target.is_some() && maps.is_empty() {
+            return Err(CommandError::NotFound);
+        }
+        Ok(maps)
+    }
+
+    fn disable_queueing(&mut self, target: Option<&str>) -> Answer {
+        let mut actions = Vec::new();
+        for m in self.named_maps(target)? {
+            m.queue.disable();
+            actions.push(Action::Message {
+                map: m.name.clone(),
+                msg: "fail_if_no_path".into(),
+            });
+        }
+        Ok(actions)
+    }
+
+    fn restore_queueing(&mut self, target: Option<&str>) -> Answer {
+        let mut actions = Vec::new();
+        for m in self.named_maps(target)? {
+            if m.queue.restore(m.settings.no_path_retry) {
+                actions.push(Action::Message {
+                    map: m.name.clone(),
+                    msg: "queue_if_no_path".into(),
+                });
+            }
+        }
+        Ok(actions)
+    }
+
+    fn remove_map(&mut self, name: &str) -> Answer {
+        self.find_map_mut(name)
+            .ok_or(CommandError::NotFound)?
+            .remove_requested = true;
+        Ok(Vec::new())
+    }
+
+    fn remove_all_maps(&mut self) -> Answer {
+        for m in self.maps.values_mut() {
+            m.remove_requested = true;
+        }
+        Ok(Vec::new())
+    }
+
+    /// `reload map`/`add map`: forget the loaded table so reconcile loads
+    /// it now (even during a failed load's back-off); a WWID with paths
+    /// but no map is recorded so it gets one.
+    fn reload_map(&mut self, name: String) -> Answer {
+        let has_paths = self
+            .paths
+            .values()
+            .any(|p| p.info.wwid.as_deref() == Some(name.as_str()));
+        if let Some(m) = self.find_map_mut(&name) {
+            m.params = Some(String::new());
+            m.retry_at_ms = None;
+            return Ok(Vec::new());
+        }
+        if !has_paths {
+            return Err(CommandError::NotFound);
+        }
+        self.wwids.insert(name.clone());
+        Ok(vec![Action::AddWwid(name)])
+    }
+
+    fn del_path(&mut self, dev: &str) -> Answer {
+        self.paths.remove(dev).ok_or(CommandError::NotFound)?;
+        for m in self.maps.values_mut() {
+            m.members.retain(|d| d != dev);
+        }
+        Ok(Vec::new())
+    }
+
+    fn reset_stats(&mut self, target: Option<&str>) -> Answer {
+        for m in self.named_maps(target)? {
+            m.stats = MapStats::default();
+        }
+        Ok(Vec::new())
     }
 }

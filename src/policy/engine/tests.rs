@@ -423,7 +423,7 @@ fn operator_commands() {
     assert!(r.is_ok());
     assert_eq!(messages(&a), vec!["fail_path 8:16"]);
     let (r, _) = e.command(MapCommand::FailPath("sdq".into()), 1_000);
-    assert_eq!(r, Err("device not found".into()));
+    assert_eq!(r, Err(crate::CommandError::NotFound));
     let (r, a) = e.command(
         MapCommand::SwitchGroup {
             map: "3600a".into(),
