@@ -120,15 +120,17 @@ impl Engine {
     }
 
     fn remove_map(&mut self, name: &str) -> Answer {
-        self.find_map_mut(name)
-            .ok_or(CommandError::NotFound)?
-            .remove_requested = true;
+        let m = self.find_map_mut(name).ok_or(CommandError::NotFound)?;
+        m.remove_requested = true;
+        let wwid = m.wwid.clone();
+        self.held.insert(wwid);
         Ok(Vec::new())
     }
 
     fn remove_all_maps(&mut self) -> Answer {
         for m in self.maps.values_mut() {
             m.remove_requested = true;
+            self.held.insert(m.wwid.clone());
         }
         Ok(Vec::new())
     }
@@ -141,6 +143,7 @@ impl Engine {
             .paths
             .values()
             .any(|p| p.info.wwid.as_deref() == Some(name.as_str()));
+        self.held.remove(&name);
         if let Some(m) = self.find_map_mut(&name) {
             m.params = Some(String::new());
             m.retry_at_ms = None;

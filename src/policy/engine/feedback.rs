@@ -36,9 +36,9 @@ impl Engine {
             } else {
                 warn!(map = %name, error = ?error, "could not remove map; it stays");
                 m.remove_requested = false;
+                // Not tried again until its paths change.
                 m.remove_failed = true;
-                // Keep it around; it is retried when its paths change.
-                m.members.clear();
+                self.held.remove(&wwid);
             }
             return Vec::new();
         }

@@ -140,6 +140,10 @@ pub struct Engine {
     /// Map name -> WWID: kernel feedback and checker results name a map,
     /// and must not scan every map to find it.
     map_wwids: HashMap<String, String>,
+    /// WWIDs whose map the operator removed (`del map`): not made again
+    /// until one of their paths changes, `add map`, or a reconfigure, as
+    /// with multipathd.
+    held: BTreeSet<String>,
     wwids: BTreeSet<String>,
     /// Identity conflicts already logged (once each).
     logged_conflicts: BTreeSet<String>,
@@ -206,6 +210,7 @@ impl Engine {
             paths: BTreeMap::new(),
             maps: BTreeMap::new(),
             map_wwids: HashMap::new(),
+            held: BTreeSet::new(),
             wwids: BTreeSet::new(),
             logged_conflicts: BTreeSet::new(),
             epoch: Instant::now(),
@@ -262,6 +267,7 @@ impl Engine {
         self.defaults = self.policy.defaults();
         self.alias_prefix = self.policy.alias_prefix();
         self.settings_pool.clear();
+        self.held.clear();
         // A reconfigure writes every member's timeouts again, as
         // multipathd's does (someone may have changed them meanwhile).
         self.paths.values_mut().for_each(|p| p.tuned = None);

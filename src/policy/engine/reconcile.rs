@@ -132,6 +132,7 @@ impl Engine {
         if let Some(m) = self.maps.get_mut(wwid) {
             m.remove_failed = false;
         }
+        self.held.remove(wwid);
         self.dirty.insert(wwid.to_string());
     }
 
@@ -340,6 +341,17 @@ impl Engine {
     }
 
     pub(super) fn reconcile_map(&mut self, wwid: &str, members: Vec<String>) -> Vec<Action> {
+        if self.held.contains(wwid) && !self.maps.contains_key(wwid) {
+            for d in &members {
+                if let Some(p) = self.paths.get_mut(d) {
+                    p.why = format!(
+                        "map of WWID {wwid} removed by the operator (del map); a path event or `add map {wwid}` makes it again"
+                    )
+                    .into();
+                }
+            }
+            return Vec::new();
+        }
         let now = self.now_ms;
         // Only a wait that still holds puts it back (below).
         self.time_waits.remove(wwid);

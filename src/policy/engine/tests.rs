@@ -1299,3 +1299,35 @@ fn skip_kpartx_and_deferred_remove_reach_the_kernel_actions() {
         deferred: false,
     }));
 }
+
+#[test]
+fn del_map_is_not_undone_until_a_path_event_or_add_map() {
+    let mut e = two_path_map(settings());
+    let (r, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_000);
+    assert!(r.is_ok());
+    assert!(a.iter().any(|x| matches!(x, Action::RemoveMap { .. })));
+    let a = e.handle(
+        Event::MapApplied {
+            name: "3600a".into(),
+            ok: true,
+            removed: true,
+            dm_minor: None,
+            error: None,
+        },
+        1_100,
+    );
+    assert!(creates(&a).is_empty(), "re-created at once: {a:?}");
+    let a = e.handle(Event::Tick, 6_000);
+    assert!(creates(&a).is_empty(), "{a:?}");
+    let why = e
+        .snapshot()
+        .paths
+        .iter()
+        .find(|p| p.info.dev == "sdb")
+        .map(|p| p.why.to_string())
+        .unwrap_or_default();
+    assert!(why.contains("removed by the operator"), "{why}");
+    let (r, a) = e.command(MapCommand::AddMap("3600a".into()), 7_000);
+    assert!(r.is_ok());
+    assert_eq!(creates(&a).len(), 1, "{a:?}");
+}
