@@ -183,7 +183,7 @@ impl<P: PathProbe> CheckRunner<P> {
 
     /// A check and, when the path is usable and `spec` is given, its prio,
     /// in one blocking call: one thread hand-off per check instead of two
-    /// (context switches were most of the steady-state CPU under TCG).
+    /// (context switches dominate a healthy SAN's checking cost).
     pub async fn check_then_prio(
         &self,
         path: std::sync::Arc<PathInfo>,
@@ -263,8 +263,8 @@ impl<P: PathProbe> CheckRunner<P> {
     }
 
     /// Check several paths in one blocking call, one after another: one
-    /// thread hand-off for the lot instead of one per path (hand-offs were
-    /// most of the steady-state CPU under TCG). Meant for paths whose last
+    /// thread hand-off for the lot instead of one per path (hand-offs
+    /// dominate a healthy SAN's checking cost). Meant for paths whose last
     /// check was good: a check that hangs holds up the ones after it, so a
     /// path in doubt belongs in a chunk of its own.
     ///

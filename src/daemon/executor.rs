@@ -11,14 +11,10 @@ use super::{MapKernel, ProbeResult, Prober, WwidStore};
 use crate::policy::{Action, Event};
 use crate::transport::{self, Outcome, TransportWriter};
 
-/// Map loads and removals that may run at once. Each one waits for udev
-/// to process the map (the devicemapper crate's udev sync), which takes
-/// seconds under load; running them in parallel off the run loop keeps the
-/// loop responsive and a big SAN's start-up short. The ioctls themselves
-/// take microseconds: a slot is mostly a thread parked on udev's semaphore,
-/// so the bound is high. At 16, a 64-LUN start-up ran in four waves of one
-/// udev round trip each (bench/README.md); multipathd does not wait for
-/// udev at all.
+/// Map loads and removals that may run at once, off the run loop so it
+/// stays responsive. A remove still waits for udev (the devicemapper
+/// crate's udev sync), which takes seconds under a uevent storm: a slot is
+/// mostly a parked thread, so the bound is high.
 const DM_SLOTS: usize = 256;
 
 pub struct Executor {

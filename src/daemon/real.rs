@@ -44,10 +44,10 @@ impl ConfigPolicy {
 /// The last blacklist verdict per path, with the path as it was judged.
 /// The engine asks for every path's verdict on every event it handles (each
 /// checker result, each 1 s tick), and a verdict costs a full settings
-/// resolution (hwtable regexes, for the property rule's uid_attribute): the
-/// largest share of mpathd's steady-state CPU before this cache
-/// (bench/README.md). A new configuration builds a new ConfigPolicy, so the
-/// cache never outlives the rules it was computed with.
+/// resolution (hwtable regexes, for the property rule's uid_attribute),
+/// which would dominate the steady-state CPU. A new configuration builds a
+/// new ConfigPolicy, so the cache never outlives the rules it was computed
+/// with.
 #[derive(Default)]
 pub struct FilterCache(
     std::sync::Mutex<std::collections::HashMap<String, (PathInfo, FilterResult)>>,
