@@ -8,6 +8,15 @@ set -euo pipefail
 . "$REPO/tests/vm/lib.sh"
 MP="$MPATHD_BIN/mpathd"
 
+# first_new_path "BEFORE": the first iSCSI path not in the list BEFORE.
+first_new_path() {
+    local d
+    for d in $(iscsi_paths); do
+        case " $1 " in *" $d "*) ;; *) echo "$d"; return 0 ;; esac
+    done
+    return 1
+}
+
 [ -e /lib/udev/rules.d/60-kpartx.rules ] || fail "kpartx's udev rule is not installed (package kpartx)"
 modprobe loop
 iscsi_san 1
@@ -32,7 +41,7 @@ before=$(iscsi_paths | tr '\n' ' ')
 iscsi_hot_add_lun 1 32
 wait_for "[ \$(iscsi_paths | wc -l) -ge 4 ]" 60
 udev_settle
-new=$(for d in $(iscsi_paths); do case " $before " in *" $d "*) ;; *) echo "$d" ;; esac; done | head -n1)
+new=$(first_new_path "$before")
 wait_for "[ -n \"\$(dev_wwid $new)\" ]" 60
 w1=$(dev_wwid "$new")
 wait_for "dmsetup table $w1 2>/dev/null | grep -q multipath" 120
@@ -70,7 +79,7 @@ before=$(iscsi_paths | tr '\n' ' ')
 iscsi_hot_add_lun 2 32
 wait_for "[ \$(iscsi_paths | wc -l) -ge 6 ]" 60
 udev_settle
-new=$(for d in $(iscsi_paths); do case " $before " in *" $d "*) ;; *) echo "$d" ;; esac; done | head -n1)
+new=$(first_new_path "$before")
 wait_for "[ -n \"\$(dev_wwid $new)\" ]" 60
 w2=$(dev_wwid "$new")
 wait_for "dmsetup table $w2 2>/dev/null | grep -q multipath" 120
