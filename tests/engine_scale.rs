@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mpathd::config::Config;
-use mpathd::daemon::real::ConfigPolicy;
+use mpathd::daemon::adapters::ConfigPolicy;
 use mpathd::model::{ChkState, DevT, PathInfo};
 use mpathd::policy::engine::{Action, Engine, Event};
 

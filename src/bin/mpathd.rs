@@ -22,7 +22,7 @@ fn main() -> ExitCode {
                 let cmd = mpathd::client::command_from_args(&cli.command);
                 client(&cli, Some(cmd.as_str()))
             } else {
-                mpathd::daemon::real::run_daemon(&cli)
+                mpathd::daemon::run::run_daemon(&cli)
             }
         }
     }
@@ -44,9 +44,9 @@ fn report(r: std::io::Result<Vec<std::path::PathBuf>>) -> ExitCode {
 }
 
 fn client(cli: &Cli, cmd: Option<&str>) -> ExitCode {
-    mpathd::daemon::real::run_client(cli, cmd)
+    mpathd::cli::commands::run_client(cli, cmd)
 }
 
 fn config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
-    mpathd::daemon::real::run_config_cmd(cli, cmd)
+    mpathd::cli::commands::run_config_cmd(cli, cmd)
 }

@@ -4,9 +4,12 @@
 //! with through narrow kernel traits. After every change a fresh snapshot
 //! is published for the control socket, so queries never wait on us.
 
+pub mod adapters;
 pub mod bindings;
 pub mod executor;
-pub mod real;
+pub mod run;
+mod sources;
+mod systemd;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod commands;
+
 /// Device-mapper multipath daemon, a drop-in replacement for multipathd.
 ///
 /// Without arguments mpathd runs the daemon in the foreground (as systemd
@@ -88,6 +90,16 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub sub: Option<Sub>,
+}
+
+impl Cli {
+    /// The configuration files this invocation reads.
+    pub fn config_paths(&self) -> crate::config::ConfigPaths {
+        crate::config::ConfigPaths {
+            main: self.config.clone(),
+            conf_dir: self.config_dir.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
