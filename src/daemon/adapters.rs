@@ -139,10 +139,8 @@ impl MapKernel for DmKernel {
         Ok(self.0.remove(name, deferred)?)
     }
 
-    fn message(&self, name: &str, msg: &str) -> Result<()> {
-        let m = DmMessage::from_str(msg)
-            .map_err(|e| Error::Other(format!("{name}: bad message '{msg}': {e}")))?;
-        Ok(self.0.message(name, &m)?)
+    fn message(&self, name: &str, msg: &DmMessage) -> Result<()> {
+        Ok(self.0.message(name, msg)?)
     }
 
     fn status(&self, name: &str) -> Result<Event> {

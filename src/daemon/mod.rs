@@ -55,7 +55,7 @@ pub trait MapKernel: Send + Sync + 'static {
     /// partition in use" when one is open, unless `deferred` (removed at
     /// last close).
     fn remove(&self, name: &str, deferred: bool) -> crate::Result<()>;
-    fn message(&self, name: &str, msg: &str) -> crate::Result<()>;
+    fn message(&self, name: &str, msg: &crate::dm::DmMessage) -> crate::Result<()>;
     /// Read and parse the map's status into an [`Event::DmStatus`].
     fn status(&self, name: &str) -> crate::Result<Event>;
     fn suspend(&self, name: &str) -> crate::Result<()>;
@@ -597,7 +597,7 @@ impl Daemon {
                 .into_iter()
                 .map(|map| Action::Message {
                     map,
-                    msg: "fail_if_no_path".into(),
+                    msg: crate::dm::DmMessage::FailIfNoPath,
                 })
                 .collect();
             if !actions.is_empty() {

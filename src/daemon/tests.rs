@@ -69,7 +69,7 @@ impl MapKernel for SimKernel {
             .remove(name);
         Ok(())
     }
-    fn message(&self, name: &str, msg: &str) -> crate::Result<()> {
+    fn message(&self, name: &str, msg: &crate::dm::DmMessage) -> crate::Result<()> {
         self.log
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?
@@ -83,11 +83,10 @@ impl MapKernel for SimKernel {
                 map: name.to_string(),
             })
         })?;
-        let mut words = msg.split_whitespace();
-        let verb = words.next().unwrap_or_default();
-        if let Some(devt) = words.next().and_then(|w| w.parse::<DevT>().ok()) {
+        use crate::dm::DmMessage as M;
+        if let M::FailPath(devt) | M::ReinstatePath(devt) = *msg {
             for p in m.1.iter_mut().filter(|p| p.0 == devt) {
-                p.1 = verb == "reinstate_path";
+                p.1 = matches!(msg, M::ReinstatePath(_));
             }
         }
         Ok(())

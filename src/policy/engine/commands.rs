@@ -47,7 +47,7 @@ impl Engine {
             p.dm = DmPathState::Failed;
             actions.push(Action::Message {
                 map,
-                msg: format!("fail_path {devt}"),
+                msg: DmMessage::FailPath(devt),
             });
         }
         Ok(actions)
@@ -63,7 +63,7 @@ impl Engine {
             p.chk = ChkState::Up;
             actions.push(Action::Message {
                 map,
-                msg: format!("reinstate_path {devt}"),
+                msg: DmMessage::ReinstatePath(devt),
             });
         }
         Ok(actions)
@@ -77,7 +77,7 @@ impl Engine {
         m.stats.switch_grp += 1;
         Ok(vec![Action::Message {
             map: m.name.clone(),
-            msg: format!("switch_group {group}"),
+            msg: DmMessage::SwitchGroup(u32::try_from(group).unwrap_or(u32::MAX)),
         }])
     }
 
@@ -100,7 +100,7 @@ impl Engine {
             m.queue.disable();
             actions.push(Action::Message {
                 map: m.name.clone(),
-                msg: "fail_if_no_path".into(),
+                msg: DmMessage::FailIfNoPath,
             });
         }
         Ok(actions)
@@ -112,7 +112,7 @@ impl Engine {
             if m.queue.restore(m.settings.no_path_retry) {
                 actions.push(Action::Message {
                     map: m.name.clone(),
-                    msg: "queue_if_no_path".into(),
+                    msg: DmMessage::QueueIfNoPath,
                 });
             }
         }

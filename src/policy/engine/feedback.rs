@@ -88,7 +88,7 @@ impl Engine {
                     if let Some(devt) = p.info.devt {
                         actions.push(Action::Message {
                             map: map_name.clone(),
-                            msg: format!("fail_path {devt}"),
+                            msg: DmMessage::FailPath(devt),
                         });
                         p.dm = DmPathState::Failed;
                     }

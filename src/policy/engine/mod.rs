@@ -20,7 +20,7 @@ use crate::model::PathFilter;
 use super::grouping::{group_paths, GroupInput, PathGroup};
 use super::table;
 use super::Policy;
-use crate::dm::TableMatch;
+use crate::dm::{DmMessage, TableMatch};
 use crate::transport;
 
 mod commands;
@@ -525,7 +525,7 @@ impl Map {
         self.active_group = Some(best + 1);
         vec![Action::Message {
             map: self.name.clone(),
-            msg: format!("switch_group {}", best + 1),
+            msg: DmMessage::SwitchGroup(u32::try_from(best + 1).unwrap_or(u32::MAX)),
         }]
     }
 }

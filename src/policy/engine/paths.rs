@@ -312,7 +312,7 @@ impl Engine {
             if usable && dm != DmPathState::Active {
                 actions.push(Action::Message {
                     map: m.name.clone(),
-                    msg: format!("reinstate_path {devt}"),
+                    msg: DmMessage::ReinstatePath(devt),
                 });
                 if let Some(p) = self.paths.get_mut(dev) {
                     p.dm = DmPathState::Active;
@@ -321,7 +321,7 @@ impl Engine {
             } else if bad && dm != DmPathState::Failed {
                 actions.push(Action::Message {
                     map: m.name.clone(),
-                    msg: format!("fail_path {devt}"),
+                    msg: DmMessage::FailPath(devt),
                 });
                 if dm == DmPathState::Active {
                     m.stats.path_faults += 1;

@@ -88,7 +88,7 @@ impl Engine {
                 if m.queue.mode == Queueing::Off {
                     actions.push(Action::Message {
                         map: m.name.clone(),
-                        msg: "queue_if_no_path".into(),
+                        msg: DmMessage::QueueIfNoPath,
                     });
                     info!(map = %m.name, "path back: queueing restored");
                 }
@@ -166,7 +166,7 @@ impl Engine {
                         m.stats.q_timeouts += 1;
                         actions.push(Action::Message {
                             map: m.name.clone(),
-                            msg: "fail_if_no_path".into(),
+                            msg: DmMessage::FailIfNoPath,
                         });
                     }
                 }

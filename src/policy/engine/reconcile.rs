@@ -38,7 +38,7 @@ pub(super) fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
         m.queue.disable();
         actions.push(Action::Message {
             map: m.name.clone(),
-            msg: "fail_if_no_path".into(),
+            msg: DmMessage::FailIfNoPath,
         });
     }
     m.applying = true;
@@ -487,14 +487,14 @@ fn load_table(
         return Vec::new();
     }
     let msg = if map.queue.wants(map.settings.no_path_retry) {
-        "queue_if_no_path"
+        DmMessage::QueueIfNoPath
     } else {
-        "fail_if_no_path"
+        DmMessage::FailIfNoPath
     };
     info!(map = %map.name, %msg, "queueing differs from the configuration");
     map.params = Some(params);
     vec![Action::Message {
         map: map.name.clone(),
-        msg: msg.into(),
+        msg,
     }]
 }

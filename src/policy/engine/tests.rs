@@ -49,7 +49,7 @@ fn messages(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Message { msg, .. } => Some(msg.clone()),
+            Action::Message { msg, .. } => Some(msg.to_string()),
             _ => None,
         })
         .collect()
@@ -1205,9 +1205,9 @@ fn flush_on_last_del_fails_queued_io_before_the_remove() {
         let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
         let remove_at = a.iter().position(|x| matches!(x, Action::RemoveMap { .. }));
         assert!(remove_at.is_some(), "{a:?}");
-        let fail_at = a
-            .iter()
-            .position(|x| matches!(x, Action::Message { msg, .. } if msg == "fail_if_no_path"));
+        let fail_at = a.iter().position(
+            |x| matches!(x, Action::Message { msg, .. } if *msg == DmMessage::FailIfNoPath),
+        );
         if flush {
             assert!(
                 fail_at.is_some() && fail_at < remove_at,

@@ -99,7 +99,7 @@ pub enum Action {
     },
     Message {
         map: String,
-        msg: String,
+        msg: DmMessage,
     },
     /// Record a WWID in the wwids file.
     AddWwid(String),
