@@ -464,10 +464,12 @@ pub struct Settings {
     pub prio_args: String,
     pub failback: Failback,
     pub no_path_retry: NoPathRetry,
-    /// The `features` string as configured, e.g. `1 queue_if_no_path`.
-    pub features: String,
+    /// The `features` as configured, e.g. `1 queue_if_no_path`.
+    #[serde(with = "as_text")]
+    pub features: crate::dm::Features,
     /// e.g. `0`, `1 alua`.
-    pub hardware_handler: String,
+    #[serde(with = "as_text")]
+    pub hardware_handler: crate::dm::HwHandler,
     pub rr_weight: RrWeight,
     pub rr_min_io: u32,
     pub rr_min_io_rq: u32,
@@ -516,8 +518,8 @@ impl Default for Settings {
             prio_args: String::new(),
             failback: Failback::Manual,
             no_path_retry: NoPathRetry::Fail,
-            features: "0".into(),
-            hardware_handler: "0".into(),
+            features: crate::dm::Features::default(),
+            hardware_handler: crate::dm::HwHandler::none(),
             rr_weight: RrWeight::Uniform,
             rr_min_io: 1000,
             rr_min_io_rq: 1,
@@ -730,4 +732,26 @@ pub trait PathFilter {
     fn filter_path(&self, info: &PathInfo) -> FilterResult;
     /// Devnode rules alone (before anything else is read from a device).
     fn filter_devnode(&self, dev: &str) -> FilterResult;
+}
+
+/// Serde for the dm grammar types in [`Settings`]: as the text the table
+/// and multipath.conf use.
+mod as_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub fn serialize<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }

@@ -720,7 +720,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
     };
 
     // features and no_path_retry, reconciled as multipath-tools does.
-    let mut features = r.get("features").unwrap_or(d.features.clone());
+    let mut features = r.get("features").unwrap_or(d.features.to_string());
     let npr_conf = r.find("no_path_retry");
     let mut no_path_retry = match npr_conf.as_ref().map(|(t, _)| t.as_str()) {
         Some("queue") => NoPathRetry::Queue,
@@ -785,7 +785,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         }
         _ => r
             .get("hardware_handler")
-            .unwrap_or(d.hardware_handler.clone()),
+            .unwrap_or(d.hardware_handler.to_string()),
     };
     if info.is_some() {
         let from_default = r
@@ -911,8 +911,9 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         prio_args,
         failback,
         no_path_retry,
-        features,
-        hardware_handler,
+        features: features.parse().unwrap_or_default(),
+        // The config parser checked both; what it let through parses.
+        hardware_handler: hardware_handler.parse().unwrap_or_default(),
         rr_weight,
         rr_min_io,
         rr_min_io_rq,

@@ -315,8 +315,8 @@ fn assert_essm_settings(c: &Config) {
     };
     let s = c.resolve(&info);
     assert_eq!(s.path_grouping_policy, PgPolicy::GroupByPrio);
-    assert_eq!(s.features, "1 queue_if_no_path");
-    assert_eq!(s.hardware_handler, "1 alua");
+    assert_eq!(s.features.to_string(), "1 queue_if_no_path");
+    assert_eq!(s.hardware_handler.to_string(), "1 alua");
     assert_eq!(s.failback, Failback::Immediate);
     assert_eq!(s.rr_weight, RrWeight::Uniform);
     assert_eq!(s.rr_min_io, 100);
@@ -520,7 +520,7 @@ fn detect_prio_checker_pgpolicy() {
         ("const", "directio")
     );
     assert_eq!(s.path_grouping_policy, PgPolicy::Multibus);
-    assert_eq!(s.hardware_handler, "0");
+    assert_eq!(s.hardware_handler.to_string(), "0");
 
     info.tpgs = 1;
     let s = c.resolve(&info);
@@ -534,7 +534,7 @@ fn detect_prio_checker_pgpolicy() {
     assert!(s.origins["path_grouping_policy"]
         .source
         .starts_with("detect_pgpolicy"));
-    assert_eq!(s.hardware_handler, "1 alua");
+    assert_eq!(s.hardware_handler.to_string(), "1 alua");
 
     // The kernel's ALUA handler exposes access_state: sysfs prio.
     info.access_state = Some("active/optimized".into());
@@ -579,7 +579,7 @@ fn features_queue_if_no_path_reconciled() {
     );
     let s = c.resolve(&path("X", "Y"));
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(4));
-    assert_eq!(s.features, "2 pg_init_retries 50");
+    assert_eq!(s.features.to_string(), "2 pg_init_retries 50");
     assert_eq!(s.pg_init_retries, Some(50));
 }
 

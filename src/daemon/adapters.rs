@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigPaths};
 use crate::discovery::WwidsFile;
 use crate::dm::{DmMessage, DmOps, MultipathStatus, MultipathTable};
 use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
-use crate::policy::{Event, Resolver};
+use crate::policy::Resolver;
 use crate::prio::{PrioSpec, PRIO_UNDEF};
 use crate::{Error, Result};
 
@@ -95,10 +95,17 @@ impl MapKernel for DmKernel {
                 continue;
             }
             let (size, params) = self.0.table(&m.name)?;
+            let table = match MultipathTable::from_str(&params) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    warn!(map = %m.name, error = %e, %params, "cannot read the table of an existing map; it will be reloaded");
+                    None
+                }
+            };
             out.push(ExistingMap {
                 name: m.name.clone(),
                 uuid: m.uuid.clone(),
-                params,
+                table,
                 size,
                 dm_minor: Some(m.minor()),
             });
@@ -111,19 +118,27 @@ impl MapKernel for DmKernel {
         name: &str,
         uuid: &str,
         size: u64,
-        params: &str,
+        table: &MultipathTable,
         skip_kpartx: bool,
     ) -> Result<Option<u32>> {
+        let params = table.to_string();
         Ok(Some(
             self.0
-                .create_opts(name, uuid, size, params, skip_kpartx)?
+                .create_opts(name, uuid, size, &params, skip_kpartx)?
                 .minor(),
         ))
     }
 
-    fn reload(&self, name: &str, size: u64, params: &str, skip_kpartx: bool) -> Result<()> {
+    fn reload(
+        &self,
+        name: &str,
+        size: u64,
+        table: &MultipathTable,
+        skip_kpartx: bool,
+    ) -> Result<()> {
         // noflush: I/O queued on a map without paths stays queued.
-        Ok(self.0.reload_opts(name, size, params, true, skip_kpartx)?)
+        let params = table.to_string();
+        Ok(self.0.reload_opts(name, size, &params, true, skip_kpartx)?)
     }
 
     fn remove(&self, name: &str, deferred: bool) -> Result<()> {
@@ -143,7 +158,7 @@ impl MapKernel for DmKernel {
         Ok(self.0.message(name, msg)?)
     }
 
-    fn status(&self, name: &str) -> Result<Event> {
+    fn status(&self, name: &str) -> Result<crate::dm::LiveMap> {
         // Two ioctls: after a dm event this is on the path from a failed
         // path to the published snapshot. The live queue_if_no_path is in
         // the table, not in the status.
@@ -161,16 +176,8 @@ impl MapKernel for DmKernel {
         let queue = MultipathTable::from_str(&params)
             .ok()
             .map(|t| t.features.queue_if_no_path);
-        Ok(Event::DmStatus {
-            name: name.to_string(),
-            paths: st
-                .groups
-                .iter()
-                .flat_map(|g| g.paths.iter())
-                .map(|p| (p.dev, p.state == crate::model::DmPathState::Active))
-                .collect(),
-            pg_states: st.groups.iter().map(|g| g.state).collect(),
-            active_group: st.active_group().and_then(|g| usize::try_from(g).ok()),
+        Ok(crate::dm::LiveMap {
+            status: st,
             queue_if_no_path: queue,
             suspended: info.suspended,
         })

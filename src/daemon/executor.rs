@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, error, warn};
 
 use super::{MapKernel, ProbeResult, Prober, WwidStore};
+use crate::dm::MultipathTable;
 use crate::policy::{Action, Event};
 use crate::transport::{self, Outcome, TransportWriter};
 
@@ -37,13 +38,13 @@ enum MapChange {
         name: String,
         uuid: String,
         size: u64,
-        params: String,
+        table: MultipathTable,
         skip_kpartx: bool,
     },
     Reload {
         name: String,
         size: u64,
-        params: String,
+        table: MultipathTable,
         skip_kpartx: bool,
     },
     Remove {
@@ -63,29 +64,29 @@ impl MapChange {
 
     /// Apply and describe the outcome as events (plus the new status).
     fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<crate::Error>) {
-        let (name, result, removed, params) = match self {
+        let (name, result, removed, table) = match self {
             MapChange::Create {
                 name,
                 uuid,
                 size,
-                params,
+                table,
                 skip_kpartx,
             } => {
-                let r = k.create(&name, &uuid, size, &params, skip_kpartx);
-                (name, r, false, params)
+                let r = k.create(&name, &uuid, size, &table, skip_kpartx);
+                (name, r, false, Some(table))
             }
             MapChange::Reload {
                 name,
                 size,
-                params,
+                table,
                 skip_kpartx,
             } => {
-                let r = k.reload(&name, size, &params, skip_kpartx).map(|()| None);
-                (name, r, false, params)
+                let r = k.reload(&name, size, &table, skip_kpartx).map(|()| None);
+                (name, r, false, Some(table))
             }
             MapChange::Remove { name, deferred } => {
                 let r = k.remove(&name, deferred).map(|()| None);
-                (name, r, true, String::new())
+                (name, r, true, None)
             }
         };
         match result {
@@ -99,7 +100,7 @@ impl MapChange {
                 }];
                 if !removed {
                     match k.status(&name) {
-                        Ok(st) => ev.push(st),
+                        Ok(live) => ev.push(Event::dm_status(&name, live)),
                         Err(e) => debug!(map = %name, error = %e, "status read failed"),
                     }
                 }
@@ -109,7 +110,8 @@ impl MapChange {
                 if removed {
                     warn!(map = %name, error = %e, "remove failed");
                 } else {
-                    error!(map = %name, error = %e, %params, "map load failed");
+                    let table = table.map(|t| t.to_string()).unwrap_or_default();
+                    error!(map = %name, error = %e, %table, "map load failed");
                 }
                 let msg = e.to_string();
                 (
@@ -232,7 +234,7 @@ impl Executor {
                     name,
                     uuid,
                     size,
-                    params,
+                    table,
                     skip_kpartx,
                 } => {
                     self.change(
@@ -240,7 +242,7 @@ impl Executor {
                             name,
                             uuid,
                             size,
-                            params,
+                            table,
                             skip_kpartx,
                         },
                         &mut events,
@@ -249,14 +251,14 @@ impl Executor {
                 Action::ReloadMap {
                     name,
                     size,
-                    params,
+                    table,
                     skip_kpartx,
                 } => {
                     self.change(
                         MapChange::Reload {
                             name,
                             size,
-                            params,
+                            table,
                             skip_kpartx,
                         },
                         &mut events,
@@ -303,7 +305,7 @@ impl Executor {
         // One status read per messaged map brings dm's view back in.
         for name in touched {
             match self.kernel.status(&name) {
-                Ok(ev) => events.push(ev),
+                Ok(live) => events.push(Event::dm_status(&name, live)),
                 Err(e) => debug!(map = %name, error = %e, "status read failed"),
             }
         }

@@ -29,13 +29,14 @@ pub use executor::Executor;
 pub struct ExistingMap {
     pub name: String,
     pub uuid: String,
-    pub params: String,
+    /// None when the kernel's table is not one we can read.
+    pub table: Option<crate::dm::MultipathTable>,
     pub size: u64,
     pub dm_minor: Option<u32>,
 }
 
 /// Device-mapper operations the executor needs. Implemented over the
-/// `devicemapper` crate in [`real`], and by a simulator in tests.
+/// `devicemapper` crate in [`adapters`], and by a simulator in tests.
 pub trait MapKernel: Send + Sync + 'static {
     /// Multipath maps that exist now (uuid starting `mpath-`).
     fn existing_maps(&self) -> crate::Result<Vec<ExistingMap>>;
@@ -46,18 +47,24 @@ pub trait MapKernel: Send + Sync + 'static {
         name: &str,
         uuid: &str,
         size: u64,
-        params: &str,
+        table: &crate::dm::MultipathTable,
         skip_kpartx: bool,
     ) -> crate::Result<Option<u32>>;
     /// Load a new table and activate it; never leaves the map suspended.
-    fn reload(&self, name: &str, size: u64, params: &str, skip_kpartx: bool) -> crate::Result<()>;
+    fn reload(
+        &self,
+        name: &str,
+        size: u64,
+        table: &crate::dm::MultipathTable,
+        skip_kpartx: bool,
+    ) -> crate::Result<()>;
     /// Remove the map's partition maps, then the map; fails with "map or
     /// partition in use" when one is open, unless `deferred` (removed at
     /// last close).
     fn remove(&self, name: &str, deferred: bool) -> crate::Result<()>;
     fn message(&self, name: &str, msg: &crate::dm::DmMessage) -> crate::Result<()>;
-    /// Read and parse the map's status into an [`Event::DmStatus`].
-    fn status(&self, name: &str) -> crate::Result<Event>;
+    /// Read the map's live state.
+    fn status(&self, name: &str) -> crate::Result<crate::dm::LiveMap>;
     fn suspend(&self, name: &str) -> crate::Result<()>;
     fn resume(&self, name: &str) -> crate::Result<()>;
 }
@@ -394,12 +401,12 @@ impl Daemon {
                     events.push(Event::Adopt {
                         name: m.name.clone(),
                         wwid: wwid.to_string(),
-                        params: m.params.clone(),
+                        table: m.table.clone(),
                         size: m.size,
                         dm_minor: m.dm_minor,
                     });
                     match self.exec.kernel.status(&m.name) {
-                        Ok(ev) => events.push(ev),
+                        Ok(live) => events.push(Event::dm_status(&m.name, live)),
                         Err(e) => {
                             warn!(map = %m.name, error = %e, "cannot read status of existing map")
                         }
@@ -558,7 +565,7 @@ impl Daemon {
                     let mut events = Vec::new();
                     for n in names {
                         match self.exec.kernel.status(&n) {
-                            Ok(ev) => events.push(ev),
+                            Ok(live) => events.push(Event::dm_status(&n, live)),
                             // A map being created: its load reports in.
                             Err(e @ crate::Error::NoActiveTable(_)) => {
                                 debug!(map = %n, error = %e, "status after dm event")

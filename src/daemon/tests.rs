@@ -33,15 +33,16 @@ impl MapKernel for SimKernel {
         name: &str,
         _uuid: &str,
         _size: u64,
-        params: &str,
+        table: &crate::dm::MultipathTable,
         _skip_kpartx: bool,
     ) -> crate::Result<Option<u32>> {
+        let params = table.to_string();
         let mut maps = self
             .maps
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?;
         let n = maps.len() as u32;
-        maps.insert(name.into(), (params.into(), devts(params)));
+        maps.insert(name.into(), (params.clone(), devts(&params)));
         self.log
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?
@@ -52,14 +53,15 @@ impl MapKernel for SimKernel {
         &self,
         name: &str,
         _size: u64,
-        params: &str,
+        table: &crate::dm::MultipathTable,
         _skip_kpartx: bool,
     ) -> crate::Result<()> {
+        let params = table.to_string();
         let mut maps = self
             .maps
             .lock()
             .map_err(|_| crate::Error::Other("poisoned".into()))?;
-        maps.insert(name.into(), (params.into(), devts(params)));
+        maps.insert(name.into(), (params.clone(), devts(&params)));
         Ok(())
     }
     fn remove(&self, name: &str, _deferred: bool) -> crate::Result<()> {
@@ -91,7 +93,7 @@ impl MapKernel for SimKernel {
         }
         Ok(())
     }
-    fn status(&self, name: &str) -> crate::Result<Event> {
+    fn status(&self, name: &str) -> crate::Result<crate::dm::LiveMap> {
         let maps = self
             .maps
             .lock()
@@ -101,11 +103,31 @@ impl MapKernel for SimKernel {
                 map: name.to_string(),
             })
         })?;
-        Ok(Event::DmStatus {
-            name: name.into(),
-            paths: m.1.clone(),
-            pg_states: vec![PgState::Active],
-            active_group: Some(1),
+        use crate::dm::{MultipathStatus, StatusGroup, StatusPath};
+        use crate::model::DmPathState;
+        let paths =
+            m.1.iter()
+                .map(|(dev, active)| StatusPath {
+                    dev: *dev,
+                    state: if *active {
+                        DmPathState::Active
+                    } else {
+                        DmPathState::Failed
+                    },
+                    fail_count: 0,
+                    selector_args: Vec::new(),
+                })
+                .collect();
+        Ok(crate::dm::LiveMap {
+            status: MultipathStatus {
+                next_pg: 1,
+                groups: vec![StatusGroup {
+                    state: PgState::Active,
+                    selector_args: Vec::new(),
+                    paths,
+                }],
+                ..MultipathStatus::default()
+            },
             queue_if_no_path: None,
             suspended: false,
         })

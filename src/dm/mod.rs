@@ -11,6 +11,15 @@ pub mod target;
 
 pub use events::{diff_events, watch, MapEvent, MapEventKind};
 pub use kernel::{DmMessage, DmOps, MapInfo, RealDm};
+
+/// A live map as the kernel reports it: its status line, whether its
+/// table queues (the status does not say), and whether it is suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMap {
+    pub status: MultipathStatus,
+    pub queue_if_no_path: Option<bool>,
+    pub suspended: bool,
+}
 pub use sim::{SimDm, SimOp};
 pub use target::{
     Features, GrammarError, HwHandler, MultipathStatus, MultipathTable, Selector, StatusGroup,

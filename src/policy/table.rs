@@ -3,80 +3,61 @@
 
 use std::str::FromStr;
 
-use crate::dm::{MultipathTable, TableMatch};
+use crate::dm::{Features, HwHandler, MultipathTable, Selector};
+use crate::model::DevT;
 use crate::model::{NoPathRetry, Settings};
 
 use super::grouping::PathGroup;
 
-/// The features words for a map: the configured `features` with
-/// queue_if_no_path forced on or off by no_path_retry, plus
-/// pg_init_retries. Returned without the leading count.
-pub fn feature_words(settings: &Settings) -> Vec<String> {
-    let mut words: Vec<String> = settings
-        .features
-        .split_whitespace()
-        .skip(1) // the count
-        .map(str::to_string)
-        .collect();
-    // no_path_retry decides queueing, as in multipath-tools.
-    words.retain(|w| w != "queue_if_no_path");
-    let queue = !matches!(settings.no_path_retry, NoPathRetry::Fail);
-    if queue {
-        words.insert(0, "queue_if_no_path".to_string());
+/// The map's features: the configured ones with queue_if_no_path forced on
+/// or off by no_path_retry, as in multipath-tools, plus pg_init_retries.
+pub fn features(settings: &Settings) -> Features {
+    let mut f = settings.features.clone();
+    f.queue_if_no_path = !matches!(settings.no_path_retry, NoPathRetry::Fail);
+    if f.pg_init_retries.is_none() {
+        f.pg_init_retries = settings.pg_init_retries;
     }
-    if let Some(n) = settings.pg_init_retries {
-        if !words.iter().any(|w| w == "pg_init_retries") {
-            words.push("pg_init_retries".into());
-            words.push(n.to_string());
-        }
-    }
-    words
-}
-
-fn counted(words: &[String]) -> String {
-    if words.is_empty() {
-        "0".to_string()
-    } else {
-        format!("{} {}", words.len(), words.join(" "))
-    }
+    f
 }
 
 /// The hardware handler for the map. With retain_attached_hw_handler the
 /// handler the kernel already attached to the paths wins, as multipathd
 /// does, so a reload never fights scsi_dh.
-pub fn hwhandler(settings: &Settings, attached: Option<&str>) -> String {
+pub fn hwhandler(settings: &Settings, attached: Option<&str>) -> HwHandler {
     if settings.retain_attached_hw_handler {
         if let Some(h) = attached {
             if !h.is_empty() && h != "detached" {
-                return format!("1 {h}");
+                return HwHandler::named(h);
             }
         }
     }
-    let h = settings.hardware_handler.trim();
-    if h.is_empty() {
-        "0".into()
-    } else {
-        h.to_string()
-    }
+    settings.hardware_handler.clone()
 }
 
-/// Full table parameters: `<features> <hwhandler> <nr_pg> <init_pg>
-/// {<selector> <nr_paths> 1 {<maj:min> <repeat>}}`.
-pub fn render(settings: &Settings, attached_handler: Option<&str>, groups: &[PathGroup]) -> String {
-    let mut out = String::new();
-    out.push_str(&counted(&feature_words(settings)));
-    out.push(' ');
-    out.push_str(&hwhandler(settings, attached_handler));
-    let init_pg = usize::from(!groups.is_empty());
-    out.push_str(&format!(" {} {}", groups.len(), init_pg));
-    let selector = normalize_selector(&settings.path_selector);
-    for g in groups {
-        out.push_str(&format!(" {} {} 1", selector, g.paths.len()));
-        for (_, devt, repeat) in &g.paths {
-            out.push_str(&format!(" {devt} {repeat}"));
-        }
-    }
-    out
+/// The table: features, handler, then one group per path group in
+/// priority order, each with the configured selector.
+pub fn render(
+    settings: &Settings,
+    attached_handler: Option<&str>,
+    groups: &[PathGroup],
+) -> MultipathTable {
+    let selector =
+        Selector::from_str(&normalize_selector(&settings.path_selector)).unwrap_or_else(|_| {
+            Selector {
+                name: "service-time".into(),
+                args: vec!["0".into()],
+            }
+        });
+    let groups: Vec<Vec<(DevT, u32)>> = groups
+        .iter()
+        .map(|g| g.paths.iter().map(|(_, d, r)| (*d, *r)).collect())
+        .collect();
+    MultipathTable::from_groups(
+        features(settings),
+        hwhandler(settings, attached_handler),
+        &selector,
+        &groups,
+    )
 }
 
 /// `round-robin` alone means `round-robin 0`: the kernel always prints the
@@ -90,44 +71,31 @@ pub fn normalize_selector(sel: &str) -> String {
     }
 }
 
-/// Compare the desired parameters with those loaded (or read back from
-/// the kernel, which rewrites some of them). Unparseable input compares
-/// word by word.
-pub fn compare(loaded: &str, desired: &str) -> TableMatch {
-    match (
-        MultipathTable::from_str(loaded),
-        MultipathTable::from_str(desired),
-    ) {
-        (Ok(old), Ok(new)) => new.compare(&old),
-        _ if loaded.split_whitespace().eq(desired.split_whitespace()) => TableMatch::Same,
-        _ => TableMatch::ReloadNeeded,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DevT;
+    use crate::dm::TableMatch;
+
+    fn g(prio: i32, dev: &str, devt: DevT) -> PathGroup {
+        PathGroup {
+            prio,
+            paths: vec![(dev.into(), devt, 1)],
+        }
+    }
 
     #[test]
     fn renders_compat_example() {
         let s = Settings {
             no_path_retry: NoPathRetry::Queue,
-            hardware_handler: "1 alua".into(),
+            hardware_handler: HwHandler::named("alua"),
             ..Settings::default()
         };
         let groups = vec![
-            PathGroup {
-                prio: 50,
-                paths: vec![("sdc".into(), DevT::new(8, 32), 1)],
-            },
-            PathGroup {
-                prio: 10,
-                paths: vec![("sdb".into(), DevT::new(8, 16), 1)],
-            },
+            g(50, "sdc", DevT::new(8, 32)),
+            g(10, "sdb", DevT::new(8, 16)),
         ];
         assert_eq!(
-            render(&s, None, &groups),
+            render(&s, None, &groups).to_string(),
             "1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1"
         );
     }
@@ -135,31 +103,32 @@ mod tests {
     #[test]
     fn no_path_retry_fail_drops_queueing_feature() {
         let s = Settings {
-            features: "1 queue_if_no_path".into(),
+            features: "1 queue_if_no_path".parse().unwrap_or_default(),
             no_path_retry: NoPathRetry::Fail,
             pg_init_retries: Some(50),
             ..Settings::default()
         };
-        assert_eq!(counted(&feature_words(&s)), "2 pg_init_retries 50");
+        assert_eq!(features(&s).to_string(), "2 pg_init_retries 50");
     }
 
     #[test]
     fn kernel_rewrites_are_not_changes() {
-        let ours = "0 1 alua 2 1 service-time 0 1 1 8:0 1 service-time 0 1 1 8:64 1";
-        let kernel = "0 1 alua 2 2 service-time 0 1 2 8:0 1 1 service-time 0 1 2 8:64 1 1";
-        assert_eq!(compare(kernel, ours), TableMatch::Same);
-        let swapped = "0 1 alua 2 1 service-time 0 1 1 8:64 1 service-time 0 1 1 8:0 1";
-        assert_eq!(compare(kernel, swapped), TableMatch::ReloadNeeded);
+        let t = |s: &str| MultipathTable::from_str(s).unwrap_or_default();
+        let ours = t("0 1 alua 2 1 service-time 0 1 1 8:0 1 service-time 0 1 1 8:64 1");
+        let kernel = t("0 1 alua 2 2 service-time 0 1 2 8:0 1 1 service-time 0 1 2 8:64 1 1");
+        assert_eq!(ours.compare(&kernel), TableMatch::Same);
+        let swapped = t("0 1 alua 2 1 service-time 0 1 1 8:64 1 service-time 0 1 1 8:0 1");
+        assert_eq!(swapped.compare(&kernel), TableMatch::ReloadNeeded);
         let queue =
-            "1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:0 1 service-time 0 1 1 8:64 1";
-        assert_eq!(compare(kernel, queue), TableMatch::QueueingDiffers);
+            t("1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:0 1 service-time 0 1 1 8:64 1");
+        assert_eq!(queue.compare(&kernel), TableMatch::QueueingDiffers);
     }
 
     #[test]
     fn attached_handler_is_retained() {
         let s = Settings::default();
-        assert_eq!(hwhandler(&s, Some("alua")), "1 alua");
-        assert_eq!(hwhandler(&s, Some("detached")), "0");
-        assert_eq!(render(&s, None, &[]), "0 0 0 0");
+        assert_eq!(hwhandler(&s, Some("alua")).to_string(), "1 alua");
+        assert_eq!(hwhandler(&s, Some("detached")).to_string(), "0");
+        assert_eq!(render(&s, None, &[]).to_string(), "0 0 0 0");
     }
 }

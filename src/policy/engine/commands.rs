@@ -145,7 +145,7 @@ impl Engine {
             .any(|p| p.info.wwid.as_deref() == Some(name.as_str()));
         self.held.remove(&name);
         if let Some(m) = self.find_map_mut(&name) {
-            m.params = Some(String::new());
+            m.force_reload = true;
             m.retry_at_ms = None;
             return Ok(Vec::new());
         }

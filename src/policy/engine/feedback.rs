@@ -47,11 +47,11 @@ impl Engine {
             warn!(map = %name, error = ?error, "map load failed");
             if !m.in_kernel {
                 // Forget the failed create.
-                m.params = None;
-            } else if let Some((params, groups, size)) = before_reload {
+                m.table = None;
+            } else if let Some((table, groups, size)) = before_reload {
                 // The old table is still live: messages and the next
                 // compare go by it, so the reload is issued again.
-                m.params = params;
+                m.table = table;
                 m.groups = groups;
                 m.size = size;
             }

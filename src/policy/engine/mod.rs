@@ -20,7 +20,7 @@ use crate::model::PathFilter;
 use super::grouping::{group_paths, GroupInput, PathGroup};
 use super::table;
 use super::Policy;
-use crate::dm::{DmMessage, TableMatch};
+use crate::dm::{DmMessage, MultipathTable, TableMatch};
 use crate::transport;
 
 mod commands;
@@ -34,7 +34,7 @@ mod types;
 pub use types::{Action, Event, MapCommand, ProbeRequest};
 
 use queueing::QueueState;
-use reconcile::{features_of, hwhandler_of, params_hold};
+
 use snapshot::MapSnapCache;
 
 /// How long a new map waits for its paths' first check before it is
@@ -93,8 +93,10 @@ struct Map {
     settings: Arc<Settings>,
     members: Vec<String>,
     groups: Vec<PathGroup>,
-    /// Parameters last loaded (or read back when adopted).
-    params: Option<String>,
+    /// The table last loaded (or read back when adopted).
+    table: Option<MultipathTable>,
+    /// `reload map`: load the table again even if it is the same.
+    force_reload: bool,
     size: u64,
     in_kernel: bool,
     /// A create/reload/remove is in progress in the executor.
@@ -119,7 +121,7 @@ struct Map {
     retry_at_ms: Option<u64>,
     /// What the kernel held before the reload in flight (table, groups,
     /// size): a failed reload leaves that table live.
-    before_reload: Option<(Option<String>, Vec<PathGroup>, u64)>,
+    before_reload: Option<(Option<MultipathTable>, Vec<PathGroup>, u64)>,
     /// The last remove failed (the map is open): not tried again until
     /// one of its WWID's paths changes.
     remove_failed: bool,
@@ -351,7 +353,7 @@ impl Engine {
             Event::Adopt {
                 name,
                 wwid,
-                params,
+                table,
                 size,
                 dm_minor,
             } => {
@@ -362,7 +364,7 @@ impl Engine {
                 self.map_wwids.insert(name.clone(), wwid.clone());
                 self.maps.insert(
                     wwid.clone(),
-                    Map::new(name, wwid, settings, size, Some(params), true, dm_minor),
+                    Map::new(name, wwid, settings, size, table, true, dm_minor),
                 );
                 Vec::new()
             }
@@ -484,7 +486,7 @@ impl Map {
         wwid: String,
         settings: Arc<Settings>,
         size: u64,
-        params: Option<String>,
+        table: Option<MultipathTable>,
         in_kernel: bool,
         dm_minor: Option<u32>,
     ) -> Self {
@@ -495,7 +497,8 @@ impl Map {
             settings,
             members: Vec::new(),
             groups: Vec::new(),
-            params,
+            table,
+            force_reload: false,
             size,
             in_kernel,
             applying: false,

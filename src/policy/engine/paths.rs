@@ -302,7 +302,8 @@ impl Engine {
         // its check once the load is in. The table text decides, not the
         // dm state: an adopted map whose status could not be read holds
         // its paths with their dm state still unknown.
-        let in_table = !m.applying && devt.is_some_and(|d| params_hold(m.params.as_deref(), d));
+        let in_table = !m.applying
+            && devt.is_some_and(|d| m.table.as_ref().is_some_and(|t| t.paths().any(|p| p == d)));
         let held = match (m.settings.san_path_err, self.paths.get_mut(dev)) {
             (Some(d), Some(p)) => damp(p, &d, prev, usable, now),
             _ => false,

@@ -26,7 +26,7 @@ pub(super) fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
         return Vec::new();
     }
     // Adopted maps whose paths have not been seen yet stay.
-    if m.params.is_some() && m.groups.is_empty() {
+    if m.table.is_some() && m.groups.is_empty() {
         return Vec::new();
     }
     info!(map = %m.name, "last path gone: removing map");
@@ -50,41 +50,6 @@ pub(super) fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
         deferred: m.settings.deferred_remove,
     });
     actions
-}
-
-/// Whether a multipath table's params name the path `devt` (`maj:min`).
-pub(super) fn params_hold(params: Option<&str>, devt: DevT) -> bool {
-    let want = devt.to_string();
-    params.is_some_and(|p| p.split_whitespace().any(|t| t == want))
-}
-
-/// The `features` part of table parameters, as `show topology` prints it
-/// (`1 queue_if_no_path`): its count and that many words. Runs per map per
-/// snapshot, so it reads only the words it needs.
-pub(super) fn features_of(params: &str) -> String {
-    counted_words(&mut params.split_whitespace())
-}
-
-/// The hardware handler words (`1 alua`), after the features.
-pub(super) fn hwhandler_of(params: &str) -> String {
-    let mut words = params.split_whitespace();
-    let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
-    words.by_ref().take(n).for_each(drop);
-    counted_words(&mut words)
-}
-
-/// A count word and that many words after it, joined by spaces.
-pub(super) fn counted_words<'a>(words: &mut impl Iterator<Item = &'a str>) -> String {
-    let Some(first) = words.next() else {
-        return String::new();
-    };
-    let n: usize = first.parse().unwrap_or(0);
-    let mut out = first.to_string();
-    for w in words.take(n) {
-        out.push(' ');
-        out.push_str(w);
-    }
-    out
 }
 
 impl Engine {
@@ -309,16 +274,15 @@ impl Engine {
     /// until it runs again, unless the live table already holds it (dm
     /// reuses its handle).
     fn build_groups(&self, wwid: &str, members: &[String], settings: &Settings) -> Vec<PathGroup> {
-        let loaded = self.maps.get(wwid).and_then(|m| m.params.as_deref());
+        let loaded = self.maps.get(wwid).and_then(|m| m.table.as_ref());
         let inputs: Vec<GroupInput> = members
             .iter()
             .filter_map(|d| self.paths.get(d))
             .filter(|p| {
                 p.info.dev_state != DevState::Offline
-                    || p.info.devt.is_some_and(|t| {
-                        let t = t.to_string();
-                        loaded.is_some_and(|l| l.split_whitespace().any(|w| w == t))
-                    })
+                    || p.info
+                        .devt
+                        .is_some_and(|t| loaded.is_some_and(|l| l.paths().any(|d| d == t)))
             })
             .filter_map(|p| {
                 Some(GroupInput {
@@ -385,7 +349,7 @@ impl Engine {
         let tune = self.tune_transport(&members, &settings);
 
         let groups = self.build_groups(wwid, &members, &settings);
-        let params = table::render(&settings, attached.as_deref(), &groups);
+        let table = table::render(&settings, attached.as_deref(), &groups);
 
         self.map_wwids
             .entry(name.clone())
@@ -417,7 +381,7 @@ impl Engine {
         }
         let mut actions = tune;
         let created = !map.in_kernel;
-        actions.extend(load_table(map, wwid, size, params, groups));
+        actions.extend(load_table(map, wwid, size, table, groups));
         if created {
             if !self.wwids.contains(wwid) {
                 self.wwids.insert(wwid.to_string());
@@ -441,34 +405,35 @@ fn load_table(
     map: &mut Map,
     wwid: &str,
     size: u64,
-    params: String,
+    table: MultipathTable,
     groups: Vec<PathGroup>,
 ) -> Vec<Action> {
-    let verdict = match map.params.as_deref() {
-        Some(old) => table::compare(old, &params),
-        None => TableMatch::ReloadNeeded,
+    let verdict = match map.table.as_ref() {
+        Some(old) if !map.force_reload => table.compare(old),
+        _ => TableMatch::ReloadNeeded,
     };
+    map.force_reload = false;
     if !map.in_kernel {
-        info!(map = %map.name, %wwid, %params, "creating map");
+        info!(map = %map.name, %wwid, %table, "creating map");
         map.applying = true;
         map.action = "create".into();
         map.groups = groups;
-        map.params = Some(params.clone());
+        map.table = Some(table.clone());
         map.size = size;
         return vec![Action::CreateMap {
             name: map.name.clone(),
             uuid: format!("mpath-{wwid}"),
             size,
-            params,
+            table,
             skip_kpartx: map.settings.skip_kpartx,
         }];
     }
     if verdict == TableMatch::ReloadNeeded || map.size != size {
-        info!(map = %map.name, %params, "reloading map");
+        info!(map = %map.name, %table, "reloading map");
         map.applying = true;
         map.action = "reload".into();
         map.before_reload = Some((
-            map.params.replace(params.clone()),
+            map.table.replace(table.clone()),
             std::mem::replace(&mut map.groups, groups),
             map.size,
         ));
@@ -476,7 +441,7 @@ fn load_table(
         return vec![Action::ReloadMap {
             name: map.name.clone(),
             size,
-            params,
+            table,
             skip_kpartx: map.settings.skip_kpartx,
         }];
     }
@@ -492,7 +457,7 @@ fn load_table(
         DmMessage::FailIfNoPath
     };
     info!(map = %map.name, %msg, "queueing differs from the configuration");
-    map.params = Some(params);
+    map.table = Some(table);
     vec![Action::Message {
         map: map.name.clone(),
         msg,

@@ -64,7 +64,7 @@ impl QueueingShown {
 pub(super) struct MapSnapCache {
     snap: Arc<MapSnapshot>,
     settings: Arc<Settings>,
-    params: Option<String>,
+    table: Option<MultipathTable>,
     queueing: QueueingShown,
 }
 
@@ -113,7 +113,7 @@ pub(super) fn map_snapshot(
                     }
                 });
         let same = Arc::ptr_eq(&c.settings, &m.settings)
-            && c.params == m.params
+            && c.table == m.table
             && c.queueing == queueing
             && s.name == m.name
             && s.wwid == m.wwid
@@ -148,7 +148,7 @@ pub(super) fn map_snapshot(
                 .collect(),
         })
         .collect();
-    let params = m.params.as_deref();
+    let table = m.table.as_ref();
     let snap = Arc::new(MapSnapshot {
         name: m.name.clone(),
         wwid: m.wwid.clone(),
@@ -158,8 +158,8 @@ pub(super) fn map_snapshot(
         product: m.product.clone(),
         rev: m.rev.clone(),
         size: m.size,
-        features: params.map(features_of).unwrap_or_else(|| "0".into()),
-        hwhandler: params.map(hwhandler_of).unwrap_or_else(|| "0".into()),
+        features: table.map_or_else(|| "0".into(), |t| t.features.to_string()),
+        hwhandler: table.map_or_else(|| "0".into(), |t| t.hwhandler.to_string()),
         write_prot,
         failback: m.settings.failback,
         queueing: queueing.text(),
@@ -174,7 +174,7 @@ pub(super) fn map_snapshot(
     m.snap = Some(MapSnapCache {
         snap: Arc::clone(&snap),
         settings: Arc::clone(&m.settings),
-        params: m.params.clone(),
+        table: m.table.clone(),
         queueing,
     });
     snap

@@ -111,10 +111,10 @@ fn two_path_map(settings: Settings) -> Engine {
             Action::CreateMap {
                 name,
                 uuid,
-                params,
+                table,
                 size,
                 ..
-            } => Some((name.clone(), uuid.clone(), params.clone(), *size)),
+            } => Some((name.clone(), uuid.clone(), table.to_string(), *size)),
             _ => None,
         })
         .collect();
@@ -244,7 +244,7 @@ fn prio_change_regroups_with_one_reload() {
     let reloads: Vec<_> = a
         .iter()
         .filter_map(|a| match a {
-            Action::ReloadMap { params, .. } => Some(params.clone()),
+            Action::ReloadMap { table, .. } => Some(table.to_string()),
             _ => None,
         })
         .collect();
@@ -373,7 +373,9 @@ fn adopted_map_with_same_table_is_not_reloaded() {
         Event::Adopt {
             name: "3600a".into(),
             wwid: "3600a".into(),
-            params: "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1".into(),
+            table: "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1"
+                .parse()
+                .ok(),
             size: 32768,
             dm_minor: Some(0),
         },
@@ -484,7 +486,7 @@ fn creates(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::CreateMap { params, .. } => Some(params.clone()),
+            Action::CreateMap { table, .. } => Some(table.to_string()),
             _ => None,
         })
         .collect()
@@ -494,7 +496,7 @@ fn reloads(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::ReloadMap { params, .. } => Some(params.clone()),
+            Action::ReloadMap { table, .. } => Some(table.to_string()),
             _ => None,
         })
         .collect()
@@ -718,7 +720,9 @@ fn adopted_map_without_a_status_read_still_fails_and_reinstates_its_paths() {
         Event::Adopt {
             name: "3600a".into(),
             wwid: "3600a".into(),
-            params: "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1".into(),
+            table: "0 0 2 1 service-time 0 1 1 8:32 1 service-time 0 1 1 8:16 1"
+                .parse()
+                .ok(),
             size: 32768,
             dm_minor: Some(0),
         },
@@ -933,27 +937,6 @@ fn a_path_whose_wwid_changes_leaves_its_old_map() {
     assert_eq!(r.len(), 1, "{a:?}");
     assert!(!r[0].contains("8:32"), "{}", r[0]);
     assert!(r[0].contains("8:16"), "{}", r[0]);
-}
-
-#[test]
-fn features_and_hwhandler_words_of_a_table() {
-    use super::{features_of, hwhandler_of};
-    let p = "1 queue_if_no_path 1 alua 2 1 service-time 0 1 1 8:16 1";
-    assert_eq!(features_of(p), "1 queue_if_no_path");
-    assert_eq!(hwhandler_of(p), "1 alua");
-    let p = "0 0 1 1 round-robin 0 1 1 8:16 1000";
-    assert_eq!(features_of(p), "0");
-    assert_eq!(hwhandler_of(p), "0");
-    let p = "2 pg_init_retries 50 0 1 1 service-time 0 1 1 8:16 1";
-    assert_eq!(features_of(p), "2 pg_init_retries 50");
-    assert_eq!(hwhandler_of(p), "0");
-    assert_eq!(features_of(""), "");
-    assert_eq!(hwhandler_of(""), "");
-    assert_eq!(
-        hwhandler_of("3 a"),
-        "",
-        "short table: nothing after the features"
-    );
 }
 
 #[test]

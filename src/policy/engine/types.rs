@@ -41,7 +41,9 @@ pub enum Event {
     Adopt {
         name: String,
         wwid: String,
-        params: String,
+        /// None when the kernel's table could not be read as a multipath
+        /// table: the next pass loads ours.
+        table: Option<MultipathTable>,
         size: u64,
         dm_minor: Option<u32>,
     },
@@ -81,14 +83,14 @@ pub enum Action {
         name: String,
         uuid: String,
         size: u64,
-        params: String,
+        table: MultipathTable,
         /// No partition maps (kpartx) for this map.
         skip_kpartx: bool,
     },
     ReloadMap {
         name: String,
         size: u64,
-        params: String,
+        table: MultipathTable,
         skip_kpartx: bool,
     },
     /// Partition maps first, then the map; `deferred`: at last close if
@@ -135,4 +137,24 @@ pub enum MapCommand {
     AddMap(String),
     DelPath(String),
     ResetStats(Option<String>),
+}
+
+impl Event {
+    /// The kernel's view of a live map, as the engine takes it.
+    pub fn dm_status(name: &str, live: crate::dm::LiveMap) -> Event {
+        let st = live.status;
+        Event::DmStatus {
+            name: name.to_string(),
+            paths: st
+                .groups
+                .iter()
+                .flat_map(|g| g.paths.iter())
+                .map(|p| (p.dev, p.state == DmPathState::Active))
+                .collect(),
+            pg_states: st.groups.iter().map(|g| g.state).collect(),
+            active_group: st.active_group().and_then(|g| usize::try_from(g).ok()),
+            queue_if_no_path: live.queue_if_no_path,
+            suspended: live.suspended,
+        }
+    }
 }
