@@ -15,6 +15,7 @@
 pub mod io;
 pub mod probe;
 pub mod runner;
+#[cfg(test)]
 pub mod sim;
 
 use std::fmt;
@@ -27,6 +28,7 @@ use crate::prio::{PrioResult, PrioSpec};
 pub use io::{directio, readsector0, tur, tur_on, tur_step, TurStep};
 pub use probe::SysProbe;
 pub use runner::{CheckOutcome, CheckRunner, ChunkItem, RunnerStats};
+#[cfg(test)]
 pub use sim::SimProbe;
 
 /// The checkers this daemon implements.

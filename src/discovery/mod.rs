@@ -16,6 +16,7 @@ pub mod claim;
 pub mod coalesce;
 pub mod filter;
 pub mod identity;
+#[cfg(test)]
 pub mod sim;
 pub mod sysfs;
 pub mod udev;
@@ -34,6 +35,7 @@ use crate::Result;
 pub use coalesce::{BatchWindow, Batcher, Coalescer, DevEvent};
 pub use filter::{decide, Candidate, Decision, KnownWwids, Verdict};
 pub use identity::{find_conflicts, IdentityConflict};
+#[cfg(test)]
 pub use sim::{SimPathSource, SimSan};
 pub use sysfs::SysfsRoot;
 pub use udev::{UdevConfig, UdevPathSource};

@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod kernel;
+#[cfg(test)]
 pub mod sim;
 pub mod target;
 
@@ -20,6 +21,7 @@ pub struct LiveMap {
     pub queue_if_no_path: Option<bool>,
     pub suspended: bool,
 }
+#[cfg(test)]
 pub use sim::{SimDm, SimOp};
 pub use target::{
     Features, GrammarError, HwHandler, MultipathStatus, MultipathTable, Selector, StatusGroup,
