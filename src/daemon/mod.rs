@@ -7,12 +7,13 @@
 pub mod adapters;
 pub mod bindings;
 pub mod executor;
+mod publish;
 pub mod run;
 mod sources;
 mod systemd;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
@@ -88,9 +89,6 @@ pub trait Prober: Send + Sync + 'static {
         }
     }
 }
-
-/// The longest a change waits to be published while events stream in.
-const MAX_PUBLISH_GAP: Duration = Duration::from_millis(500);
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     if let Some(at) = at {
@@ -223,16 +221,8 @@ pub struct Daemon {
     queue_without_daemon: Option<bool>,
     /// Ticks each loop iteration so a watchdog can tell the loop is alive.
     pub on_tick: Option<Box<dyn Fn() + Send>>,
-    /// When the last snapshot was published and what building it cost.
-    last_publish: Option<Instant>,
-    publish_cost: Duration,
-    /// Something a snapshot shows changed and is not published yet.
-    publish_wanted: bool,
-    /// Among it, a path that failed or came back (see `publish_when_idle`).
-    publish_urgent: bool,
-    /// While events keep coming, the held-back change goes out by then
-    /// (see `publish_when_idle`).
-    publish_due: Option<Instant>,
+    /// When the next snapshot goes out.
+    publisher: publish::Publisher,
 }
 
 impl Daemon {
@@ -271,11 +261,7 @@ impl Daemon {
             path_reader: None,
             queue_without_daemon: None,
             on_tick: None,
-            last_publish: None,
-            publish_cost: Duration::ZERO,
-            publish_wanted: false,
-            publish_urgent: false,
-            publish_due: None,
+            publisher: publish::Publisher::default(),
         }
     }
 
@@ -301,38 +287,18 @@ impl Daemon {
         self.run_actions(&mut actions);
         let countdown = tick && self.engine.has_countdown();
         if self.engine.take_changed() || countdown || self.ready.is_some() {
-            self.publish_wanted = true;
+            self.publisher.want(false);
         }
         if self.engine.take_urgent() {
-            self.publish_wanted = true;
-            self.publish_urgent = true;
+            self.publisher.want(true);
         }
     }
 
-    /// Publish a wanted snapshot once no input is waiting. While events
-    /// keep coming (a hot add of hundreds of paths), the change is held
-    /// back, but no longer than five times what the last snapshot cost to
-    /// build (at most `MAX_PUBLISH_GAP`): a storm costs a few snapshots a
-    /// second, not one per event, and a lone change (a failed path) is
-    /// seen at once. Replies to commands publish at once (`publish`).
-    /// A path that failed or came back waits at most one build's cost (at
-    /// 1024 paths, checker results are always queued, and an I/O error
-    /// failing two paths a moment apart showed the second 100 ms late).
+    /// Publish a wanted snapshot once no input is waiting (see
+    /// [`publish::Publisher`]). Replies to commands publish at once.
     fn publish_when_idle(&mut self, backlog: bool) {
-        if !self.publish_wanted {
-            return;
-        }
-        let gap = if self.publish_urgent {
-            self.publish_cost
-        } else {
-            (self.publish_cost * 5).min(MAX_PUBLISH_GAP)
-        };
-        match self.last_publish {
-            Some(t) if backlog && t.elapsed() < gap => {
-                let due = t + gap;
-                self.publish_due = Some(self.publish_due.map_or(due, |d| d.min(due)));
-            }
-            _ => self.publish(),
+        if self.publisher.publish_now(backlog, Instant::now()) {
+            self.publish();
         }
     }
 
@@ -359,9 +325,6 @@ impl Daemon {
 
     fn publish(&mut self) {
         let t0 = Instant::now();
-        self.publish_wanted = false;
-        self.publish_urgent = false;
-        self.publish_due = None;
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
         snap.config_dump = self.config.config_dump.clone();
@@ -372,8 +335,7 @@ impl Daemon {
             snap.busy = true;
         }
         self.snapshot_tx.send_replace(Arc::new(snap));
-        self.publish_cost = t0.elapsed();
-        self.last_publish = Some(Instant::now());
+        self.publisher.published(Instant::now(), t0.elapsed());
         if settled {
             if let Some(hook) = self.ready.take() {
                 info!(
@@ -527,7 +489,7 @@ impl Daemon {
                 && self.probe_rx.is_empty()
                 && self.applied_rx.is_empty());
             self.publish_when_idle(backlog);
-            let publish_at = self.publish_due.map(tokio::time::Instant::from_std);
+            let publish_at = self.publisher.due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = tokio::time::sleep_until(next_check) => self.drive(Vec::new()),
                 _ = sleep_until_opt(publish_at), if publish_at.is_some() => self.publish(),
