@@ -322,7 +322,7 @@ async fn a_storm_of_events_ends_with_its_last_state_published() {
         paths_tx.send(vec![Event::PathAdded(p)]).await.ok();
     }
     // Whatever was held back goes out within the publish gap.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let snap = snap_rx.borrow().clone();
     assert_eq!(snap.paths.len(), 100);
     assert_eq!(snap.maps.len(), 25);
