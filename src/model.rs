@@ -503,6 +503,8 @@ pub struct Settings {
     pub san_path_err: Option<SanPathErr>,
     pub skip_kpartx: bool,
     pub exclusive_pref_bit: bool,
+    /// A `devices` entry (built-in or configured) matched the path.
+    pub known_hardware: bool,
     /// Where each setting came from, keyed by keyword.
     pub origins: BTreeMap<String, Origin>,
 }
@@ -548,6 +550,7 @@ impl Default for Settings {
             san_path_err: None,
             skip_kpartx: false,
             exclusive_pref_bit: false,
+            known_hardware: false,
             origins: BTreeMap::new(),
         }
     }

@@ -583,10 +583,45 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         layers: layers(cfg, info),
         origins: BTreeMap::new(),
     };
-    let d = Settings::default();
-    let tpgs = info.map(|i| i.tpgs).unwrap_or(0);
-    let scsi = info.is_some_and(|i| i.transport != Transport::Nvme);
+    let p = PathCtx {
+        info,
+        tpgs: info.map(|i| i.tpgs).unwrap_or(0),
+        scsi: info.is_some_and(|i| i.transport != Transport::Nvme),
+    };
+    let mut s = Settings::default();
+    resolve_detection_prio_checker_pgpolicy(&mut r, &mut s, &p);
+    resolve_selector_failback(&mut r, &mut s, &p);
+    resolve_queueing(&mut r, &mut s, &p);
+    resolve_hardware_handler(&mut r, &mut s, &p);
+    resolve_naming_and_grouping(&mut r, &mut s, &p);
+    resolve_timers(&mut r, &mut s, &p);
+    resolve_lifecycle(&mut r, &mut s, &p);
+    // A devices entry (built-in or configured) set something: smart
+    // find_multipaths gives known hardware the full timeout.
+    s.known_hardware = r.origins.values().any(|o| o.source.starts_with("devices"));
+    s.origins = r.origins;
+    s
+}
 
+/// What resolution knows of the path.
+#[derive(Clone, Copy)]
+struct PathCtx<'a> {
+    info: Option<&'a PathInfo>,
+    /// TPGS bits from INQUIRY (0 when unknown).
+    tpgs: u8,
+    /// A SCSI path (not NVMe).
+    scsi: bool,
+}
+
+/// prio, prio_args, path_checker and path_grouping_policy, with
+/// the detect_* rules for ALUA-capable paths.
+fn resolve_detection_prio_checker_pgpolicy(
+    r: &mut Resolver<'_>,
+    s: &mut Settings,
+    p: &PathCtx<'_>,
+) {
+    let d = Settings::default();
+    let PathCtx { info, tpgs, scsi } = *p;
     let detect_prio = r.yes("detect_prio", d.detect_prio);
     let detect_checker = r.yes("detect_checker", d.detect_checker);
     let detect_pgpolicy = r.yes("detect_pgpolicy", d.detect_pgpolicy);
@@ -707,7 +742,19 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
             "emergency fallback: group_by_tpg needs prio alua or sysfs".into(),
         );
     }
+    s.detect_prio = detect_prio;
+    s.detect_checker = detect_checker;
+    s.detect_pgpolicy = detect_pgpolicy;
+    s.detect_pgpolicy_use_tpg = detect_pgpolicy_use_tpg;
+    s.prio = prio;
+    s.prio_args = prio_args;
+    s.path_checker = path_checker;
+    s.path_grouping_policy = pgp;
+}
 
+/// path_selector and failback.
+fn resolve_selector_failback(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
+    let d = Settings::default();
     let path_selector = r.get("path_selector").unwrap_or(d.path_selector.clone());
     let failback = match r.get("failback").as_deref() {
         Some("immediate") => Failback::Immediate,
@@ -718,7 +765,14 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
             .map(Failback::Deferred)
             .unwrap_or(Failback::Manual),
     };
+    s.path_selector = path_selector;
+    s.failback = failback;
+}
 
+/// features and no_path_retry, reconciled as multipath-tools does, and
+/// pg_init_retries from the features.
+fn resolve_queueing(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
+    let d = Settings::default();
     // features and no_path_retry, reconciled as multipath-tools does.
     let mut features = r.get("features").unwrap_or(d.features.to_string());
     let npr_conf = r.find("no_path_retry");
@@ -768,7 +822,16 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
             .map(|o| o.source.clone())
             .unwrap_or_default(),
     );
+    s.features = features.parse().unwrap_or_default();
+    s.no_path_retry = no_path_retry;
+    s.pg_init_retries = pg_init_retries;
+}
 
+/// The hardware handler: the one the kernel attached (with
+/// retain_attached_hw_handler), else configured, else detected from TPGS.
+fn resolve_hardware_handler(r: &mut Resolver<'_>, s: &mut Settings, p: &PathCtx<'_>) {
+    let d = Settings::default();
+    let PathCtx { info, tpgs, .. } = *p;
     // hardware_handler
     let retain = r.yes("retain_attached_hw_handler", d.retain_attached_hw_handler);
     let attached = info
@@ -803,7 +866,13 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
             );
         }
     }
+    s.retain_attached_hw_handler = retain;
+    s.hardware_handler = hardware_handler.parse().unwrap_or_default();
+}
 
+/// Path group weights, the map's name and find_multipaths.
+fn resolve_naming_and_grouping(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
+    let d = Settings::default();
     let rr_weight = match r.get("rr_weight").as_deref() {
         Some("priorities") => RrWeight::Priorities,
         _ => RrWeight::Uniform,
@@ -829,6 +898,19 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         _ => FindMultipaths::Strict,
     };
     let find_multipaths_timeout = r.num("find_multipaths_timeout", d.find_multipaths_timeout);
+    s.rr_weight = rr_weight;
+    s.rr_min_io = rr_min_io;
+    s.rr_min_io_rq = rr_min_io_rq;
+    s.alias = alias;
+    s.user_friendly_names = user_friendly_names;
+    s.find_multipaths = find_multipaths;
+    s.find_multipaths_timeout = find_multipaths_timeout;
+}
+
+/// Check intervals and timeouts, transport timeouts and flap damping.
+fn resolve_timers(r: &mut Resolver<'_>, s: &mut Settings, p: &PathCtx<'_>) {
+    let d = Settings::default();
+    let PathCtx { info, .. } = *p;
     let mut polling_interval = r.num("polling_interval", d.polling_interval);
     let max_polling_interval = match r.find("max_polling_interval") {
         Some((t, o)) => {
@@ -879,6 +961,29 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
         Some(n) => n.parse().ok().map(Tmo::Secs),
         None => None,
     };
+    let delay_watch_checks = opt_no(r.get("delay_watch_checks"));
+    let delay_wait_checks = opt_no(r.get("delay_wait_checks"));
+    let san_path_err = san_path_err(
+        r,
+        delay_watch_checks,
+        delay_wait_checks,
+        max_polling_interval,
+    );
+    s.polling_interval = polling_interval;
+    s.max_polling_interval = max_polling_interval;
+    s.checker_timeout = checker_timeout;
+    s.fast_io_fail_tmo = fast_io_fail_tmo;
+    s.dev_loss_tmo = dev_loss_tmo;
+    s.eh_deadline = eh_deadline;
+    s.delay_watch_checks = delay_watch_checks;
+    s.delay_wait_checks = delay_wait_checks;
+    s.san_path_err = san_path_err;
+}
+
+/// What happens to maps and paths around the daemon: last path gone,
+/// kpartx, udev identity, and the prio args' exclusive_pref_bit.
+fn resolve_lifecycle(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
+    let d = Settings::default();
     let flush_on_last_del = matches!(
         r.get("flush_on_last_del").as_deref(),
         Some("yes" | "always")
@@ -886,64 +991,21 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
     let queue_without_daemon = r.yes("queue_without_daemon", d.queue_without_daemon);
     let deferred_remove = r.yes("deferred_remove", d.deferred_remove);
     let uid_attribute = r.get("uid_attribute").unwrap_or(d.uid_attribute.clone());
-    let delay_watch_checks = opt_no(r.get("delay_watch_checks"));
-    let delay_wait_checks = opt_no(r.get("delay_wait_checks"));
-    let san_path_err = san_path_err(
-        &mut r,
-        delay_watch_checks,
-        delay_wait_checks,
-        max_polling_interval,
-    );
     let skip_kpartx = r.yes("skip_kpartx", d.skip_kpartx);
-    let exclusive_pref_bit = prio_args
+    let exclusive_pref_bit = s
+        .prio_args
         .split_whitespace()
         .any(|w| w == "exclusive_pref_bit");
     let po = r.origins.get("prio_args").cloned();
     if let Some(po) = po {
         r.origins.insert("exclusive_pref_bit".into(), po);
     }
-
-    Settings {
-        path_grouping_policy: pgp,
-        path_selector,
-        path_checker,
-        prio,
-        prio_args,
-        failback,
-        no_path_retry,
-        features: features.parse().unwrap_or_default(),
-        // The config parser checked both; what it let through parses.
-        hardware_handler: hardware_handler.parse().unwrap_or_default(),
-        rr_weight,
-        rr_min_io,
-        rr_min_io_rq,
-        pg_init_retries,
-        retain_attached_hw_handler: retain,
-        alias,
-        user_friendly_names,
-        find_multipaths,
-        find_multipaths_timeout,
-        polling_interval,
-        max_polling_interval,
-        checker_timeout,
-        fast_io_fail_tmo,
-        dev_loss_tmo,
-        eh_deadline,
-        flush_on_last_del,
-        deferred_remove,
-        queue_without_daemon,
-        uid_attribute,
-        detect_prio,
-        detect_checker,
-        detect_pgpolicy,
-        detect_pgpolicy_use_tpg,
-        delay_watch_checks,
-        delay_wait_checks,
-        san_path_err,
-        skip_kpartx,
-        exclusive_pref_bit,
-        origins: r.origins,
-    }
+    s.flush_on_last_del = flush_on_last_del;
+    s.queue_without_daemon = queue_without_daemon;
+    s.deferred_remove = deferred_remove;
+    s.uid_attribute = uid_attribute;
+    s.skip_kpartx = skip_kpartx;
+    s.exclusive_pref_bit = exclusive_pref_bit;
 }
 
 /// Daemon-wide settings from `defaults` (and the built-in defaults).

@@ -127,10 +127,7 @@ pub fn claim_device(
     let (info, notes) =
         super::udev::build_path(&root, dev, event_properties(), &uid).map_err(|e| e.to_string())?;
     let settings = config.resolve(&info);
-    let known_hardware = settings
-        .origins
-        .values()
-        .any(|o| o.source.starts_with("devices"));
+    let known_hardware = settings.known_hardware;
     let in_wwids_file = match super::wwids::WwidsFile::new(wwids_file).read() {
         Ok(w) => w.to_set(),
         Err(e) => {

@@ -179,13 +179,7 @@ impl Engine {
             .map(|p| Candidate {
                 info: &p.info,
                 first_seen: self.epoch + Duration::from_millis(p.added_ms),
-                // A devices entry (built-in or configured) set something:
-                // smart mode gives known hardware the full timeout.
-                known_hardware: p
-                    .settings
-                    .origins
-                    .values()
-                    .any(|o| o.source.starts_with("devices")),
+                known_hardware: p.settings.known_hardware,
                 identity_error: None,
             })
             .collect();
