@@ -223,10 +223,24 @@ impl Engine {
         msg: &str,
         dev_state: Option<DevState>,
     ) -> Vec<Action> {
+        match self.record_check(dev, chk, prio, msg, dev_state) {
+            Some((prev, prev_prio)) => self.follow_check(dev, chk, prio, prev, prev_prio),
+            None => Vec::new(),
+        }
+    }
+
+    /// Take a check's result: the path's state, prio and next check, and
+    /// what must be decided again. Returns the state and prio before.
+    fn record_check(
+        &mut self,
+        dev: &str,
+        chk: ChkState,
+        prio: Option<i32>,
+        msg: &str,
+        dev_state: Option<DevState>,
+    ) -> Option<(ChkState, i32)> {
         let now = self.now_ms;
-        let Some(p) = self.paths.get_mut(dev) else {
-            return Vec::new();
-        };
+        let p = self.paths.get_mut(dev)?;
         p.in_flight = false;
         let first = !p.probed;
         p.probed = true;
@@ -279,6 +293,23 @@ impl Engine {
         if prev != p.chk {
             info!(path = %dev, map = ?p.map, from = %prev, to = %p.chk, reason = %msg, "path checker state changed");
         }
+        Some((prev, prev_prio))
+    }
+
+    /// A mapped path's check as the kernel must see it: fail or reinstate
+    /// it (unless flap damping holds it out), then queueing and failback.
+    fn follow_check(
+        &mut self,
+        dev: &str,
+        chk: ChkState,
+        prio: Option<i32>,
+        prev: ChkState,
+        prev_prio: i32,
+    ) -> Vec<Action> {
+        let now = self.now_ms;
+        let Some(p) = self.paths.get(dev) else {
+            return Vec::new();
+        };
         let Some(map_name) = p.map.as_deref().map(str::to_string) else {
             return Vec::new();
         };
