@@ -132,6 +132,13 @@ pub(super) fn signals(
 /// Without them the checkers still find every failure, later.
 pub(super) fn dm_events() -> mpsc::Receiver<Vec<String>> {
     let (tx, rx) = mpsc::channel::<Vec<String>>(256);
+    // For the guest test that proves detection comes from dm events: the
+    // same run without them must miss it.
+    if std::env::var("MPATHD_DM_EVENTS").is_ok_and(|v| v == "off") {
+        warn!("MPATHD_DM_EVENTS=off: not following dm events (a test setting)");
+        std::mem::forget(tx);
+        return rx;
+    }
     match crate::dm::watch(1024) {
         Ok((_task, mut events)) => {
             tokio::spawn(async move {

@@ -67,15 +67,22 @@ kill "$READER"; wait "$READER" 2>/dev/null || true
 [ ! -s "$CASE_OUT/reader.err" ] || fail "reader saw I/O errors"
 echo "ok: reader unaffected"
 
-# no_path_retry 3: all paths down -> queue 3 x 2 s, then fail I/O.
+# no_path_retry 3: all paths down -> queue 3 x 2 s, then fail I/O. The
+# kernel's table is the witness: queue_if_no_path while counting down,
+# gone after; and the failure comes no earlier than 3 x 2 s after the paths
+# went (the daemon cannot have started counting before that).
+dmsetup table "$w" | grep -q queue_if_no_path || fail "no_path_retry 3: the table does not queue"
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+t_off=$(ms)
 for d in "${lp[@]}"; do path_offline "$d"; done
-wait_for "$MP show maps status | grep $w | grep -q sec" 20
-"$MP" show maps status
-t0=$SECONDS
 if dd if="/dev/mapper/$w" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null; then fail "read succeeded with no path"; fi
-el=$((SECONDS - t0))
-log "I/O failed after ${el}s of queueing"
-[ "$el" -le 40 ] || fail "queued too long"
+el=$(( $(ms) - t_off ))
+log "I/O failed ${el} ms after the paths went"
+"$MP" show maps status
+[ "$el" -ge 5900 ] || fail "I/O failed after ${el} ms, before no_path_retry 3 x polling_interval 2 s"
+[ "$el" -le 40000 ] || fail "queued too long (${el} ms)"
+if dmsetup table "$w" | grep -q queue_if_no_path; then fail "no_path_retry ran out but the table still queues"; fi
+echo "ok: no_path_retry 3: queued ${el} ms (>= 6 s), then the table stopped queueing"
 "$MP" show maps stats | tee /dev/stderr | grep "$w"
 for d in "${lp[@]}"; do path_online "$d"; done
 # Paths in the status line are `maj:min A|F count`; group states are bare.

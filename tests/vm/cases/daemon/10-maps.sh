@@ -82,21 +82,56 @@ path_online "$p"
 wait_for "dmsetup status $w | grep -q '$mm A'" 10
 log "reinstated"
 
-# --- a path the kernel fails on I/O is seen through dm events at once
+# --- a path the kernel fails on I/O is seen through dm events at once.
+# With checks a minute apart only a dm event can explain seeing it within
+# seconds; the same run with dm events off must miss it (the check can
+# fail), and with them on every failed path must show.
+CONF_SLOW=$(printf '%s\n' "$CONF" | sed 's/polling_interval 2/polling_interval 60\n\tmax_polling_interval 60/')
+restart_slow() {
+    kill -TERM "$MPATHD_PID"; wait "$MPATHD_PID" || true
+    printf '%s\n' "$CONF_SLOW" >/etc/multipath.conf
+    env "$@" "$MPATHD_BIN/mpathd" -d -v3 >>"$CASE_OUT/mpathd.log" 2>&1 &
+    MPATHD_PID=$!
+    wait_for "$MPATHD_BIN/mpathd show daemon" 30
+    wait_for "! $MPATHD_BIN/mpathd show status | grep -q '^busy: True'" 60
+    sleep 2
+}
 w=${wwids[1]}
 mapfile -t lp < <(wwid_paths "$w")
-# Send I/O down a chosen path: fail the others first.
 mmA=$(dev_majmin "${lp[0]}"); mmB=$(dev_majmin "${lp[1]}")
-active=$(dmsetup status "$w")
-log "status before: $active"
-path_offline "${lp[0]}"; path_offline "${lp[1]}"
-dd if="/dev/mapper/$w" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &
-ddpid=$!
-wait_for "dmsetup status $w | grep -q '$mmA F' && dmsetup status $w | grep -q '$mmB F'" 20
-wait_for "$MPATHD_BIN/mpathd show paths | grep '${lp[0]} ' | grep -q failed" 5
-path_online "${lp[0]}"; path_online "${lp[1]}"
-wait_for "dmsetup status $w | grep -q '$mmA A' && dmsetup status $w | grep -q '$mmB A'" 15
-wait $ddpid || true
+# kernel_fails_both: I/O on the map with both paths offline makes dm fail
+# them (the checker, a minute away, has not looked).
+kernel_fails_both() {
+    path_offline "${lp[0]}"; path_offline "${lp[1]}"
+    dd if="/dev/mapper/$w" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &
+    ddpid=$!
+    wait_for "dmsetup status $w | grep -q '$mmA F' && dmsetup status $w | grep -q '$mmB F'" 20
+}
+restore_both() {
+    path_online "${lp[0]}"; path_online "${lp[1]}"
+    "$MPATHD_BIN/mpathd" reinstate path "${lp[0]}" >/dev/null || true
+    "$MPATHD_BIN/mpathd" reinstate path "${lp[1]}" >/dev/null || true
+    wait_for "dmsetup status $w | grep -q '$mmA A' && dmsetup status $w | grep -q '$mmB A'" 30
+    wait "$ddpid" || true
+}
+shows_failed() { "$MPATHD_BIN/mpathd" show paths | grep "$1 " | grep -q failed; }
+
+restart_slow MPATHD_DM_EVENTS=off
+kernel_fails_both
+sleep 5
+if shows_failed "${lp[0]}" || shows_failed "${lp[1]}"; then
+    fail "without dm events a failed path showed within 5 s: something other than dm events detects it, so the check below proves nothing"
+fi
+echo "ok: negative control: with dm events off, mpathd does not see the kernel's failure within 5 s"
+restore_both
+
+restart_slow
+kernel_fails_both
+wait_for "shows_failed ${lp[0]} && shows_failed ${lp[1]}" 3 ||
+    fail "mpathd did not show both kernel-failed paths within 3 s (dm events)"
+echo "ok: both kernel-failed paths seen through dm events within 3 s (checks are 60 s apart)"
+restore_both
+printf '%s\n' "$CONF" >/etc/multipath.conf
 
 # --- SIGTERM leaves maps, restart adopts them without reloading
 before=$(tables)

@@ -79,26 +79,50 @@ cp /tmp/good.conf /etc/multipath.conf
 # The watchdog is pinged from the run loop.
 wait_for "grep -q WATCHDOG=1 $CASE_OUT/notify.log" 30
 
-# SIGTERM: maps and the reader stay.
+# SIGTERM: maps and the reader stay, and with queue_without_daemon yes the
+# maps keep queueing while no daemon runs.
 before=$(dmsetup table --target multipath | sort)
 kill -TERM "$PID"; wait "$PID" || true
 grep -q STOPPING=1 "$CASE_OUT/notify.log" || fail "no STOPPING=1"
 assert_eq "$before" "$(dmsetup table --target multipath | sort)" "maps after SIGTERM"
+dmsetup table "$w" | grep -q queue_if_no_path || fail "queue_without_daemon yes: queueing switched off at stop"
 sleep 2
 kill -0 "$READER" || fail "reader stopped"
+# With the daemon down every path of $w fails: a read must queue, not
+# fail; the restarted daemon reinstates the paths and the read completes.
+mapfile -t lp < <(wwid_paths "$w")
+for d in "${lp[@]}"; do path_offline "$d"; done
+dd if="/dev/mapper/$w" of=/dev/null bs=4k count=1 iflag=direct 2>"$CASE_OUT/queued.err" &
+QDD=$!
+sleep 5
+kill -0 "$QDD" 2>/dev/null || fail "with no path and no daemon a read returned at once: queueing was lost ($(cat "$CASE_OUT/queued.err"))"
+for d in "${lp[@]}"; do path_online "$d"; done
+echo "ok: with no daemon and no path, a read queues"
 
-# Restart adopts without reloading.
+# Restart adopts without reloading, and the queued read completes.
 readies=$(grep -c READY=1 "$CASE_OUT/notify.log")
 NOTIFY_SOCKET=/run/notify.sock $execstart >"$CASE_OUT/mpathd-restart.log" 2>&1 &
 PID=$!
 wait_for "[ \$(grep -c READY=1 $CASE_OUT/notify.log) -gt $readies ]" 120
+wait_for "! kill -0 $QDD 2>/dev/null" 60 || fail "the queued read never completed after the restart"
+wait "$QDD" || fail "the queued read failed: $(cat "$CASE_OUT/queued.err")"
+echo "ok: the restarted daemon reinstated the paths and the queued read completed"
 sleep 2
 if grep -E "creating map|reloading map" "$CASE_OUT/mpathd-restart.log"; then fail "restart reloaded maps"; fi
 assert_eq "$before" "$(dmsetup table --target multipath | sort)" "maps after restart"
 kill "$READER"; wait "$READER" 2>/dev/null || true
 if grep -q "READ ERROR" "$CASE_OUT/reader.err"; then cat "$CASE_OUT/reader.err"; fail "reader saw I/O errors"; fi
-echo "ok: reader never saw an I/O error across reload, SIGTERM and restart"
+echo "ok: reader never saw an I/O error across reload, SIGTERM, all paths down and restart"
 /usr/sbin/mpathutil list | tee "$CASE_OUT/mpathutil-list.txt"
 assert_eq 2 "$(grep -c . "$CASE_OUT/mpathutil-list.txt")" "mpathutil list"
+
+# queue_without_daemon no: stopping the daemon switches queueing off, so
+# I/O with no path fails instead of hanging with nobody to bring paths back.
+sed -i 's/queue_without_daemon yes/queue_without_daemon no/' /etc/multipath.conf
+kill -HUP "$PID"
+wait_for "/usr/sbin/mpathd show config | grep -q 'queue_without_daemon \"\\?no'" 30
 kill -TERM "$PID"; wait "$PID" || true
+if dmsetup table "$w" | grep -q queue_if_no_path; then fail "queue_without_daemon no: the map still queues with the daemon stopped"; fi
+dmsetup table "$w" | grep -q multipath || fail "the map went with the daemon"
+echo "ok: queue_without_daemon no: the daemon stopped, the map stays and no longer queues"
 kill "$LISTENER" 2>/dev/null || true
