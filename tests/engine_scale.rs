@@ -7,7 +7,7 @@ use std::time::Instant;
 use mpathd::config::Config;
 use mpathd::daemon::adapters::ConfigPolicy;
 use mpathd::model::{ChkState, DevT, PathInfo};
-use mpathd::policy::engine::{Action, Engine, Event};
+use mpathd::policy::engine::{Action, Engine, Event, ProbeResult};
 
 const CONF: &str = "defaults {\n\tfind_multipaths yes\n\tuser_friendly_names no\n\tpolling_interval 5\n}\nblacklist {\n\tdevnode \"^(sr|vd|loop|ram)\"\n}\n";
 
@@ -90,12 +90,14 @@ fn engine_cost_at_scale() {
     now += 100;
     let res: Vec<Event> = probes(&a)
         .into_iter()
-        .map(|d| Event::Probed {
-            dev: d,
-            chk: ChkState::Up,
-            prio: Some(50),
-            msg: String::new(),
-            dev_state: None,
+        .map(|d| {
+            Event::Probed(ProbeResult {
+                dev: d,
+                chk: ChkState::Up,
+                prio: Some(50),
+                msg: String::new(),
+                dev_state: None,
+            })
         })
         .collect();
     let t = Instant::now();
@@ -155,13 +157,13 @@ fn engine_cost_at_scale() {
             ChkState::Up
         };
         e.handle(
-            Event::Probed {
+            Event::Probed(ProbeResult {
                 dev: sd_name(k),
                 chk,
                 prio: Some(50),
                 msg: String::new(),
                 dev_state: None,
-            },
+            }),
             now,
         );
         let _ = e.snapshot();

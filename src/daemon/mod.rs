@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::model::{ChkState, DaemonSnapshot, PathInfo};
-use crate::policy::ProbeRequest;
 use crate::policy::{Action, Engine, Event, MapCommand, Policy};
+pub use crate::policy::{ProbeRequest, ProbeResult};
 pub use crate::CommandError;
 
 pub use executor::Executor;
@@ -124,16 +124,6 @@ where
             }
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    pub dev: String,
-    pub chk: ChkState,
-    pub prio: Option<i32>,
-    pub msg: String,
-    /// The SCSI device state the probe read, when it read one.
-    pub dev_state: Option<crate::model::DevState>,
 }
 
 /// Persisted state shared with multipath-tools: the wwids file and the
@@ -510,9 +500,9 @@ impl Daemon {
                     }
                 },
                 Some(first) = self.probe_rx.recv() => {
-                    let mut events = vec![probe_event(first)];
+                    let mut events = vec![Event::Probed(first)];
                     while let Ok(more) = self.probe_rx.try_recv() {
-                        events.push(probe_event(more));
+                        events.push(Event::Probed(more));
                     }
                     self.drive(events);
                 }
@@ -594,16 +584,6 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
             tokio::task::block_in_place(f)
         }
         _ => f(),
-    }
-}
-
-fn probe_event(r: ProbeResult) -> Event {
-    Event::Probed {
-        dev: r.dev,
-        chk: r.chk,
-        prio: r.prio,
-        msg: r.msg,
-        dev_state: r.dev_state,
     }
 }
 

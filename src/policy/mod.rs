@@ -12,7 +12,7 @@ pub mod engine;
 pub mod grouping;
 pub mod table;
 
-pub use engine::{Action, Engine, Event, MapCommand, ProbeRequest};
+pub use engine::{Action, Engine, Event, MapCommand, ProbeRequest, ProbeResult};
 
 use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
 

@@ -31,7 +31,7 @@ mod reconcile;
 mod snapshot;
 mod types;
 
-pub use types::{Action, Event, MapCommand, ProbeRequest};
+pub use types::{Action, Event, MapCommand, ProbeRequest, ProbeResult};
 
 use queueing::QueueState;
 
@@ -321,13 +321,7 @@ impl Engine {
                 }
                 Vec::new()
             }
-            Event::Probed {
-                dev,
-                chk,
-                prio,
-                msg,
-                dev_state,
-            } => self.on_probed(&dev, chk, prio, &msg, dev_state),
+            Event::Probed(r) => self.on_probed(&r.dev, r.chk, r.prio, &r.msg, r.dev_state),
             Event::MapApplied {
                 name,
                 ok,

@@ -56,13 +56,13 @@ fn messages(actions: &[Action]) -> Vec<String> {
 }
 
 fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
-    Event::Probed {
+    Event::Probed(ProbeResult {
         dev: dev.into(),
         chk,
         prio: Some(prio),
         msg: String::new(),
         dev_state: None,
-    }
+    })
 }
 
 /// Paths sdb and sdc of WWID 3600a appear and check up with prio 1.
@@ -503,13 +503,13 @@ fn reloads(actions: &[Action]) -> Vec<String> {
 }
 
 fn probed_state(dev: &str, chk: ChkState, st: DevState) -> Event {
-    Event::Probed {
+    Event::Probed(ProbeResult {
         dev: dev.into(),
         chk,
         prio: Some(1),
         msg: String::new(),
         dev_state: Some(st),
-    }
+    })
 }
 
 #[test]

@@ -10,14 +10,7 @@ pub enum Event {
     PathChanged(PathInfo),
     PathRemoved(String),
     /// A checker (and, when asked, prioritizer) finished for a path.
-    Probed {
-        dev: String,
-        chk: ChkState,
-        prio: Option<i32>,
-        msg: String,
-        /// The SCSI device state the probe read from sysfs, when it did.
-        dev_state: Option<DevState>,
-    },
+    Probed(ProbeResult),
     /// A create/reload/remove was applied (or failed) by the executor.
     MapApplied {
         name: String,
@@ -58,6 +51,17 @@ pub enum Event {
         dev: String,
         report: transport::Report,
     },
+}
+
+/// What a check (and prio) of a path found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeResult {
+    pub dev: String,
+    pub chk: ChkState,
+    pub prio: Option<i32>,
+    pub msg: String,
+    /// The SCSI device state the probe read from sysfs, when it did.
+    pub dev_state: Option<DevState>,
 }
 
 /// One check (and prio) of a path, for the executor's prober.
