@@ -7,7 +7,21 @@ use clap::Parser;
 use mpathd::cli::{Cli, ConfigCmd, GenerateCmd, Sub};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.sub.is_none()
+        && cli.client.is_none()
+        && cli.command.first().is_some_and(|w| w == "config")
+    {
+        // `mpathd --config F config explain ...`: options before the
+        // subcommand made clap take it for a daemon command; multipathd has
+        // no `config` command, so it is ours.
+        let words = std::iter::once("mpathd".to_string()).chain(cli.command.iter().cloned());
+        match Cli::try_parse_from(words) {
+            Ok(again) => cli.sub = again.sub,
+            Err(e) => e.exit(),
+        }
+        cli.command.clear();
+    }
     match &cli.sub {
         Some(Sub::Generate(GenerateCmd::Man { dir })) => report(mpathd::cli::generate_man(dir)),
         Some(Sub::Generate(GenerateCmd::Completions { dir })) => {

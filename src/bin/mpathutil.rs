@@ -14,14 +14,20 @@ const FAILURE: u8 = 255;
 /// Seconds to wait for the daemon; `MPATHUTIL_WAIT` overrides (tests).
 const WAIT_SECS: u64 = 120;
 
-fn usage(argv0: &str) -> ExitCode {
+/// The usage text; exit 0 when it was asked for (--help), -1 (255) for a
+/// wrong command line, as XenServer's tool.
+fn usage(argv0: &str, asked: bool) -> ExitCode {
     println!("Usage:");
     println!("{argv0} list");
     println!("{argv0} status");
     println!("{argv0} paths");
     println!("{argv0} show ARGS...");
     println!("(list, status and paths accept --json)");
-    ExitCode::from(FAILURE)
+    if asked {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILURE)
+    }
 }
 
 fn wait_for_daemon() -> bool {
@@ -124,10 +130,13 @@ fn main() -> ExitCode {
         .cloned()
         .collect();
     let Some(mode) = words.first() else {
-        return usage(argv0);
+        return usage(argv0, false);
     };
+    if matches!(mode.as_str(), "--help" | "-h" | "help") {
+        return usage(argv0, true);
+    }
     if !matches!(mode.as_str(), "list" | "status" | "paths" | "show") {
-        return usage(argv0);
+        return usage(argv0, false);
     }
     if !wait_for_daemon() {
         println!("Unable to contact Multipathd daemon");
