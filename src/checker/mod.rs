@@ -64,6 +64,15 @@ impl CheckerKind {
     }
 }
 
+/// What runs in place of a configured checker mpathd does not implement,
+/// said wherever the configuration is shown (config check, explain, the
+/// path's reasons); None when the named checker runs itself.
+pub fn substitute_note(name: &str) -> Option<String> {
+    CheckerKind::resolve(name)
+        .1
+        .map(|_| format!("path_checker {name} is not implemented by mpathd: tur runs in its place"))
+}
+
 impl FromStr for CheckerKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -886,6 +886,12 @@ fn value_lints(kw: &str, v: &str) -> Vec<(Severity, String)> {
                 ),
             ));
         }
+        "path_checker" => {
+            out.extend(crate::checker::substitute_note(v).map(|n| (Severity::Warning, n)));
+        }
+        "prio" => {
+            out.extend(crate::prio::substitute_note(v).map(|n| (Severity::Warning, n)));
+        }
         "path_selector" => {
             let mut words = v.split_whitespace();
             let name = words.next().unwrap_or("");

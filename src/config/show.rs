@@ -416,6 +416,9 @@ pub(crate) fn explain(
             .unwrap_or("");
         let _ = writeln!(out, "  {k:width$} {v:<20} <- {origin}");
     }
+    for note in substitutes(&plain) {
+        let _ = writeln!(out, "  note: {note}");
+    }
     let alua = cfg.resolve(&PathInfo {
         tpgs: 1,
         ..base.clone()
@@ -440,6 +443,14 @@ pub(crate) fn explain(
     }
     explain_transport(cfg, &base, &mut out);
     out
+}
+
+/// Checkers and prioritizers mpathd runs something else in place of.
+fn substitutes(s: &crate::model::Settings) -> Vec<String> {
+    crate::checker::substitute_note(&s.path_checker)
+        .into_iter()
+        .chain(crate::prio::substitute_note(&s.prio))
+        .collect()
 }
 
 /// What a path of each transport gets written when it joins a map.

@@ -1036,3 +1036,20 @@ fn delay_checks_map_onto_san_path_err_and_partial_san_path_err_is_off() {
         .source
         .contains("must all be set"));
 }
+
+#[test]
+fn checkers_and_prios_run_in_place_of_others_are_warned_about() {
+    let (_, d) = parse("defaults {\n\tpath_checker emc_clariion\n\tprio hds\n}\n");
+    assert!(has(
+        &d,
+        Severity::Warning,
+        "path_checker emc_clariion is not implemented by mpathd: tur runs in its place"
+    ));
+    assert!(has(
+        &d,
+        Severity::Warning,
+        "prio hds is not implemented by mpathd: const (prio 1) runs in its place"
+    ));
+    let (_, d) = parse("defaults {\n\tpath_checker tur\n\tprio alua\n}\n");
+    assert!(d.is_empty(), "{d:?}");
+}

@@ -23,6 +23,18 @@ pub const PRIO_UNDEF: i32 = -1;
 /// The const prioritizer's value, and the fallback when alua fails.
 pub const PRIO_CONST: i32 = 1;
 
+/// What runs in place of a configured prioritizer mpathd does not
+/// implement (see [`crate::checker::substitute_note`]).
+pub fn substitute_note(name: &str) -> Option<String> {
+    match name.parse::<Prioritizer>() {
+        Ok(Prioritizer::Unsupported(n)) => Some(format!(
+            "prio {n} is not implemented by mpathd: const (prio 1) runs in its place"
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("{e}: const (prio 1) runs in its place")),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Prioritizer {
     Const,

@@ -188,12 +188,22 @@ fn natural_key(dev: &str) -> (usize, String) {
     (dev.len(), dev.to_string())
 }
 
-/// A member path's reason: its map, and what its transport timeouts did.
-fn member_why(map: &str, transport: Option<&str>) -> Arc<str> {
-    match transport {
-        Some(t) => format!("multipathed in map {map}; transport: {t}").into(),
-        None => format!("multipathed in map {map}").into(),
+/// A member path's reason: its map, what its transport timeouts did, and
+/// a checker or prioritizer that runs in place of the configured one.
+fn member_why(map: &str, p: &Path) -> Arc<str> {
+    let mut why = format!("multipathed in map {map}");
+    if let Some(t) = p.transport_note.as_deref() {
+        why.push_str("; transport: ");
+        why.push_str(t);
     }
+    for note in crate::checker::substitute_note(&p.settings.path_checker)
+        .into_iter()
+        .chain(crate::prio::substitute_note(&p.settings.prio))
+    {
+        why.push_str("; ");
+        why.push_str(&note);
+    }
+    why.into()
 }
 
 /// `natural_key` order without building keys.

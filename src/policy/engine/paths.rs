@@ -172,7 +172,7 @@ impl Engine {
         }
         p.transport_note = note;
         if let Some(map) = p.map.clone() {
-            p.why = member_why(&map, p.transport_note.as_deref());
+            p.why = member_why(&map, p);
             self.changed = true;
         }
     }

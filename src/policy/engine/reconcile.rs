@@ -257,7 +257,7 @@ impl Engine {
                 }
                 if p.map.as_deref() != Some(name) {
                     p.map = Some(name.into());
-                    p.why = member_why(name, p.transport_note.as_deref());
+                    p.why = member_why(name, p);
                 }
             }
         }

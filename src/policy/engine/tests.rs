@@ -1314,3 +1314,27 @@ fn del_map_is_not_undone_until_a_path_event_or_add_map() {
     assert!(r.is_ok());
     assert_eq!(creates(&a).len(), 1, "{a:?}");
 }
+
+#[test]
+fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
+    let e = &mut two_path_map(Settings {
+        path_checker: "rdac".into(),
+        prio: "rdac".into(),
+        ..settings()
+    });
+    let why = e
+        .snapshot()
+        .paths
+        .iter()
+        .find(|p| p.info.dev == "sdb")
+        .map(|p| p.why.to_string())
+        .unwrap_or_default();
+    assert!(
+        why.contains("path_checker rdac is not implemented by mpathd: tur runs in its place"),
+        "{why}"
+    );
+    assert!(
+        why.contains("prio rdac is not implemented by mpathd: const"),
+        "{why}"
+    );
+}
