@@ -83,7 +83,7 @@ log "I/O failed ${el} ms after the paths went"
 [ "$el" -le 40000 ] || fail "queued too long (${el} ms)"
 if dmsetup table "$w" | grep -q queue_if_no_path; then fail "no_path_retry ran out but the table still queues"; fi
 echo "ok: no_path_retry 3: queued ${el} ms (>= 6 s), then the table stopped queueing"
-"$MP" show maps stats | tee /dev/stderr | grep "$w"
+"$MP" show maps stats | tee -a /dev/stderr | grep "$w"
 for d in "${lp[@]}"; do path_online "$d"; done
 # Paths in the status line are `maj:min A|F count`; group states are bare.
 active_paths() { dmsetup status "$w" | grep -Eo '[0-9]+:[0-9]+ A ' | wc -l; }

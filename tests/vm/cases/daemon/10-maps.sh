@@ -66,7 +66,7 @@ grep -q "hwhandler='1 alua'" "$CASE_OUT/topology.txt" || fail "topology lacks hw
 multipathd show maps | tee "$CASE_OUT/debian-client-maps.txt"
 assert_eq "$(cat "$CASE_OUT/show-maps.txt")" "$(cat "$CASE_OUT/debian-client-maps.txt")" "Debian client reads our socket"
 multipathd show status
-multipathd reconfigure | tee /dev/stderr | grep -q ok
+multipathd reconfigure | tee -a /dev/stderr | grep -q ok
 
 # --- checker: offline path fails in dm, running reinstates it
 w=${wwids[0]}
@@ -76,7 +76,7 @@ mm=$(dev_majmin "$p")
 log "offlining $p ($mm) of $w"
 path_offline "$p"
 wait_for "dmsetup status $w | grep -q '$mm F'" 15
-"$MPATHD_BIN/mpathd" show paths | grep "$p" | tee /dev/stderr | grep -q faulty
+"$MPATHD_BIN/mpathd" show paths | grep "$p" | tee -a /dev/stderr | grep -q faulty
 dd if="/dev/mapper/$w" of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null || fail "read with one path down"
 path_online "$p"
 wait_for "dmsetup status $w | grep -q '$mm A'" 10

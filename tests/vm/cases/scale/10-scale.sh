@@ -218,7 +218,7 @@ awk 'FILENAME == "hot.creates" { c[$1] = $2; next }
      FILENAME == "hot.reloads" { r[$1] = $2; next }
      FILENAME == "hot.dm" { n[$1]++; next }
      { print $1, c[$1] + 0, r[$1] + 0, n[$1] + 0 }' hot.creates hot.reloads hot.dm new.wwids >hot.per-map
-bad=$(awk -v h="$HOSTS" '$2 != 1 || $3 != 0 || $4 != h' hot.per-map | tee /dev/stderr | grep -c . || true)
+bad=$(awk -v h="$HOSTS" '$2 != 1 || $3 != 0 || $4 != h' hot.per-map | tee -a /dev/stderr | grep -c . || true)
 [ "$bad" = 0 ] || fail "$bad of $HOT new maps were not created exactly once with $HOSTS paths and no reload"
 log "ok: each of the $HOT new LUNs got one map with $HOSTS paths: one 'creating map', no 'reloading map' ($(wc -l <hot.creates) creates, $(wc -l <hot.reloads) reloads in the log since the hot add)"
 old_touched=$(cat hot.creates hot.reloads | cut -d' ' -f1 | sort -u | comm -12 - old.wwids | grep -c . || true)
