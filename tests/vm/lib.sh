@@ -21,7 +21,7 @@ fail() {
 # assert_eq EXPECTED ACTUAL [WHAT]
 assert_eq() {
     if [ "$1" != "$2" ]; then
-        echo "assert_eq failed${3:+ ($3)}: expected '$1', got '$2'" >&2
+        echo "FAIL: assert_eq${3:+ ($3)}: expected '$1', got '$2'" >&2
         return 1
     fi
     echo "ok${3:+: $3} = '$2'"
@@ -48,6 +48,14 @@ wait_for() {
         sleep 0.5
     done
     echo "waited $((SECONDS - start))s for: $cond"
+}
+
+# mp_tables: every multipath map's table, sorted, with the "next path
+# group" field shown as '*': the kernel reports its current group there,
+# which moves when paths fail and come back without any table load.
+mp_tables() {
+    dmsetup table --target multipath | sort | awk '{
+        i = 6 + $5; i += 1 + $(i); $(i + 1) = "*"; print }'
 }
 
 udev_settle() { udevadm settle --timeout="${1:-180}"; }

@@ -81,10 +81,10 @@ wait_for "grep -q WATCHDOG=1 $CASE_OUT/notify.log" 30
 
 # SIGTERM: maps and the reader stay, and with queue_without_daemon yes the
 # maps keep queueing while no daemon runs.
-before=$(dmsetup table --target multipath | sort)
+before=$(mp_tables)
 kill -TERM "$PID"; wait "$PID" || true
 grep -q STOPPING=1 "$CASE_OUT/notify.log" || fail "no STOPPING=1"
-assert_eq "$before" "$(dmsetup table --target multipath | sort)" "maps after SIGTERM"
+assert_eq "$before" "$(mp_tables)" "maps after SIGTERM"
 dmsetup table "$w" | grep -q queue_if_no_path || fail "queue_without_daemon yes: queueing switched off at stop"
 sleep 2
 kill -0 "$READER" || fail "reader stopped"
@@ -109,7 +109,7 @@ wait "$QDD" || fail "the queued read failed: $(cat "$CASE_OUT/queued.err")"
 echo "ok: the restarted daemon reinstated the paths and the queued read completed"
 sleep 2
 if grep -E "creating map|reloading map" "$CASE_OUT/mpathd-restart.log"; then fail "restart reloaded maps"; fi
-assert_eq "$before" "$(dmsetup table --target multipath | sort)" "maps after restart"
+assert_eq "$before" "$(mp_tables)" "maps after restart"
 kill "$READER"; wait "$READER" 2>/dev/null || true
 if grep -q "READ ERROR" "$CASE_OUT/reader.err"; then cat "$CASE_OUT/reader.err"; fail "reader saw I/O errors"; fi
 echo "ok: reader never saw an I/O error across reload, SIGTERM, all paths down and restart"
