@@ -27,6 +27,7 @@ pub mod dm;
 pub mod error;
 pub mod ipc;
 pub mod model;
+pub mod multipath;
 pub mod policy;
 pub mod prio;
 pub mod scsi;
