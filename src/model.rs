@@ -663,6 +663,8 @@ pub struct DaemonSnapshot {
     pub blacklist_dump: std::sync::Arc<str>,
     /// `show devices` text.
     pub devices_dump: std::sync::Arc<str>,
+    /// `show config local` text.
+    pub config_local_dump: std::sync::Arc<str>,
     /// `show topology` text, rendered by the first query of this snapshot
     /// (it has no time-dependent field): at 256 maps rendering costs ~1 ms
     /// on the host, ten times that under emulation, and clients such as

@@ -344,6 +344,11 @@ impl Config {
 
     /// `multipathd show devices`: `devices` are block device names with
     /// whether mpathd monitors them (has them as paths).
+    /// `show config local`: see [`show::show_config_local`].
+    pub fn show_config_local(&self, present: &[(String, String, String)]) -> String {
+        show::show_config_local(self, present)
+    }
+
     pub fn show_devices(&self, devices: &[(String, bool)]) -> String {
         show::show_devices(self, devices)
     }

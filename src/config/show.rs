@@ -138,6 +138,17 @@ pub(crate) fn effective_devices(cfg: &Config) -> Vec<Entry> {
 
 /// `multipathd show config` / `multipath -t`.
 pub(crate) fn show_config(cfg: &Config) -> String {
+    show_config_for(cfg, None)
+}
+
+/// `multipathd show config local` / `multipath -T`: the devices section
+/// holds only the entries that match a present path (vendor, product,
+/// revision).
+pub(crate) fn show_config_local(cfg: &Config, present: &[(String, String, String)]) -> String {
+    show_config_for(cfg, Some(present))
+}
+
+fn show_config_for(cfg: &Config, present: Option<&[(String, String, String)]>) -> String {
     let mut out = String::from("defaults {\n");
     let polling: u32 = cfg
         .defaults
@@ -187,6 +198,14 @@ pub(crate) fn show_config(cfg: &Config) -> String {
     }
     out.push_str("devices {\n");
     for e in effective_devices(cfg) {
+        if let Some(present) = present {
+            if !present
+                .iter()
+                .any(|(v, p, r)| resolve::entry_matches(&e, v, p, r))
+            {
+                continue;
+            }
+        }
         print_entry(&mut out, "\t", "device", SectionKind::Device, &e);
     }
     out.push_str("}\n");

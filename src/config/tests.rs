@@ -1053,3 +1053,21 @@ fn checkers_and_prios_run_in_place_of_others_are_warned_about() {
     let (_, d) = parse("defaults {\n\tpath_checker tur\n\tprio alua\n}\n");
     assert!(d.is_empty(), "{d:?}");
 }
+
+#[test]
+fn show_config_local_keeps_the_entries_of_present_devices() {
+    let c = Config::default();
+    let full = c.show_config();
+    let local = c.show_config_local(&[("NETAPP".into(), "LUN C-Mode".into(), "9300".into())]);
+    let entries = |t: &str| {
+        let devices = t.split("\ndevices {\n").nth(1).unwrap_or_default();
+        devices.split("\n}\n").next().unwrap_or_default().matches("\tdevice {\n").count()
+    };
+    assert!(entries(&full) > 100, "the full table has every array");
+    assert!(entries(&local) < 5, "{local}");
+    assert!(local.contains("vendor \"NETAPP\""), "{local}");
+    // Nothing present: an empty devices section, the rest as `show config`.
+    let none = c.show_config_local(&[]);
+    assert!(none.contains("devices {\n}\n"), "{none}");
+    assert!(none.starts_with("defaults {\n"));
+}

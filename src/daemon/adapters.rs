@@ -324,7 +324,7 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
                 policy: Arc::new(ConfigPolicy::new(cfg.clone())),
                 config_dump: cfg.show_config().into(),
                 blacklist_dump: cfg.show_blacklist().into(),
-                devices_dump: "".into(),
+                config: Some(cfg.clone()),
                 uxsock_timeout_ms: cfg.daemon().uxsock_timeout_ms,
             })
         }

@@ -6,6 +6,7 @@
 
 pub mod adapters;
 pub mod bindings;
+pub mod dumps;
 pub mod executor;
 mod publish;
 pub mod run;
@@ -147,7 +148,9 @@ pub struct LoadedConfig {
     pub policy: Arc<dyn Policy>,
     pub config_dump: Arc<str>,
     pub blacklist_dump: Arc<str>,
-    pub devices_dump: Arc<str>,
+    /// The configuration itself, for the texts that depend on the present
+    /// devices (`show config local`, `show devices`); None in simulations.
+    pub config: Option<Arc<crate::config::Config>>,
     /// `uxsock_timeout`: how long a socket request may take.
     pub uxsock_timeout_ms: u32,
 }
@@ -159,7 +162,9 @@ pub type ConfigLoader = Box<dyn Fn() -> Result<LoadedConfig, String> + Send + Sy
 #[derive(Debug)]
 pub enum Request {
     Map(MapCommand),
-    Reconfigure,
+    /// Re-read the configuration; `all` reloads every map even when its
+    /// table would not change (`reconfigure all`).
+    Reconfigure { all: bool },
     Suspend(String),
     Resume(String),
     /// Re-read a map's paths (their size) and reload it.
@@ -213,6 +218,9 @@ pub struct Daemon {
     pub on_tick: Option<Box<dyn Fn() + Send>>,
     /// When the next snapshot goes out.
     publisher: publish::Publisher,
+    dumps: dumps::LocalDumps,
+    /// Lists the host's block devices (`show devices`).
+    pub block_devices: Option<dumps::BlockDevices>,
 }
 
 impl Daemon {
@@ -252,6 +260,8 @@ impl Daemon {
             queue_without_daemon: None,
             on_tick: None,
             publisher: publish::Publisher::default(),
+            dumps: dumps::LocalDumps::default(),
+            block_devices: None,
         }
     }
 
@@ -319,7 +329,8 @@ impl Daemon {
         let mut snap = self.engine.snapshot();
         snap.config_dump = self.config.config_dump.clone();
         snap.blacklist_dump = self.config.blacklist_dump.clone();
-        snap.devices_dump = self.config.devices_dump.clone();
+        self.dumps
+            .fill(self.config.config.as_ref(), &mut snap, self.block_devices.as_ref());
         let settled = self.engine.settled() && self.seen_coldplug;
         if !settled {
             snap.busy = true;
@@ -387,7 +398,7 @@ impl Daemon {
                     None => Ok(()),
                 }
             }
-            Request::Reconfigure => self.reconfigure(),
+            Request::Reconfigure { all } => self.reconfigure_with(all),
             Request::Suspend(name) => {
                 let n = self.engine.map_name(&name).ok_or(CommandError::NotFound)?;
                 Ok(self.exec.kernel.suspend(&n)?)
@@ -436,12 +447,19 @@ impl Daemon {
 
     /// Re-read the configuration; a bad one leaves the old one in force.
     pub fn reconfigure(&mut self) -> Reply {
+        self.reconfigure_with(false)
+    }
+
+    /// [`Daemon::reconfigure`]; with `all`, every map is reloaded.
+    pub fn reconfigure_with(&mut self, all: bool) -> Reply {
         self.engine.set_busy(true);
         self.publish();
         let res = match (self.loader)() {
             Ok(cfg) => {
                 info!("configuration reloaded");
-                let mut actions = self.engine.reconfigure(cfg.policy.clone(), self.now_ms());
+                let mut actions =
+                    self.engine
+                        .reconfigure(cfg.policy.clone(), self.now_ms(), all);
                 self.config = cfg;
                 self.run_actions(&mut actions);
                 Ok(())

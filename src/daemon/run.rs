@@ -111,6 +111,7 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
 
     daemon.on_ready(systemd::ready_hook());
     daemon.on_tick = systemd::watchdog_hook();
+    daemon.block_devices = Some(Box::new(super::dumps::sys_block_devices));
     daemon
         .run(Inputs {
             paths: paths_rx,

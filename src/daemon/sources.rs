@@ -39,7 +39,8 @@ fn to_request(cmd: Command) -> std::result::Result<Request, String> {
         C::ResetMapStats { map } => Request::Map(MapCommand::ResetStats(Some(map))),
         C::SuspendMap { map } => Request::Suspend(map),
         C::ResumeMap { map } => Request::Resume(map),
-        C::Reconfigure | C::ReconfigureAll => Request::Reconfigure,
+        C::Reconfigure => Request::Reconfigure { all: false },
+        C::ReconfigureAll => Request::Reconfigure { all: true },
         C::Shutdown => Request::Shutdown,
         C::ForceQueueingDaemon => Request::QueueWithoutDaemon(true),
         C::RestoreQueueingDaemon => Request::QueueWithoutDaemon(false),
@@ -73,7 +74,7 @@ pub(super) fn socket_requests(
                     continue;
                 }
             };
-            let reconfigure = matches!(req, Request::Reconfigure);
+            let reconfigure = matches!(req, Request::Reconfigure { .. });
             let shutdown = matches!(req, Request::Shutdown);
             if reconfigure {
                 notify(&[sd_notify::NotifyState::Reloading]);
@@ -114,7 +115,11 @@ pub(super) fn signals(
                 info!("SIGHUP: reconfiguring");
                 notify(&[sd_notify::NotifyState::Reloading]);
                 let (tx, rx) = oneshot::channel();
-                if requests.send((Request::Reconfigure, tx)).await.is_ok() {
+                if requests
+                    .send((Request::Reconfigure { all: false }, tx))
+                    .await
+                    .is_ok()
+                {
                     let _ = rx.await;
                 }
                 notify(&[sd_notify::NotifyState::Ready]);

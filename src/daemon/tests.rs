@@ -198,7 +198,7 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
         policy: Arc::new(policy),
         config_dump: "defaults {\n}\n".into(),
         blacklist_dump: "".into(),
-        devices_dump: "".into(),
+        config: None,
         uxsock_timeout_ms: 4000,
     };
     let kernel = Arc::new(SimKernel::default());
@@ -260,7 +260,10 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
 
     // a bad configuration is refused and the old one stays
     let (tx, rx) = oneshot::channel();
-    req_tx.send((Request::Reconfigure, tx)).await.ok();
+    req_tx
+        .send((Request::Reconfigure { all: false }, tx))
+        .await
+        .ok();
     assert_eq!(
         rx.await.ok(),
         Some(Err(crate::CommandError::Invalid(
@@ -291,7 +294,7 @@ async fn a_storm_of_events_ends_with_its_last_state_published() {
         policy: Arc::new(policy),
         config_dump: "".into(),
         blacklist_dump: "".into(),
-        devices_dump: "".into(),
+        config: None,
         uxsock_timeout_ms: 4000,
     };
     let (snap_tx, snap_rx) = watch::channel(Arc::new(DaemonSnapshot::default()));

@@ -31,10 +31,16 @@ pub fn run(args: &Args) -> u8 {
             print!("{}", config.show_config());
             Ok(RTVL_OK)
         }
-        Mode::ShowConfigLocal => Err(MpError::Config(
-            "-T (configuration of present devices) is not supported by mpathd's multipath; use -t"
-                .into(),
-        )),
+        Mode::ShowConfigLocal => {
+            let present: std::collections::BTreeSet<(String, String, String)> =
+                plan::present_paths(&config)
+                    .into_iter()
+                    .map(|p| (p.vendor, p.product, p.rev))
+                    .collect();
+            let present: Vec<_> = present.into_iter().collect();
+            print!("{}", config.show_config_local(&present));
+            Ok(RTVL_OK)
+        }
         Mode::List { check } => list(args, &config, check),
         Mode::CheckPath | Mode::UdevPath => check_path(args, &config, mode == Mode::UdevPath),
         Mode::CheckMap | Mode::UdevMap => check_map(args),

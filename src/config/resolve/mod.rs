@@ -108,6 +108,11 @@ impl DeviceMatcher {
     }
 }
 
+/// Whether a device entry's vendor/product/revision regexes match.
+pub(crate) fn entry_matches(e: &Entry, vendor: &str, product: &str, revision: &str) -> bool {
+    DeviceMatcher::new(e).matches(vendor, product, revision)
+}
+
 /// One compiled blacklist pattern with its description.
 pub(crate) struct Rule {
     re: Regex,

@@ -273,7 +273,15 @@ impl Engine {
 
     /// Swap in a new configuration: settings are re-resolved for every path
     /// and the maps whose table changes are reloaded.
-    pub fn reconfigure(&mut self, policy: Arc<dyn Policy>, now_ms: u64) -> Vec<Action> {
+    /// A new configuration: every path's settings are resolved again and
+    /// maps whose table changes are reloaded; with `reload_all`, every map
+    /// is (`reconfigure all`).
+    pub fn reconfigure(
+        &mut self,
+        policy: Arc<dyn Policy>,
+        now_ms: u64,
+        reload_all: bool,
+    ) -> Vec<Action> {
         self.now_ms = self.now_ms.max(now_ms);
         self.policy = policy;
         self.defaults = self.policy.defaults();
@@ -286,6 +294,9 @@ impl Engine {
         let infos: Vec<Arc<PathInfo>> = self.paths.values().map(|p| p.info.clone()).collect();
         for info in infos {
             self.update_path_info(PathInfo::clone(&info));
+        }
+        if reload_all {
+            self.maps.values_mut().for_each(|m| m.force_reload = true);
         }
         self.full_dirty = true;
         self.changed = true;

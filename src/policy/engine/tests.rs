@@ -1125,7 +1125,7 @@ fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
         },
         blacklisted: vec![],
     };
-    let a = e.reconfigure(Arc::new(policy), 7_000);
+    let a = e.reconfigure(Arc::new(policy), 7_000, false);
     let t = tunes(&a);
     assert_eq!(t.len(), 2, "{a:?}");
     assert_eq!(
@@ -1337,4 +1337,19 @@ fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
         why.contains("prio rdac is not implemented by mpathd: const"),
         "{why}"
     );
+}
+
+#[test]
+fn reconfigure_reloads_changed_maps_and_all_of_them_when_asked() {
+    let mut e = two_path_map(settings());
+    let same = || {
+        Arc::new(StaticPolicy {
+            settings: settings(),
+            blacklisted: vec![],
+        })
+    };
+    let a = e.reconfigure(same(), 1_000, false);
+    assert!(reloads(&a).is_empty(), "same configuration, same table: {a:?}");
+    let a = e.reconfigure(same(), 2_000, true);
+    assert_eq!(reloads(&a).len(), 1, "reconfigure all reloads every map: {a:?}");
 }

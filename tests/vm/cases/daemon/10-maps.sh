@@ -29,6 +29,8 @@ udev_settle 60
 peer_tables=$(tables)
 echo "peer tables:"; echo "$peer_tables"
 multipathd show topology | tee "$CASE_OUT/peer-topology.txt"
+multipathd show devices >"$CASE_OUT/peer-devices.txt"
+multipathd show config local >"$CASE_OUT/peer-config-local.txt"
 stop_peer_multipathd
 wait_for "[ \$(mpath_map_count) -eq 0 ]" 30 || dmsetup remove_all --force
 rm -f /etc/multipath/wwids
@@ -67,6 +69,24 @@ multipathd show maps | tee "$CASE_OUT/debian-client-maps.txt"
 assert_eq "$(cat "$CASE_OUT/show-maps.txt")" "$(cat "$CASE_OUT/debian-client-maps.txt")" "Debian client reads our socket"
 multipathd show status
 multipathd reconfigure | tee -a /dev/stderr | grep -q ok
+
+# show devices: the same block devices and states as multipathd (its
+# order is readdir's, so compared sorted); show config local: the same
+# hardware entries for the present devices.
+"$MPATHD_BIN/mpathd" show devices >"$CASE_OUT/devices.txt"
+assert_eq "$(sort "$CASE_OUT/peer-devices.txt")" "$(sort "$CASE_OUT/devices.txt")" "show devices"
+devices_section() { sed -n '/^devices {/,/^}/p' "$1"; }
+"$MPATHD_BIN/mpathd" show config local >"$CASE_OUT/config-local.txt"
+assert_eq "$(devices_section "$CASE_OUT/peer-config-local.txt")" "$(devices_section "$CASE_OUT/config-local.txt")" "show config local: devices section"
+# reconfigure with nothing changed reloads nothing; reconfigure all
+# reloads every map.
+n0=$(grep -c "reloading map" "$CASE_OUT/mpathd.log" || true)
+"$MPATHD_BIN/mpathd" reconfigure | grep -q ok || fail "reconfigure"
+sleep 2
+assert_eq "$n0" "$(grep -c "reloading map" "$CASE_OUT/mpathd.log" || true)" "reloads after a plain reconfigure"
+"$MPATHD_BIN/mpathd" reconfigure all | grep -q ok || fail "reconfigure all"
+wait_for "[ \$(grep -c 'reloading map' $CASE_OUT/mpathd.log) -ge $((n0 + 4)) ]" 30 || fail "reconfigure all did not reload the 4 maps"
+echo "ok: show devices, show config local and reconfigure all"
 
 # --- checker: offline path fails in dm, running reinstates it
 w=${wwids[0]}

@@ -79,6 +79,8 @@ same l-none -l no-such-map
 same c-path -c "/dev/$sda"
 same c-none -c /dev/no-such-disk
 same dry-run-present -d
+same show-config -t
+same show-config-local -T
 
 # A dry run that would create a map.
 dmsetup remove "${wwids[1]}"
