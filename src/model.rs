@@ -663,8 +663,9 @@ pub struct DaemonSnapshot {
     pub blacklist_dump: std::sync::Arc<str>,
     /// `show devices` text.
     pub devices_dump: std::sync::Arc<str>,
-    /// `show config local` text.
-    pub config_local_dump: std::sync::Arc<str>,
+    /// `show config local` text, rendered on the first query that asks.
+    #[serde(skip)]
+    pub config_local_dump: Deferred,
     /// `show topology` text, rendered by the first query of this snapshot
     /// (it has no time-dependent field): at 256 maps rendering costs ~1 ms
     /// on the host, ten times that under emulation, and clients such as
@@ -703,6 +704,49 @@ impl fmt::Debug for Rendered {
         } else {
             "Rendered(empty)"
         })
+    }
+}
+
+/// Text rendered by the first query that asks for it and kept by every
+/// snapshot that shares it: for texts that cost too much to render on each
+/// publish and are rarely asked for (`show config local` compiles the
+/// hardware table's patterns).
+#[derive(Clone)]
+pub struct Deferred(std::sync::Arc<DeferredText>);
+
+struct DeferredText {
+    text: std::sync::OnceLock<String>,
+    render: Box<dyn Fn() -> String + Send + Sync>,
+}
+
+impl Deferred {
+    pub fn new(render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Deferred(std::sync::Arc::new(DeferredText {
+            text: std::sync::OnceLock::new(),
+            render: Box::new(render),
+        }))
+    }
+
+    pub fn text(&self) -> &str {
+        self.0.text.get_or_init(|| (self.0.render)())
+    }
+}
+
+impl Default for Deferred {
+    fn default() -> Self {
+        Deferred::new(String::new)
+    }
+}
+
+impl PartialEq for Deferred {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Deferred")
     }
 }
 

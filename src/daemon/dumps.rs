@@ -1,13 +1,14 @@
 //! `show config local` and `show devices`: texts that depend on which
-//! devices are present, rendered again only when the configuration or the
-//! set of known paths changes (rendering `show config local` compiles the
-//! hardware table's patterns; a publish must not pay that each time).
+//! devices are present, made again only when the configuration or the set
+//! of known paths changes. `show config local` is rendered by the query
+//! that asks for it: it compiles the hardware table's patterns, which a
+//! publish must not pay for.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::model::DaemonSnapshot;
+use crate::model::{DaemonSnapshot, Deferred};
 
 /// The block devices the host has (`/sys/block`), for `show devices`.
 pub type BlockDevices = Box<dyn Fn() -> Vec<String> + Send>;
@@ -16,7 +17,7 @@ pub type BlockDevices = Box<dyn Fn() -> Vec<String> + Send>;
 pub struct LocalDumps {
     config: Option<Arc<Config>>,
     paths: BTreeSet<String>,
-    config_local: Arc<str>,
+    config_local: Deferred,
     devices: Arc<str>,
 }
 
@@ -53,7 +54,8 @@ impl LocalDumps {
                 })
                 .collect();
             let present: Vec<_> = present.into_iter().collect();
-            self.config_local = config.show_config_local(&present).into();
+            let cfg = config.clone();
+            self.config_local = Deferred::new(move || cfg.show_config_local(&present));
             let mut devs: BTreeSet<String> = block_devices.map(|f| f()).unwrap_or_default().into_iter().collect();
             devs.extend(self.paths.iter().cloned());
             let listed: Vec<(String, bool)> = devs
@@ -117,7 +119,7 @@ mod tests {
         assert!(snap.devices_dump.contains("    sda  devnode whitelisted, monitored\n"));
         assert!(snap.devices_dump.contains("    sdb devnode whitelisted, unmonitored\n"));
         assert!(snap.devices_dump.contains("    vda devnode blacklisted, unmonitored\n"));
-        assert!(snap.config_local_dump.contains("vendor \"NETAPP\""));
+        assert!(snap.config_local_dump.text().contains("vendor \"NETAPP\""));
         // A new path: rendered again.
         let mut snap = snap_with(&["sda", "sdb"]);
         dumps.fill(Some(&cfg), &mut snap, Some(&block));

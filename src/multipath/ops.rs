@@ -145,7 +145,13 @@ fn check_path(args: &Args, config: &Config, udev: bool) -> Result<u8, MpError> {
 
 fn check_map(args: &Args) -> Result<u8, MpError> {
     let dm = dm()?;
-    let maps = selected_maps(&dm, Some(device_arg(args)?))?;
+    let arg = device_arg(args)?;
+    // udev passes the kernel name (`multipath -U %k`): dm-N is the map.
+    let arg = match arg.strip_prefix("dm-") {
+        Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => format!("/dev/{arg}"),
+        _ => arg.to_string(),
+    };
+    let maps = selected_maps(&dm, Some(&arg))?;
     let usable = maps.iter().any(|m| m.status.nr_active_paths() > 0);
     Ok(if usable { RTVL_OK } else { RTVL_FAIL })
 }

@@ -81,7 +81,7 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
             None => not_found(),
         },
         C::ShowConfig => snap.config_dump.to_string(),
-        C::ShowConfigLocal => snap.config_local_dump.to_string(),
+        C::ShowConfigLocal => snap.config_local_dump.text().to_string(),
         C::ShowBlacklist => snap.blacklist_dump.to_string(),
         C::ShowDevices => snap.devices_dump.to_string(),
         C::ShowWildcards => wildcards_text(),
