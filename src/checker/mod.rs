@@ -15,6 +15,7 @@
 pub mod io;
 pub mod probe;
 pub mod runner;
+pub mod vendor;
 #[cfg(test)]
 pub mod sim;
 
@@ -40,6 +41,12 @@ pub enum CheckerKind {
     Readsector0,
     /// Always up.
     None,
+    /// LSI/Engenio RDAC arrays: VPD page 0xC9 (see [`vendor`]).
+    Rdac,
+    /// EMC CLARiiON/VNX: VPD page 0xC0.
+    EmcClariion,
+    /// HP active/standby arrays: VPD 0x80, then TUR.
+    HpSw,
 }
 
 impl CheckerKind {
@@ -49,11 +56,14 @@ impl CheckerKind {
             CheckerKind::Directio => "directio",
             CheckerKind::Readsector0 => "readsector0",
             CheckerKind::None => "none",
+            CheckerKind::Rdac => "rdac",
+            CheckerKind::EmcClariion => "emc_clariion",
+            CheckerKind::HpSw => "hp_sw",
         }
     }
 
-    /// Resolve a configured `path_checker` name. multipath-tools' vendor
-    /// checkers (emc_clariion, hp_sw, rdac, cciss_tur, rbd) are not
+    /// Resolve a configured `path_checker` name. multipath-tools'
+    /// cciss_tur (old HP Smart Array block driver) and rbd (Ceph) are not
     /// implemented: they run TUR instead, and the second value is the
     /// warning to log.
     pub fn resolve(name: &str) -> (CheckerKind, Option<String>) {
@@ -81,7 +91,10 @@ impl FromStr for CheckerKind {
             "directio" => CheckerKind::Directio,
             "readsector0" => CheckerKind::Readsector0,
             "none" => CheckerKind::None,
-            "emc_clariion" | "hp_sw" | "rdac" | "cciss_tur" | "rbd" => {
+            "rdac" => CheckerKind::Rdac,
+            "emc_clariion" => CheckerKind::EmcClariion,
+            "hp_sw" => CheckerKind::HpSw,
+            "cciss_tur" | "rbd" => {
                 return Err(format!("path checker '{s}' is not supported"))
             }
             _ => return Err(format!("unknown path checker '{s}'")),
@@ -190,9 +203,15 @@ mod tests {
         );
         assert_eq!("none".parse::<CheckerKind>(), Ok(CheckerKind::None));
         assert!("bogus".parse::<CheckerKind>().is_err());
-        let (k, w) = CheckerKind::resolve("rdac");
+        assert_eq!(CheckerKind::resolve("rdac"), (CheckerKind::Rdac, None));
+        assert_eq!(CheckerKind::resolve("hp_sw"), (CheckerKind::HpSw, None));
+        assert_eq!(
+            CheckerKind::resolve("emc_clariion"),
+            (CheckerKind::EmcClariion, None)
+        );
+        let (k, w) = CheckerKind::resolve("rbd");
         assert_eq!(k, CheckerKind::Tur);
-        assert!(w.unwrap().contains("rdac"));
+        assert!(w.unwrap().contains("rbd"));
         assert_eq!(
             CheckerKind::resolve("directio"),
             (CheckerKind::Directio, None)

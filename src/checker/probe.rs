@@ -100,6 +100,9 @@ impl PathProbe for SysProbe {
             CheckerKind::Directio => io::directio(dev, timeout),
             CheckerKind::Readsector0 => io::readsector0(dev, timeout),
             CheckerKind::None => CheckResult::standard(CheckerKind::None, ChkState::Up),
+            CheckerKind::Rdac | CheckerKind::EmcClariion | CheckerKind::HpSw => {
+                self.vendor(dev, checker, timeout)
+            }
         };
         r.dev_state = dev_state;
         r
@@ -119,6 +122,20 @@ impl PathProbe for SysProbe {
 }
 
 impl SysProbe {
+    fn vendor(&self, dev: &str, kind: CheckerKind, timeout: Duration) -> CheckResult {
+        match self.cached(dev).or_else(|| self.open_fresh(dev)) {
+            Some(sg) => {
+                let r = super::vendor::check(kind, &sg, timeout);
+                if !r.state.is_usable() {
+                    // Decide the next check on a fresh open.
+                    self.forget(dev);
+                }
+                r
+            }
+            None => CheckResult::standard(kind, ChkState::Down).with_detail("cannot open the device"),
+        }
+    }
+
     fn tur(&self, dev: &str, timeout: Duration) -> CheckResult {
         if let Some(sg) = self.cached(dev) {
             let r = io::tur_on(&sg, timeout);

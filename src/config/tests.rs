@@ -1039,11 +1039,11 @@ fn delay_checks_map_onto_san_path_err_and_partial_san_path_err_is_off() {
 
 #[test]
 fn checkers_and_prios_run_in_place_of_others_are_warned_about() {
-    let (_, d) = parse("defaults {\n\tpath_checker emc_clariion\n\tprio hds\n}\n");
+    let (_, d) = parse("defaults {\n\tpath_checker cciss_tur\n\tprio hds\n}\n");
     assert!(has(
         &d,
         Severity::Warning,
-        "path_checker emc_clariion is not implemented by mpathd: tur runs in its place"
+        "path_checker cciss_tur is not implemented by mpathd: tur runs in its place"
     ));
     assert!(has(
         &d,

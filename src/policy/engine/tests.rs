@@ -1318,7 +1318,7 @@ fn del_map_is_not_undone_until_a_path_event_or_add_map() {
 #[test]
 fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
     let e = &mut two_path_map(Settings {
-        path_checker: "rdac".into(),
+        path_checker: "rbd".into(),
         prio: "rdac".into(),
         ..settings()
     });
@@ -1330,7 +1330,7 @@ fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
         .map(|p| p.why.to_string())
         .unwrap_or_default();
     assert!(
-        why.contains("path_checker rdac is not implemented by mpathd: tur runs in its place"),
+        why.contains("path_checker rbd is not implemented by mpathd: tur runs in its place"),
         "{why}"
     );
     assert!(
