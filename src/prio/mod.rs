@@ -5,6 +5,7 @@
 //! [`weighted_prio`]) are pure. [`get_prio`] does the I/O (sysfs reads,
 //! SG_IO) and blocks: run it through `checker::CheckRunner::prio`.
 
+pub mod vendor;
 pub mod weighted;
 
 use std::fmt;
@@ -41,8 +42,11 @@ pub enum Prioritizer {
     Alua,
     Sysfs,
     WeightedPath,
-    /// multipath-tools' other prioritizers (path_latency, random, iet,
-    /// ontap, emc, hds, hp_sw, rdac, datacore, ana): not implemented here.
+    /// rdac, emc, hp_sw, hds, datacore, iet, random, path_latency (see
+    /// [`vendor`]).
+    Vendor(&'static str),
+    /// multipath-tools' ontap (NetApp's vendor-specific GET_CONFIG) and ana
+    /// (NVMe): not implemented here.
     Unsupported(String),
 }
 
@@ -53,6 +57,7 @@ impl Prioritizer {
             Prioritizer::Alua => "alua",
             Prioritizer::Sysfs => "sysfs",
             Prioritizer::WeightedPath => "weightedpath",
+            Prioritizer::Vendor(n) => n,
             Prioritizer::Unsupported(n) => n,
         }
     }
@@ -66,8 +71,15 @@ impl FromStr for Prioritizer {
             "alua" => Prioritizer::Alua,
             "sysfs" => Prioritizer::Sysfs,
             "weightedpath" => Prioritizer::WeightedPath,
-            "path_latency" | "random" | "iet" | "ontap" | "emc" | "hds" | "hp_sw" | "rdac"
-            | "datacore" | "ana" => Prioritizer::Unsupported(s.to_string()),
+            "rdac" => Prioritizer::Vendor("rdac"),
+            "emc" => Prioritizer::Vendor("emc"),
+            "hp_sw" => Prioritizer::Vendor("hp_sw"),
+            "hds" => Prioritizer::Vendor("hds"),
+            "datacore" => Prioritizer::Vendor("datacore"),
+            "iet" => Prioritizer::Vendor("iet"),
+            "random" => Prioritizer::Vendor("random"),
+            "path_latency" => Prioritizer::Vendor("path_latency"),
+            "ontap" | "ana" => Prioritizer::Unsupported(s.to_string()),
             _ => return Err(format!("unknown prioritizer '{s}'")),
         })
     }
@@ -280,6 +292,36 @@ fn sysfs(path: &PathInfo, spec: &PrioSpec) -> PrioResult {
     ))
 }
 
+/// A vendor prioritizer on `sg`, or on a fresh open of the path. Without
+/// an answer the path gets what multipath-tools gives it (0; hds: none,
+/// the old priority stays), and the reason says why.
+fn vendor_on(
+    name: &'static str,
+    path: &PathInfo,
+    spec: &PrioSpec,
+    timeout: Duration,
+    sg: Option<&SgDevice>,
+) -> PrioResult {
+    let opened;
+    let sg = match sg {
+        Some(sg) => sg,
+        None => match SgDevice::open(&path.dev) {
+            Ok(s) => {
+                opened = s;
+                &opened
+            }
+            Err(e) => return PrioResult::undef(format!("{name} prio: {e}")),
+        },
+    };
+    match vendor::vendor_prio(name, path, &spec.args, sg, timeout) {
+        Ok(p) => PrioResult::new(p, name),
+        Err(e) => {
+            let fallback = if name == "hds" { PRIO_UNDEF } else { 0 };
+            PrioResult::new(fallback, name).with_msg(format!("{name} prio: {}: {e}", path.dev))
+        }
+    }
+}
+
 /// Run the prioritizer `spec` names for `path` (blocking: sysfs and SG_IO).
 pub fn get_prio(path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
     get_prio_on(path, spec, timeout, None)
@@ -302,6 +344,7 @@ pub fn get_prio_on(
             Err(e) => PrioResult::new(weighted::DEFAULT_PRIORITY, "weightedpath")
                 .with_msg(format!("{}: {e}", path.dev)),
         },
+        Ok(Prioritizer::Vendor(n)) => vendor_on(n, path, spec, timeout, sg),
         Ok(Prioritizer::Unsupported(n)) => {
             PrioResult::fallback_const(format!("prioritizer '{n}' is not supported; using const"))
         }
@@ -351,7 +394,11 @@ mod tests {
         assert_eq!("const".parse::<Prioritizer>(), Ok(Prioritizer::Const));
         assert_eq!(
             "random".parse::<Prioritizer>(),
-            Ok(Prioritizer::Unsupported("random".into()))
+            Ok(Prioritizer::Vendor("random"))
+        );
+        assert_eq!(
+            "ontap".parse::<Prioritizer>(),
+            Ok(Prioritizer::Unsupported("ontap".into()))
         );
         assert!("nope".parse::<Prioritizer>().is_err());
         assert!(PrioSpec::new("alua", "exclusive_pref_bit").exclusive_pref_bit);
@@ -374,11 +421,13 @@ mod tests {
         };
         let t = Duration::from_secs(1);
         assert_eq!(get_prio(&path, &PrioSpec::new("const", ""), t).prio, 1);
-        let r = get_prio(&path, &PrioSpec::new("random", ""), t);
+        let r = get_prio(&path, &PrioSpec::new("ontap", ""), t);
         assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));
         assert!(r.msg.unwrap().contains("not supported"));
-        let r = get_prio(&path, &PrioSpec::new("path_latency", ""), t);
-        assert_eq!(r.prio, 1);
+        // A vendor prioritizer that cannot reach the device says so.
+        let r = get_prio(&path, &PrioSpec::new("rdac", ""), t);
+        assert_eq!(r.prio, PRIO_UNDEF);
+        assert!(r.msg.unwrap().contains("rdac prio"));
         // alua on a device that does not exist falls back to const.
         let r = get_prio(&path, &PrioSpec::new("alua", ""), t);
         assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));

@@ -203,6 +203,12 @@ impl SgDevice {
         parse::parse_std_inquiry(&data)
     }
 
+    /// Standard INQUIRY data as the device sends it (vendor-specific bytes
+    /// included), up to `len` bytes.
+    pub fn inquiry_raw(&self, len: u16, timeout: Duration) -> Result<Vec<u8>, ScsiError> {
+        self.data_in("INQUIRY", &cdb_inquiry(None, len), usize::from(len), timeout)
+    }
+
     /// The raw bytes of a VPD page (header included), re-read with a larger
     /// buffer when the page is longer than the first read.
     pub fn vpd_page(&self, page: u8, timeout: Duration) -> Result<Vec<u8>, ScsiError> {

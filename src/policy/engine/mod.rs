@@ -67,6 +67,9 @@ struct Path {
     tuned: Option<transport::Plan>,
     /// What those writes did, for `show paths reasons`.
     transport_note: Option<Arc<str>>,
+    /// What the checker said of a path it finds unusable, for `show paths
+    /// reasons`.
+    checker_note: Option<Arc<str>>,
     /// san_path_err damping: failures not yet forgotten, good checks
     /// towards forgetting one, and the end of a hold-out.
     failures: u32,
@@ -195,6 +198,10 @@ fn member_why(map: &str, p: &Path) -> Arc<str> {
     if let Some(t) = p.transport_note.as_deref() {
         why.push_str("; transport: ");
         why.push_str(t);
+    }
+    if let Some(c) = p.checker_note.as_deref() {
+        why.push_str("; checker: ");
+        why.push_str(c);
     }
     for note in crate::checker::substitute_note(&p.settings.path_checker)
         .into_iter()

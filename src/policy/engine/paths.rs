@@ -106,6 +106,7 @@ impl Engine {
                     snap: None,
                     tuned: None,
                     transport_note: None,
+                    checker_note: None,
                     failures: 0,
                     good_checks: 0,
                     held_until_ms: None,
@@ -249,6 +250,14 @@ impl Engine {
         let prev_prio = p.prio;
         if chk != ChkState::Pending {
             p.chk = chk;
+            let note = (!chk.is_usable()).then(|| Arc::<str>::from(msg));
+            if note != p.checker_note {
+                p.checker_note = note;
+                if let Some(m) = p.map.clone() {
+                    p.why = super::member_why(&m, p);
+                    self.changed = true;
+                }
+            }
         }
         if let Some(pr) = prio {
             p.prio = pr;

@@ -1319,7 +1319,7 @@ fn del_map_is_not_undone_until_a_path_event_or_add_map() {
 fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
     let e = &mut two_path_map(Settings {
         path_checker: "rbd".into(),
-        prio: "rdac".into(),
+        prio: "ontap".into(),
         ..settings()
     });
     let why = e
@@ -1334,7 +1334,7 @@ fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
         "{why}"
     );
     assert!(
-        why.contains("prio rdac is not implemented by mpathd: const"),
+        why.contains("prio ontap is not implemented by mpathd: const"),
         "{why}"
     );
 }
@@ -1352,4 +1352,32 @@ fn reconfigure_reloads_changed_maps_and_all_of_them_when_asked() {
     assert!(reloads(&a).is_empty(), "same configuration, same table: {a:?}");
     let a = e.reconfigure(same(), 2_000, true);
     assert_eq!(reloads(&a).len(), 1, "reconfigure all reloads every map: {a:?}");
+}
+
+#[test]
+fn a_failed_path_says_what_its_checker_found() {
+    let mut e = two_path_map(settings());
+    let down = Event::Probed(ProbeResult {
+        dev: "sdb".into(),
+        chk: ChkState::Down,
+        prio: None,
+        msg: "rdac checker reports path is down: inquiry failed".into(),
+        dev_state: None,
+    });
+    e.handle(down, 5_000);
+    let why = |e: &mut Engine| {
+        e.snapshot()
+            .paths
+            .iter()
+            .find(|p| p.info.dev == "sdb")
+            .map(|p| p.why.to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        why(&mut e).contains("checker: rdac checker reports path is down: inquiry failed"),
+        "{}",
+        why(&mut e)
+    );
+    e.handle(probed("sdb", ChkState::Up, 1), 10_000);
+    assert!(!why(&mut e).contains("checker:"), "{}", why(&mut e));
 }

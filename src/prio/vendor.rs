@@ -1,0 +1,372 @@
+//! Array-specific prioritizers with multipath-tools' numbers. Each decodes
+//! its SCSI reply in a pure function; [`vendor_prio`] issues the command.
+//!
+//! - `rdac`: VPD 0xC9: owner +2, preferred path +4, secondary +1.
+//! - `emc`: VPD 0xC0: 1 on the LUN's default-owner SP, else 0.
+//! - `hp_sw`: TUR: 4 active, 2 standby (NOT READY 04/02), 0 failed.
+//! - `hds`: standard INQUIRY: controller and LDEV parity agree: 1, else 0.
+//! - `datacore`: standard INQUIRY: the SDS name holds `preferredsds`: 1.
+//! - `iet`: the iSCSI portal address is `preferredip`: 20, else 10.
+//! - `random`: 1 to 10.
+//! - `path_latency`: the mean latency of `io_num` reads on a log scale of
+//!   base `base_num` (`prio_args "io_num|base_num"`).
+
+use std::time::{Duration, Instant};
+
+use crate::model::PathInfo;
+use crate::scsi::{Outcome, SgDevice};
+
+/// A prioritizer's answer, or why it has none.
+pub type Answer = Result<i32, String>;
+
+pub fn rdac_prio(page: &[u8]) -> Answer {
+    if page.len() < 10
+        || page[1] != 0xC9
+        || page[3] != 0x2C
+        || &page[4..7] != b"vac"
+    {
+        return Err("volume access control page (VPD 0xC9) in unknown format".into());
+    }
+    let mut prio = 0;
+    if page[8] & 0x01 != 0 {
+        // This controller owns the volume.
+        prio |= 0x02;
+    }
+    match page[9] & 0x0F {
+        0x01 => prio |= 0x04,
+        0x02 => prio |= 0x01,
+        _ => {}
+    }
+    Ok(prio)
+}
+
+pub fn emc_prio(page: &[u8]) -> Answer {
+    if page.len() < 10 || page[1] != 0xC0 || page[9] != 0x00 {
+        return Err("path unit report page (VPD 0xC0) in unknown format".into());
+    }
+    // The SP this path leads to is the LUN's default owner.
+    Ok(i32::from(page[5] == page[8]))
+}
+
+pub const HP_SW_ACTIVE: i32 = 4;
+pub const HP_SW_STANDBY: i32 = 2;
+pub const HP_SW_FAILED: i32 = 0;
+
+pub fn hp_sw_prio(outcome: &Outcome) -> i32 {
+    match outcome {
+        Outcome::Good => HP_SW_ACTIVE,
+        Outcome::CheckCondition(Some(s)) if s.key == 0x01 => HP_SW_ACTIVE,
+        Outcome::CheckCondition(Some(s)) if s.key == 0x02 && s.asc == 0x04 && s.ascq == 0x02 => {
+            HP_SW_STANDBY
+        }
+        _ => HP_SW_FAILED,
+    }
+}
+
+/// Whether a TUR should be sent again (UNIT ATTENTION after a reset).
+pub fn hp_sw_retry(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::CheckCondition(Some(s)) if s.key == 0x06 && s.asc == 0x29)
+}
+
+fn parity(c: u8) -> Option<bool> {
+    // Even: true.
+    match c {
+        b'0' | b'2' | b'4' | b'6' | b'8' | b'A' | b'C' | b'E' => Some(true),
+        b'1' | b'3' | b'5' | b'7' | b'9' | b'B' | b'D' | b'F' => Some(false),
+        _ => None,
+    }
+}
+
+/// From standard INQUIRY data: the LDEV number is at bytes 44..48 (hex
+/// text), the controller at byte 49.
+pub fn hds_prio(inquiry: &[u8]) -> Answer {
+    let (Some(&ldev_last), Some(&ctrl)) = (inquiry.get(47), inquiry.get(49)) else {
+        return Err(format!(
+            "INQUIRY data is {} bytes, too short for the LDEV and controller fields",
+            inquiry.len()
+        ));
+    };
+    match (parity(ctrl), parity(ldev_last)) {
+        (Some(c), Some(l)) if ctrl.is_ascii_digit() => Ok(i32::from(c == l)),
+        _ => Err(format!(
+            "controller '{}' / LDEV digit '{}' are not what an HDS array reports",
+            char::from(ctrl).escape_default(),
+            char::from(ldev_last).escape_default()
+        )),
+    }
+}
+
+/// `prio_args` of datacore: `preferredsds=NAME` and an optional
+/// `timeout=MS` (500 to 20000), in either order.
+pub fn datacore_args(args: &str) -> Result<(String, Duration), String> {
+    let mut sds = None;
+    let mut timeout = 2000u64;
+    for w in args.split_whitespace() {
+        if let Some(v) = w.strip_prefix("preferredsds=") {
+            sds = Some(v.to_string());
+        } else if let Some(v) = w.strip_prefix("timeout=") {
+            timeout = v
+                .parse()
+                .map_err(|_| format!("prio_args timeout '{v}' is not a number"))?;
+        } else {
+            return Err(format!("unexpected prio_args word '{w}'"));
+        }
+    }
+    let sds = sds.ok_or("prio_args needs preferredsds=NAME")?;
+    if sds.len() <= 1 {
+        return Err("prio_args preferredsds is too short (2 characters at least)".into());
+    }
+    if !(500..=20000).contains(&timeout) {
+        return Err("prio_args timeout is out of bounds [500:20000]".into());
+    }
+    Ok((sds, Duration::from_millis(timeout)))
+}
+
+/// From standard INQUIRY data: the SDS name is at bytes 112..128.
+pub fn datacore_prio(inquiry: &[u8], preferred_sds: &str) -> Answer {
+    let name = inquiry
+        .get(112..128)
+        .ok_or_else(|| format!("INQUIRY data is {} bytes, too short for the SDS name", inquiry.len()))?;
+    let name = String::from_utf8_lossy(name);
+    Ok(i32::from(name.contains(preferred_sds)))
+}
+
+/// iet: `prio_args "preferredip=A.B.C.D"`; `portal` is the path's iSCSI
+/// portal address, if it has one.
+pub fn iet_prio(args: &str, portal: Option<&str>) -> Answer {
+    let ip = args
+        .trim()
+        .strip_prefix("preferredip=")
+        .filter(|ip| !ip.contains(char::is_whitespace))
+        .ok_or("prio_args needs preferredip=ADDRESS")?;
+    if ip.len() <= 7 {
+        return Err(format!("prio_args preferredip '{ip}' is too short"));
+    }
+    Ok(if portal == Some(ip) { 20 } else { 10 })
+}
+
+/// 1 to 10, as multipath-tools' random prioritizer.
+pub fn random_prio() -> i32 {
+    use std::hash::BuildHasher;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let r = std::collections::hash_map::RandomState::new().hash_one(seed);
+    i32::try_from(r % 10).unwrap_or(0) + 1
+}
+
+/// `prio_args "io_num|base_num"`: 2 to 200 reads, base 2 to 10.
+pub fn path_latency_args(args: &str) -> Result<(u32, u32), String> {
+    let (io, base) = args
+        .trim()
+        .split_once('|')
+        .ok_or_else(|| format!("prio_args '{args}' is not io_num|base_num"))?;
+    let io: u32 = io.parse().map_err(|_| format!("io_num '{io}' is not a number"))?;
+    let base: u32 = base
+        .parse()
+        .map_err(|_| format!("base_num '{base}' is not a number"))?;
+    if !(2..=200).contains(&io) {
+        return Err(format!("io_num {io} is outside 2..200"));
+    }
+    if !(2..=10).contains(&base) {
+        return Err(format!("base_num {base} is outside 2..10"));
+    }
+    Ok((io, base))
+}
+
+/// Mean latencies from 1 us to 100 s map onto log_base steps: the faster
+/// the path, the higher its priority; slower than 100 s: 0.
+pub fn path_latency_prio(mean_us: f64, base: u32) -> i32 {
+    const MAX_US: f64 = 100_000_000.0;
+    let b = f64::from(base).ln();
+    let (l, lmax) = (mean_us.max(f64::MIN_POSITIVE).ln() / b, MAX_US.ln() / b);
+    let prio = if l <= 0.0 {
+        lmax + 1.0
+    } else if l > lmax {
+        0.0
+    } else {
+        lmax - l + 1.0
+    };
+    // Truncated as multipath-tools does.
+    prio as i32
+}
+
+/// The portal address of an iSCSI path (its session's connection).
+fn iscsi_portal(path: &PathInfo) -> Option<String> {
+    let crate::transport::Endpoint::Iscsi { session } = path.endpoint.as_ref()? else {
+        return None;
+    };
+    let n = session.strip_prefix("session")?;
+    let addr = std::fs::read_to_string(format!(
+        "/sys/class/iscsi_connection/connection{n}:0/persistent_address"
+    ))
+    .ok()?;
+    Some(addr.trim().to_string())
+}
+
+/// Runs the prioritizer `name` (one of this module's) for `path`.
+pub fn vendor_prio(name: &str, path: &PathInfo, args: &str, sg: &SgDevice, timeout: Duration) -> Answer {
+    let err = |e: crate::scsi::ScsiError| e.to_string();
+    match name {
+        "rdac" => rdac_prio(&sg.vpd_page(0xC9, timeout).map_err(err)?),
+        "emc" => emc_prio(&sg.vpd_page(0xC0, timeout).map_err(err)?),
+        "hp_sw" => {
+            let mut r = sg.test_unit_ready(timeout).map_err(err)?;
+            if hp_sw_retry(&r.outcome) {
+                r = sg.test_unit_ready(timeout).map_err(err)?;
+            }
+            Ok(hp_sw_prio(&r.outcome))
+        }
+        "hds" => hds_prio(&sg.inquiry_raw(255, timeout).map_err(err)?),
+        "datacore" => {
+            let (sds, t) = datacore_args(args)?;
+            datacore_prio(&sg.inquiry_raw(255, t).map_err(err)?, &sds)
+        }
+        "iet" => iet_prio(args, iscsi_portal(path).as_deref()),
+        "random" => Ok(random_prio()),
+        "path_latency" => {
+            let (io_num, base) = path_latency_args(args)?;
+            let block = sg.logical_block_size().unwrap_or(512).max(512);
+            let blocks = u16::try_from((4096 / block).max(1)).unwrap_or(1);
+            let start = Instant::now();
+            for _ in 0..io_num {
+                let r = sg.read10(0, blocks, block, timeout).map_err(err)?;
+                if !r.outcome.is_good() {
+                    return Err(format!("read failed: {}", r.outcome));
+                }
+            }
+            let mean_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(io_num);
+            Ok(path_latency_prio(mean_us, base))
+        }
+        other => Err(format!("'{other}' is not a vendor prioritizer")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::scsi::Sense;
+
+    fn c9(owner: bool, ppp: u8) -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        p[1] = 0xC9;
+        p[3] = 0x2C;
+        p[4..8].copy_from_slice(b"vac1");
+        p[8] = u8::from(owner);
+        p[9] = ppp;
+        p
+    }
+
+    #[test]
+    fn rdac_numbers() {
+        assert_eq!(rdac_prio(&c9(true, 0x01)), Ok(6));
+        assert_eq!(rdac_prio(&c9(false, 0x01)), Ok(4));
+        assert_eq!(rdac_prio(&c9(true, 0x02)), Ok(3));
+        assert_eq!(rdac_prio(&c9(false, 0x02)), Ok(1));
+        assert_eq!(rdac_prio(&c9(false, 0x0F)), Ok(0));
+        let mut bad = c9(true, 1);
+        bad[4] = b'x';
+        assert!(rdac_prio(&bad).unwrap_err().contains("unknown format"));
+        assert!(rdac_prio(&[0, 0xC9]).is_err());
+        assert!(rdac_prio(&[]).is_err());
+    }
+
+    #[test]
+    fn emc_numbers() {
+        let mut p = vec![0u8; 128];
+        p[1] = 0xC0;
+        p[5] = 1;
+        p[8] = 1;
+        assert_eq!(emc_prio(&p), Ok(1));
+        p[8] = 0;
+        assert_eq!(emc_prio(&p), Ok(0));
+        p[9] = 3;
+        assert!(emc_prio(&p).is_err());
+        assert!(emc_prio(&[0, 0xC0]).is_err());
+        assert!(emc_prio(&[]).is_err());
+    }
+
+    #[test]
+    fn hp_sw_numbers() {
+        assert_eq!(hp_sw_prio(&Outcome::Good), 4);
+        let standby = Outcome::CheckCondition(Some(Sense::new(0x02, 0x04, 0x02)));
+        assert_eq!(hp_sw_prio(&standby), 2);
+        let other = Outcome::CheckCondition(Some(Sense::new(0x02, 0x04, 0x03)));
+        assert_eq!(hp_sw_prio(&other), 0);
+        assert_eq!(hp_sw_prio(&Outcome::HostError(1)), 0);
+        assert!(hp_sw_retry(&Outcome::CheckCondition(Some(Sense::new(0x06, 0x29, 0)))));
+    }
+
+    fn inquiry_with(at: usize, bytes: &[u8]) -> Vec<u8> {
+        let mut d = vec![b' '; 255];
+        d[at..at + bytes.len()].copy_from_slice(bytes);
+        d
+    }
+
+    #[test]
+    fn hds_numbers() {
+        // LDEV 00C6 (even), controller 1 (odd): 0.
+        let mut d = inquiry_with(44, b"00C6");
+        d[49] = b'1';
+        assert_eq!(hds_prio(&d), Ok(0));
+        d[49] = b'0';
+        assert_eq!(hds_prio(&d), Ok(1));
+        let mut d = inquiry_with(44, b"00C7");
+        d[49] = b'3';
+        assert_eq!(hds_prio(&d), Ok(1));
+        d[49] = b'X';
+        assert!(hds_prio(&d).is_err());
+        assert!(hds_prio(&[0; 40]).unwrap_err().contains("too short"));
+    }
+
+    #[test]
+    fn datacore_numbers() {
+        let d = inquiry_with(112, b"SDS-NORTH-01");
+        assert_eq!(datacore_prio(&d, "NORTH"), Ok(1));
+        assert_eq!(datacore_prio(&d, "SOUTH"), Ok(0));
+        assert!(datacore_prio(&[0; 100], "NORTH").is_err());
+        assert_eq!(
+            datacore_args("timeout=1000 preferredsds=NORTH").unwrap(),
+            ("NORTH".to_string(), Duration::from_millis(1000))
+        );
+        assert_eq!(datacore_args("preferredsds=NORTH").unwrap().1, Duration::from_millis(2000));
+        assert!(datacore_args("").is_err());
+        assert!(datacore_args("preferredsds=N").is_err());
+        assert!(datacore_args("preferredsds=NORTH timeout=10").is_err());
+        assert!(datacore_args("preferredsds=NORTH bogus").is_err());
+    }
+
+    #[test]
+    fn iet_numbers() {
+        let args = "preferredip=192.168.201.2";
+        assert_eq!(iet_prio(args, Some("192.168.201.2")), Ok(20));
+        assert_eq!(iet_prio(args, Some("192.168.202.2")), Ok(10));
+        assert_eq!(iet_prio(args, None), Ok(10));
+        assert!(iet_prio("", None).is_err());
+        assert!(iet_prio("preferredip=1.2.3", None).is_err());
+    }
+
+    #[test]
+    fn random_is_one_to_ten() {
+        for _ in 0..100 {
+            assert!((1..=10).contains(&random_prio()));
+        }
+    }
+
+    #[test]
+    fn path_latency_numbers() {
+        assert_eq!(path_latency_args("20|10"), Ok((20, 10)));
+        assert!(path_latency_args("20").is_err());
+        assert!(path_latency_args("1|10").is_err());
+        assert!(path_latency_args("20|11").is_err());
+        assert!(path_latency_args("x|2").is_err());
+        // Base 10 over 1 us .. 100 s: 9 steps.
+        assert_eq!(path_latency_prio(1.0, 10), 9);
+        assert_eq!(path_latency_prio(100.0, 10), 7);
+        assert_eq!(path_latency_prio(150.0, 10), 6);
+        assert_eq!(path_latency_prio(1e9, 10), 0);
+        assert!(path_latency_prio(100.0, 2) > path_latency_prio(10_000.0, 2));
+    }
+}

@@ -1,0 +1,60 @@
+#!/bin/bash
+# rig-timeout: 600
+# The iet prioritizer on seed 001's two-portal iSCSI layout: the path
+# through the portal named by prio_args preferredip gets prio 20, the other
+# 10, so group_by_prio puts it first; naming the other portal (SIGHUP)
+# swaps them.
+set -euo pipefail
+. "$REPO/tests/vm/lib.sh"
+MP="$MPATHD_BIN/mpathd"
+
+iscsi_san 1
+mapfile -t paths < <(iscsi_paths)
+assert_eq 2 "${#paths[@]}" "iSCSI paths"
+for d in "${paths[@]}"; do
+    case "$(iscsi_path_link "$d")" in 0) p0=$d ;; 1) p1=$d ;; esac
+done
+w=$(dev_wwid "$p0")
+mm0=$(dev_majmin "$p0"); mm1=$(dev_majmin "$p1")
+
+conf() { # PREFERRED_LINK
+    cat >/etc/multipath.conf <<CONF
+defaults {
+	find_multipaths greedy
+	polling_interval 2
+	failback immediate
+}
+blacklist {
+	devnode "^(sr|vd|loop|ram)"
+}
+devices {
+	device {
+		vendor "LIO-ORG"
+		product ".*"
+		detect_prio no
+		prio iet
+		prio_args "preferredip=$(iscsi_portal_ip "$1")"
+		path_grouping_policy group_by_prio
+	}
+}
+CONF
+}
+# first_group_dev -> MAJ:MIN of the first path of the map's first group
+first_group_dev() { dmsetup table "$w" | awk '{ i = 6 + $5; i += 1 + $(i); i += 2; i += 2 + $(i + 1); print $(i + 2) }'; }
+
+conf 1
+"$MP" -d -v3 >"$CASE_OUT/mpathd.log" 2>&1 &
+PID=$!
+wait_for "dmsetup table $w 2>/dev/null | grep -q multipath" 90
+wait_for "! $MP show status | grep -q '^busy: True'" 60
+"$MP" show paths | tee "$CASE_OUT/paths-1.txt"
+dmsetup table "$w"
+assert_eq 20 "$("$MP" show paths format '%d %p' | awk -v d="$p1" '$1 == d { print $2 }')" "prio of the path through the preferred portal"
+assert_eq 10 "$("$MP" show paths format '%d %p' | awk -v d="$p0" '$1 == d { print $2 }')" "prio of the other path"
+assert_eq "$mm1" "$(first_group_dev)" "first path group: the preferred portal's path"
+
+conf 0
+kill -HUP "$PID"
+wait_for "[ \"\$(first_group_dev)\" = $mm0 ]" 60 || fail "preferring the other portal did not swap the groups"
+assert_eq 20 "$("$MP" show paths format '%d %p' | awk -v d="$p0" '$1 == d { print $2 }')" "prio after preferring the other portal"
+echo "ok: iet: the preferred portal's path has prio 20 and leads the map, in both directions"
