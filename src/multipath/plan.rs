@@ -142,17 +142,7 @@ fn plan_one(wwid: &str, members: &[&ProbedPath], input: &PlanInput<'_>) -> Optio
     }
     let group_input: Vec<GroupInput> = members
         .iter()
-        .filter_map(|p| {
-            Some(GroupInput {
-                dev: p.info.dev.clone(),
-                devt: p.info.devt?,
-                prio: p.prio,
-                chk: p.chk,
-                serial: p.info.serial.clone(),
-                node_name: p.info.target_wwnn.clone(),
-                tpg_id: p.info.tpg_id,
-            })
-        })
+        .filter_map(|p| GroupInput::of(&p.info, p.prio, p.chk))
         .collect();
     let policy = input.policy.unwrap_or(settings.path_grouping_policy);
     let groups = group_paths(&group_input, policy, settings.rr_weight, settings.rr_min_io_rq);
@@ -314,6 +304,16 @@ mod tests {
         Config::parse_str(text, "test.conf").unwrap().0
     }
 
+    fn input<'a>(cfg: &'a Config, known: &'a KnownWwids) -> PlanInput<'a> {
+        PlanInput {
+            config: cfg,
+            known,
+            policy: None,
+            bindings: &[],
+            now: 0,
+        }
+    }
+
     #[test]
     fn plans_one_map_per_wwid_with_groups_by_prio() {
         let cfg = config("defaults {\n find_multipaths greedy\n path_grouping_policy group_by_prio\n}\n");
@@ -323,13 +323,7 @@ mod tests {
             path("sdc", 32, "W1", ChkState::Up, 10),
         ];
         let known = KnownWwids::default();
-        let input = PlanInput {
-            config: &cfg,
-            known: &known,
-            policy: None,
-            bindings: &[],
-            now: 0,
-        };
+        let input = input(&cfg, &known);
         let maps = plan(&paths, &input);
         assert_eq!(maps.len(), 2);
         assert_eq!(maps[0].wwid, "W1");
@@ -356,13 +350,7 @@ mod tests {
             path("sdc", 32, "W1", ChkState::Up, 1),
         ];
         let known = KnownWwids::default();
-        let input = PlanInput {
-            config: &cfg,
-            known: &known,
-            policy: None,
-            bindings: &[],
-            now: 0,
-        };
+        let input = input(&cfg, &known);
         assert!(plan(&paths, &input).is_empty());
         let known = KnownWwids {
             in_wwids_file: ["W1".to_string()].into(),

@@ -21,6 +21,21 @@ pub struct GroupInput {
     pub tpg_id: Option<u16>,
 }
 
+impl GroupInput {
+    /// A path as grouping sees it; None without a device number.
+    pub fn of(info: &crate::model::PathInfo, prio: i32, chk: ChkState) -> Option<GroupInput> {
+        Some(GroupInput {
+            dev: info.dev.clone(),
+            devt: info.devt?,
+            prio,
+            chk,
+            serial: info.serial.clone(),
+            node_name: info.target_wwnn.clone(),
+            tpg_id: info.tpg_id,
+        })
+    }
+}
+
 /// One path group as it goes into the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathGroup {

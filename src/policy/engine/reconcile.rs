@@ -278,17 +278,7 @@ impl Engine {
                         .devt
                         .is_some_and(|t| loaded.is_some_and(|l| l.paths().any(|d| d == t)))
             })
-            .filter_map(|p| {
-                Some(GroupInput {
-                    dev: p.info.dev.clone(),
-                    devt: p.info.devt?,
-                    prio: p.prio,
-                    chk: p.chk,
-                    serial: p.info.serial.clone(),
-                    node_name: p.info.target_wwnn.clone(),
-                    tpg_id: p.info.tpg_id,
-                })
-            })
+            .filter_map(|p| GroupInput::of(&p.info, p.prio, p.chk))
             .collect();
         group_paths(
             &inputs,
