@@ -38,11 +38,12 @@ PID=$!
 wait_for "dmsetup table $w 2>/dev/null | grep -q multipath" 90
 wait_for "! $MP show status | grep -q '^busy: True'" 60
 "$MP" show paths format '%d %c %T %p' | tee "$CASE_OUT/hp_sw.txt"
-assert_eq 2 "$(grep -c ' hp_sw ready 4$' "$CASE_OUT/hp_sw.txt")" "paths hp_sw finds up with prio 4"
+assert_eq 2 "$(awk '$2 == "hp_sw" && $3 == "ready" && $4 == 4' "$CASE_OUT/hp_sw.txt" | grep -c .)" "paths hp_sw finds up with prio 4"
 
 conf rdac rdac
 kill -HUP "$PID"
-wait_for "[ \$($MP show paths format '%d %c %T' | grep -c ' rdac faulty') -eq 2 ]" 60 || fail "rdac did not fail the paths of a device without VPD 0xC9"
+rdac_down() { "$MP" show paths format '%d %c %T' | awk '$2 == "rdac" && $3 == "faulty"' | grep -c .; }
+wait_for "[ \$(rdac_down) -eq 2 ]" 60 || fail "rdac did not fail the paths of a device without VPD 0xC9"
 "$MP" show paths reasons | tee "$CASE_OUT/reasons.txt"
 grep -q "rdac checker reports path is down" "$CASE_OUT/reasons.txt" || fail "show paths reasons does not say what rdac found"
 echo "ok: hp_sw up with prio 4 on scsi_debug; rdac down there, with the reason shown"
