@@ -45,6 +45,10 @@ active_paths() { dmsetup status "$w" 2>/dev/null | awk '{ n = 0; for (i = 1; i <
 measure() {
     local name=$1 try=$2 out
     wait_for "[ \"\$(active_paths)\" = 2 ]" 180 || fail "$name: both paths not active before try $try"
+    # A daemon that just started may have made the map anew: udev's node
+    # comes after the table.
+    udev_settle 60
+    wait_for "[ -b /dev/mapper/$w ]" 60 || fail "$name: no /dev/mapper/$w"
     out=$CASE_OUT/reader-$name-$try.txt
     "$READER" "/dev/mapper/$w" 45 --mark "$CASE_OUT/errors-$name-$try.txt" >"$out" &
     local rpid=$!
