@@ -20,6 +20,7 @@ fn usage(argv0: &str, asked: bool) -> ExitCode {
     println!("Usage:");
     println!("{argv0} list");
     println!("{argv0} status");
+    println!("{argv0} metrics    (Prometheus text format, for node_exporter's textfile collector)");
     println!("{argv0} paths");
     println!("{argv0} show ARGS...");
     println!("(list, status and paths accept --json)");
@@ -109,6 +110,7 @@ fn run(mode: &str, rest: &[String], json: bool) -> Result<String, String> {
         ("status", false) => ask("show topology"),
         ("paths", false) => ask("show paths"),
         ("paths", true) => paths_json(),
+        ("metrics", _) => ask("show metrics"),
         ("show", _) => {
             let mut words = vec!["show".to_string()];
             words.extend(rest.iter().cloned());
@@ -135,7 +137,7 @@ fn main() -> ExitCode {
     if matches!(mode.as_str(), "--help" | "-h" | "help") {
         return usage(argv0, true);
     }
-    if !matches!(mode.as_str(), "list" | "status" | "paths" | "show") {
+    if !matches!(mode.as_str(), "list" | "status" | "paths" | "show" | "metrics") {
         return usage(argv0, false);
     }
     if !wait_for_daemon() {

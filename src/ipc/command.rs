@@ -58,6 +58,7 @@ pub enum Kw {
     Local,
     /// mpathd extension: why each path is or is not multipathed.
     Reasons,
+    Metrics,
     Group,
     Key,
     PathList,
@@ -130,6 +131,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("key", Kw::Key, true),
     kw("local", Kw::Local, false),
     kw("reasons", Kw::Reasons, false),
+    kw("metrics", Kw::Metrics, false),
     kw("setmarginal", Kw::SetMarginal, false),
     kw("unsetmarginal", Kw::UnsetMarginal, false),
     kw("all", Kw::All, false),
@@ -230,6 +232,8 @@ pub enum Command {
     /// `show paths reasons` (mpathd extension): why each path is or is
     /// not multipathed.
     ShowPathsReasons,
+    /// `show metrics` (mpathd extension): Prometheus text format.
+    ShowMetrics,
     /// `show paths [raw] format F`
     ShowPathsFormat {
         format: String,
@@ -381,6 +385,7 @@ impl Command {
             self,
             ShowPaths
                 | ShowPathsReasons
+                | ShowMetrics
                 | ShowPathsFormat { .. }
                 | ShowPath { .. }
                 | ShowMaps
@@ -697,6 +702,7 @@ fn build(kws: &[(Kw, Option<String>)]) -> Option<Command> {
         [List, Config] => C::ShowConfig,
         [List, Blacklist] => C::ShowBlacklist,
         [List, Devices] => C::ShowDevices,
+        [List, Metrics] => C::ShowMetrics,
         [List, Wildcards] => C::ShowWildcards,
         [Reset, Maps, Stats] => C::ResetMapsStats,
         [Reset, Map, Stats] => C::ResetMapStats { map: map() },

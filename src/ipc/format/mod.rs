@@ -3,6 +3,7 @@
 
 mod fields;
 mod json;
+pub mod metrics;
 
 pub use fields::{
     layout, lun_hex, map_paths, progress, render, render_header, rows, size_text, widen,
@@ -39,6 +40,7 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
     Some(match cmd {
         C::ShowPaths => paths(snap, PRINT_PATH_CHECKER, true),
         C::ShowPathsReasons => path_reasons(snap),
+        C::ShowMetrics => metrics::render(snap, metrics::ProcessStats::current()),
         C::ShowPathsFormat { format, raw } => paths(snap, format, !raw),
         C::ShowPath { path } => match find_path(snap, path) {
             Some(p) => {

@@ -88,6 +88,19 @@ assert_eq "$n0" "$(grep -c "reloading map" "$CASE_OUT/mpathd.log" || true)" "rel
 wait_for "[ \$(grep -c 'reloading map' $CASE_OUT/mpathd.log) -ge $((n0 + 4)) ]" 30 || fail "reconfigure all did not reload the 4 maps"
 echo "ok: show devices, show config local and reconfigure all"
 
+# show metrics: Prometheus' own parser reads it; the numbers are the maps'.
+"$MPATHD_BIN/mpathutil" metrics >"$CASE_OUT/metrics.prom"
+/usr/bin/python3 -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families as parse
+v = {}
+for f in parse(open(sys.argv[1]).read()):
+    for s in f.samples:
+        v[(s.name, tuple(sorted(s.labels.items())))] = s.value
+print(int(v[("mpathd_maps", ())]), int(sum(x for (n, l), x in v.items() if n == "mpathd_map_redundant")))
+' "$CASE_OUT/metrics.prom" >"$CASE_OUT/metrics.parsed" || fail "Prometheus' parser rejected show metrics"
+assert_eq "4 4" "$(cat "$CASE_OUT/metrics.parsed")" "maps and redundant maps in show metrics"
+
 # --- checker: offline path fails in dm, running reinstates it
 w=${wwids[0]}
 mapfile -t lp < <(wwid_paths "$w")
