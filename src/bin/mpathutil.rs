@@ -137,7 +137,10 @@ fn main() -> ExitCode {
     if matches!(mode.as_str(), "--help" | "-h" | "help") {
         return usage(argv0, true);
     }
-    if !matches!(mode.as_str(), "list" | "status" | "paths" | "show" | "metrics") {
+    if !matches!(
+        mode.as_str(),
+        "list" | "status" | "paths" | "show" | "metrics"
+    ) {
         return usage(argv0, false);
     }
     if !wait_for_daemon() {

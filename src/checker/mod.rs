@@ -15,9 +15,9 @@
 pub mod io;
 pub mod probe;
 pub mod runner;
-pub mod vendor;
 #[cfg(test)]
 pub mod sim;
+pub mod vendor;
 
 use std::fmt;
 use std::str::FromStr;
@@ -94,9 +94,7 @@ impl FromStr for CheckerKind {
             "rdac" => CheckerKind::Rdac,
             "emc_clariion" => CheckerKind::EmcClariion,
             "hp_sw" => CheckerKind::HpSw,
-            "cciss_tur" | "rbd" => {
-                return Err(format!("path checker '{s}' is not supported"))
-            }
+            "cciss_tur" | "rbd" => return Err(format!("path checker '{s}' is not supported")),
             _ => return Err(format!("unknown path checker '{s}'")),
         })
     }

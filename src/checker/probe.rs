@@ -132,7 +132,9 @@ impl SysProbe {
                 }
                 r
             }
-            None => CheckResult::standard(kind, ChkState::Down).with_detail("cannot open the device"),
+            None => {
+                CheckResult::standard(kind, ChkState::Down).with_detail("cannot open the device")
+            }
         }
     }
 

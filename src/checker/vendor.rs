@@ -218,7 +218,10 @@ mod tests {
             "rdac checker reports path is down: ctlr quiesced by admin request"
         );
         // Without TPGDE the states are not looked at.
-        assert_eq!(rdac_state(&c9(0, 0x01, AAS_UNAVAILABLE, 0, 0)).state, ChkState::Up);
+        assert_eq!(
+            rdac_state(&c9(0, 0x01, AAS_UNAVAILABLE, 0, 0)).state,
+            ChkState::Up
+        );
         let r = rdac_state(&c9(0, 0x10, AAS_TRANSITIONING, 0, 0));
         assert!(r.msg.ends_with("ctlr is in startup sequence"), "{}", r.msg);
         // Both transitioning: a failover in progress, not a fault.
@@ -263,7 +266,10 @@ mod tests {
         );
         let mut p = c0(2);
         p[48] = 1;
-        assert!(matches!(clariion_state(&p), Clariion::Failed(ChkState::Shaky, _)));
+        assert!(matches!(
+            clariion_state(&p),
+            Clariion::Failed(ChkState::Shaky, _)
+        ));
         let mut p = c0(2);
         p[28] = 0x01;
         assert_eq!(
@@ -272,7 +278,12 @@ mod tests {
         );
         let mut p = c0(2);
         p[9] = 1;
-        assert!(matches!(clariion_state(&p), Clariion::Failed(ChkState::Down, m) if m.contains("unknown format")));
-        assert!(matches!(clariion_state(&[0, 0xC0]), Clariion::Failed(ChkState::Down, _)));
+        assert!(
+            matches!(clariion_state(&p), Clariion::Failed(ChkState::Down, m) if m.contains("unknown format"))
+        );
+        assert!(matches!(
+            clariion_state(&[0, 0xC0]),
+            Clariion::Failed(ChkState::Down, _)
+        ));
     }
 }

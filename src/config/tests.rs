@@ -1061,7 +1061,12 @@ fn show_config_local_keeps_the_entries_of_present_devices() {
     let local = c.show_config_local(&[("NETAPP".into(), "LUN C-Mode".into(), "9300".into())]);
     let entries = |t: &str| {
         let devices = t.split("\ndevices {\n").nth(1).unwrap_or_default();
-        devices.split("\n}\n").next().unwrap_or_default().matches("\tdevice {\n").count()
+        devices
+            .split("\n}\n")
+            .next()
+            .unwrap_or_default()
+            .matches("\tdevice {\n")
+            .count()
     };
     assert!(entries(&full) > 100, "the full table has every array");
     assert!(entries(&local) < 5, "{local}");

@@ -33,10 +33,7 @@ impl LocalDumps {
         let Some(config) = config else {
             return;
         };
-        let same_config = self
-            .config
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(c, config));
+        let same_config = self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config));
         let same_paths = snap.paths.len() == self.paths.len()
             && snap.paths.iter().all(|p| self.paths.contains(&p.info.dev));
         if !same_config || !same_paths {
@@ -56,7 +53,11 @@ impl LocalDumps {
             let present: Vec<_> = present.into_iter().collect();
             let cfg = config.clone();
             self.config_local = Deferred::new(move || cfg.show_config_local(&present));
-            let mut devs: BTreeSet<String> = block_devices.map(|f| f()).unwrap_or_default().into_iter().collect();
+            let mut devs: BTreeSet<String> = block_devices
+                .map(|f| f())
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
             devs.extend(self.paths.iter().cloned());
             let listed: Vec<(String, bool)> = devs
                 .into_iter()
@@ -116,13 +117,21 @@ mod tests {
         let block: BlockDevices = Box::new(|| vec!["sda".into(), "sdb".into(), "vda".into()]);
         let mut snap = snap_with(&["sda"]);
         dumps.fill(Some(&cfg), &mut snap, Some(&block));
-        assert!(snap.devices_dump.contains("    sda  devnode whitelisted, monitored\n"));
-        assert!(snap.devices_dump.contains("    sdb devnode whitelisted, unmonitored\n"));
-        assert!(snap.devices_dump.contains("    vda devnode blacklisted, unmonitored\n"));
+        assert!(snap
+            .devices_dump
+            .contains("    sda  devnode whitelisted, monitored\n"));
+        assert!(snap
+            .devices_dump
+            .contains("    sdb devnode whitelisted, unmonitored\n"));
+        assert!(snap
+            .devices_dump
+            .contains("    vda devnode blacklisted, unmonitored\n"));
         assert!(snap.config_local_dump.text().contains("vendor \"NETAPP\""));
         // A new path: rendered again.
         let mut snap = snap_with(&["sda", "sdb"]);
         dumps.fill(Some(&cfg), &mut snap, Some(&block));
-        assert!(snap.devices_dump.contains("    sdb  devnode whitelisted, monitored\n"));
+        assert!(snap
+            .devices_dump
+            .contains("    sdb  devnode whitelisted, monitored\n"));
     }
 }

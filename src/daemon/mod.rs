@@ -164,7 +164,9 @@ pub enum Request {
     Map(MapCommand),
     /// Re-read the configuration; `all` reloads every map even when its
     /// table would not change (`reconfigure all`).
-    Reconfigure { all: bool },
+    Reconfigure {
+        all: bool,
+    },
     Suspend(String),
     Resume(String),
     /// Re-read a map's paths (their size) and reload it.
@@ -329,8 +331,11 @@ impl Daemon {
         let mut snap = self.engine.snapshot();
         snap.config_dump = self.config.config_dump.clone();
         snap.blacklist_dump = self.config.blacklist_dump.clone();
-        self.dumps
-            .fill(self.config.config.as_ref(), &mut snap, self.block_devices.as_ref());
+        self.dumps.fill(
+            self.config.config.as_ref(),
+            &mut snap,
+            self.block_devices.as_ref(),
+        );
         let settled = self.engine.settled() && self.seen_coldplug;
         if !settled {
             snap.busy = true;
@@ -457,9 +462,9 @@ impl Daemon {
         let res = match (self.loader)() {
             Ok(cfg) => {
                 info!("configuration reloaded");
-                let mut actions =
-                    self.engine
-                        .reconfigure(cfg.policy.clone(), self.now_ms(), all);
+                let mut actions = self
+                    .engine
+                    .reconfigure(cfg.policy.clone(), self.now_ms(), all);
                 self.config = cfg;
                 self.run_actions(&mut actions);
                 Ok(())

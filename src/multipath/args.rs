@@ -86,7 +86,9 @@ fn parse_policy(s: &str) -> Result<PgPolicy, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Usage,
-    List { check: bool },
+    List {
+        check: bool,
+    },
     Flush,
     FlushAll,
     CheckPath,
@@ -240,7 +242,10 @@ mod tests {
     #[test]
     fn bad_command_lines_exit_1() {
         assert_eq!(Args::parse_words(["multipath", "-Z"]).unwrap_err(), 1);
-        assert_eq!(Args::parse_words(["multipath", "-p", "bogus"]).unwrap_err(), 1);
+        assert_eq!(
+            Args::parse_words(["multipath", "-p", "bogus"]).unwrap_err(),
+            1
+        );
         assert_eq!(Args::parse_words(["multipath", "a", "b"]).unwrap_err(), 1);
     }
 }

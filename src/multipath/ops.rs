@@ -8,8 +8,8 @@ use crate::dm::{DmOps, RealDm};
 use super::args::{Args, Mode, USAGE};
 use super::plan;
 use super::topology::{self, KernelMap};
-use crate::model::PathInfo;
 use super::{MpError, RTVL_FAIL, RTVL_OK};
+use crate::model::PathInfo;
 
 /// Runs the command; returns its exit code.
 pub fn run(args: &Args) -> u8 {
@@ -287,11 +287,16 @@ fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
     let wwids_file = if args.ignore_wwids {
         None
     } else {
-        WwidsFile::new(DEFAULT_WWIDS_FILE).read().ok().map(|w| w.to_set())
+        WwidsFile::new(DEFAULT_WWIDS_FILE)
+            .read()
+            .ok()
+            .map(|w| w.to_set())
     };
     let known = plan::known_wwids(&existing, wwids_file);
     let bindings = crate::daemon::bindings::BindingsFile::new(
-        args.bindings.as_deref().unwrap_or("/etc/multipath/bindings"),
+        args.bindings
+            .as_deref()
+            .unwrap_or("/etc/multipath/bindings"),
     )
     .read()
     .unwrap_or_default();
@@ -314,7 +319,10 @@ fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
         if change == plan::Change::Nothing {
             continue;
         }
-        let minor = existing.iter().find(|m| m.wwid == planned.wwid).map(|m| m.dm_minor);
+        let minor = existing
+            .iter()
+            .find(|m| m.wwid == planned.wwid)
+            .map(|m| m.dm_minor);
         tune_transports(args, &planned);
         // multipath prints the map as planned: `undef` where a new map has
         // no device yet.
@@ -325,7 +333,11 @@ fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
         }
         match apply(&dm, &planned, change) {
             Ok(_) => {
-                let action = if change == plan::Change::Create { "create" } else { "reload" };
+                let action = if change == plan::Change::Create {
+                    "create"
+                } else {
+                    "reload"
+                };
                 print_planned(args, &snap, action);
             }
             Err(e) => {
@@ -341,7 +353,12 @@ fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
 /// run), and says which paths' transport has none.
 fn tune_transports(args: &Args, planned: &plan::PlannedMap) {
     let writer = crate::transport::sysfs::SysfsTransport::new("/sys");
-    for info in planned.groups.iter().flat_map(|g| &g.paths).map(|p| &p.info) {
+    for info in planned
+        .groups
+        .iter()
+        .flat_map(|g| &g.paths)
+        .map(|p| &p.info)
+    {
         if info.endpoint.is_none() && args.verbosity > 1 {
             log_line(&format!(
                 "{}: setting scsi timeouts is unsupported for protocol scsi:unspec",

@@ -145,7 +145,12 @@ fn plan_one(wwid: &str, members: &[&ProbedPath], input: &PlanInput<'_>) -> Optio
         .filter_map(|p| GroupInput::of(&p.info, p.prio, p.chk))
         .collect();
     let policy = input.policy.unwrap_or(settings.path_grouping_policy);
-    let groups = group_paths(&group_input, policy, settings.rr_weight, settings.rr_min_io_rq);
+    let groups = group_paths(
+        &group_input,
+        policy,
+        settings.rr_weight,
+        settings.rr_min_io_rq,
+    );
     let table = crate::policy::table::render(&settings, first.info.dh_state.as_deref(), &groups);
     let groups = groups
         .iter()
@@ -224,7 +229,12 @@ pub fn transport_plan(planned: &PlannedMap, path: &PathInfo) -> crate::transport
 
 /// The snapshot a planned map prints as (`undef` where no map exists yet).
 pub fn planned_snapshot(p: &PlannedMap, dm_minor: Option<u32>) -> MapSnapshot {
-    let first = p.groups.iter().flat_map(|g| &g.paths).map(|p| &p.info).next();
+    let first = p
+        .groups
+        .iter()
+        .flat_map(|g| &g.paths)
+        .map(|p| &p.info)
+        .next();
     let path_groups = p
         .groups
         .iter()
@@ -316,7 +326,8 @@ mod tests {
 
     #[test]
     fn plans_one_map_per_wwid_with_groups_by_prio() {
-        let cfg = config("defaults {\n find_multipaths greedy\n path_grouping_policy group_by_prio\n}\n");
+        let cfg =
+            config("defaults {\n find_multipaths greedy\n path_grouping_policy group_by_prio\n}\n");
         let paths = vec![
             path("sda", 0, "W1", ChkState::Up, 50),
             path("sdb", 16, "W2", ChkState::Up, 50),

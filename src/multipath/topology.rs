@@ -57,12 +57,11 @@ pub fn kernel_maps(dm: &dyn DmOps) -> Result<Vec<KernelMap>, MpError> {
             map: m.name.clone(),
             source,
         })?;
-        let status = MultipathStatus::from_str(&dm.status(&m.name)?).map_err(|source| {
-            MpError::Grammar {
+        let status =
+            MultipathStatus::from_str(&dm.status(&m.name)?).map_err(|source| MpError::Grammar {
                 map: m.name.clone(),
                 source,
-            }
-        })?;
+            })?;
         out.push(KernelMap {
             name: m.name.clone(),
             wwid: wwid.to_string(),
@@ -79,8 +78,7 @@ pub fn kernel_maps(dm: &dyn DmOps) -> Result<Vec<KernelMap>, MpError> {
 }
 
 fn dm_read_only(minor: u32) -> bool {
-    std::fs::read_to_string(format!("/sys/block/dm-{minor}/ro"))
-        .is_ok_and(|s| s.trim() == "1")
+    std::fs::read_to_string(format!("/sys/block/dm-{minor}/ro")).is_ok_and(|s| s.trim() == "1")
 }
 
 /// The kernel name of a block device number (`sdc`), if it still exists.
@@ -273,7 +271,13 @@ mod tests {
         let m = kmap();
         let views = vec![
             (DevT { major: 8, minor: 0 }, view("sda", ChkState::Up, 50)),
-            (DevT { major: 8, minor: 32 }, view("sdc", ChkState::Down, 10)),
+            (
+                DevT {
+                    major: 8,
+                    minor: 32,
+                },
+                view("sdc", ChkState::Down, 10),
+            ),
         ];
         let s = map_snapshot(&m, &views, true);
         assert_eq!(s.features, "1 queue_if_no_path");
@@ -290,7 +294,10 @@ mod tests {
     #[test]
     fn short_listing_has_no_prio() {
         let m = kmap();
-        let views = vec![(DevT { major: 8, minor: 0 }, view("sda", ChkState::Undef, -1))];
+        let views = vec![(
+            DevT { major: 8, minor: 0 },
+            view("sda", ChkState::Undef, -1),
+        )];
         let s = map_snapshot(&m, &views, false);
         assert_eq!(s.path_groups[0].prio, 0);
         // The second path has no view: its device is gone, and its group,

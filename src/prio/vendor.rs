@@ -20,11 +20,7 @@ use crate::scsi::{Outcome, SgDevice};
 pub type Answer = Result<i32, String>;
 
 pub fn rdac_prio(page: &[u8]) -> Answer {
-    if page.len() < 10
-        || page[1] != 0xC9
-        || page[3] != 0x2C
-        || &page[4..7] != b"vac"
-    {
+    if page.len() < 10 || page[1] != 0xC9 || page[3] != 0x2C || &page[4..7] != b"vac" {
         return Err("volume access control page (VPD 0xC9) in unknown format".into());
     }
     let mut prio = 0;
@@ -124,9 +120,12 @@ pub fn datacore_args(args: &str) -> Result<(String, Duration), String> {
 
 /// From standard INQUIRY data: the SDS name is at bytes 112..128.
 pub fn datacore_prio(inquiry: &[u8], preferred_sds: &str) -> Answer {
-    let name = inquiry
-        .get(112..128)
-        .ok_or_else(|| format!("INQUIRY data is {} bytes, too short for the SDS name", inquiry.len()))?;
+    let name = inquiry.get(112..128).ok_or_else(|| {
+        format!(
+            "INQUIRY data is {} bytes, too short for the SDS name",
+            inquiry.len()
+        )
+    })?;
     let name = String::from_utf8_lossy(name);
     Ok(i32::from(name.contains(preferred_sds)))
 }
@@ -162,7 +161,9 @@ pub fn path_latency_args(args: &str) -> Result<(u32, u32), String> {
         .trim()
         .split_once('|')
         .ok_or_else(|| format!("prio_args '{args}' is not io_num|base_num"))?;
-    let io: u32 = io.parse().map_err(|_| format!("io_num '{io}' is not a number"))?;
+    let io: u32 = io
+        .parse()
+        .map_err(|_| format!("io_num '{io}' is not a number"))?;
     let base: u32 = base
         .parse()
         .map_err(|_| format!("base_num '{base}' is not a number"))?;
@@ -206,7 +207,13 @@ fn iscsi_portal(path: &PathInfo) -> Option<String> {
 }
 
 /// Runs the prioritizer `name` (one of this module's) for `path`.
-pub fn vendor_prio(name: &str, path: &PathInfo, args: &str, sg: &SgDevice, timeout: Duration) -> Answer {
+pub fn vendor_prio(
+    name: &str,
+    path: &PathInfo,
+    args: &str,
+    sg: &SgDevice,
+    timeout: Duration,
+) -> Answer {
     let err = |e: crate::scsi::ScsiError| e.to_string();
     match name {
         "rdac" => rdac_prio(&sg.vpd_page(0xC9, timeout).map_err(err)?),
@@ -296,7 +303,9 @@ mod tests {
         let other = Outcome::CheckCondition(Some(Sense::new(0x02, 0x04, 0x03)));
         assert_eq!(hp_sw_prio(&other), 0);
         assert_eq!(hp_sw_prio(&Outcome::HostError(1)), 0);
-        assert!(hp_sw_retry(&Outcome::CheckCondition(Some(Sense::new(0x06, 0x29, 0)))));
+        assert!(hp_sw_retry(&Outcome::CheckCondition(Some(Sense::new(
+            0x06, 0x29, 0
+        )))));
     }
 
     fn inquiry_with(at: usize, bytes: &[u8]) -> Vec<u8> {
@@ -331,7 +340,10 @@ mod tests {
             datacore_args("timeout=1000 preferredsds=NORTH").unwrap(),
             ("NORTH".to_string(), Duration::from_millis(1000))
         );
-        assert_eq!(datacore_args("preferredsds=NORTH").unwrap().1, Duration::from_millis(2000));
+        assert_eq!(
+            datacore_args("preferredsds=NORTH").unwrap().1,
+            Duration::from_millis(2000)
+        );
         assert!(datacore_args("").is_err());
         assert!(datacore_args("preferredsds=N").is_err());
         assert!(datacore_args("preferredsds=NORTH timeout=10").is_err());

@@ -206,7 +206,12 @@ impl SgDevice {
     /// Standard INQUIRY data as the device sends it (vendor-specific bytes
     /// included), up to `len` bytes.
     pub fn inquiry_raw(&self, len: u16, timeout: Duration) -> Result<Vec<u8>, ScsiError> {
-        self.data_in("INQUIRY", &cdb_inquiry(None, len), usize::from(len), timeout)
+        self.data_in(
+            "INQUIRY",
+            &cdb_inquiry(None, len),
+            usize::from(len),
+            timeout,
+        )
     }
 
     /// The raw bytes of a VPD page (header included), re-read with a larger

@@ -92,7 +92,14 @@ fn queueing(m: &MapSnapshot) -> bool {
     m.queueing == "on" || m.queueing.ends_with(" sec")
 }
 
-fn per_map(out: &mut String, snap: &DaemonSnapshot, name: &str, kind: &str, help: &str, value: impl Fn(&MapSnapshot) -> String) {
+fn per_map(
+    out: &mut String,
+    snap: &DaemonSnapshot,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl Fn(&MapSnapshot) -> String,
+) {
     header(out, name, kind, help);
     for m in &snap.maps {
         let _ = writeln!(out, "{name}{{map=\"{}\"}} {}", label(&m.name), value(m));
@@ -102,14 +109,29 @@ fn per_map(out: &mut String, snap: &DaemonSnapshot, name: &str, kind: &str, help
 /// The exposition text for `snap`.
 pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
     let mut out = String::new();
-    header(&mut out, "mpathd_maps", "gauge", "Multipath maps the daemon manages.");
+    header(
+        &mut out,
+        "mpathd_maps",
+        "gauge",
+        "Multipath maps the daemon manages.",
+    );
     let _ = writeln!(out, "mpathd_maps {}", snap.maps.len());
-    header(&mut out, "mpathd_paths", "gauge", "Known paths by checker state.");
+    header(
+        &mut out,
+        "mpathd_paths",
+        "gauge",
+        "Known paths by checker state.",
+    );
     for st in STATES {
         let n = snap.paths.iter().filter(|p| p.chk_state == *st).count();
         let _ = writeln!(out, "mpathd_paths{{state=\"{}\"}} {n}", st.as_str());
     }
-    header(&mut out, "mpathd_map_paths", "gauge", "Paths of a map by checker state.");
+    header(
+        &mut out,
+        "mpathd_map_paths",
+        "gauge",
+        "Paths of a map by checker state.",
+    );
     for m in &snap.maps {
         for st in STATES {
             let n = m
@@ -126,20 +148,91 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
             );
         }
     }
-    per_map(&mut out, snap, "mpathd_map_active_paths", "gauge", "Paths the kernel may send a map's I/O to.", |m| m.nr_active.to_string());
-    per_map(&mut out, snap, "mpathd_map_redundant", "gauge", "1 when a map has two or more active paths, else 0.", |m| u8::from(m.nr_active >= 2).to_string());
-    per_map(&mut out, snap, "mpathd_map_queueing", "gauge", "1 while a map queues I/O with no usable path (queue_if_no_path in force).", |m| u8::from(queueing(m)).to_string());
-    per_map(&mut out, snap, "mpathd_map_path_faults_total", "counter", "Path failures seen on a map.", |m| m.stats.path_faults.to_string());
-    per_map(&mut out, snap, "mpathd_map_switch_group_total", "counter", "Path group switches of a map.", |m| m.stats.switch_grp.to_string());
-    per_map(&mut out, snap, "mpathd_map_loads_total", "counter", "Table loads (creates and reloads) of a map.", |m| m.stats.map_loads.to_string());
-    per_map(&mut out, snap, "mpathd_map_queueing_seconds_total", "counter", "Seconds a map spent queueing with no usable path.", |m| m.stats.total_q_time.to_string());
-    per_map(&mut out, snap, "mpathd_map_queueing_timeouts_total", "counter", "no_path_retry countdowns that ran out on a map.", |m| m.stats.q_timeouts.to_string());
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_active_paths",
+        "gauge",
+        "Paths the kernel may send a map's I/O to.",
+        |m| m.nr_active.to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_redundant",
+        "gauge",
+        "1 when a map has two or more active paths, else 0.",
+        |m| u8::from(m.nr_active >= 2).to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_queueing",
+        "gauge",
+        "1 while a map queues I/O with no usable path (queue_if_no_path in force).",
+        |m| u8::from(queueing(m)).to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_path_faults_total",
+        "counter",
+        "Path failures seen on a map.",
+        |m| m.stats.path_faults.to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_switch_group_total",
+        "counter",
+        "Path group switches of a map.",
+        |m| m.stats.switch_grp.to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_loads_total",
+        "counter",
+        "Table loads (creates and reloads) of a map.",
+        |m| m.stats.map_loads.to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_queueing_seconds_total",
+        "counter",
+        "Seconds a map spent queueing with no usable path.",
+        |m| m.stats.total_q_time.to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
+        "mpathd_map_queueing_timeouts_total",
+        "counter",
+        "no_path_retry countdowns that ran out on a map.",
+        |m| m.stats.q_timeouts.to_string(),
+    );
     if let Some(p) = process {
-        header(&mut out, "process_cpu_seconds_total", "counter", "User and system CPU time of the daemon.");
+        header(
+            &mut out,
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time of the daemon.",
+        );
         let _ = writeln!(out, "process_cpu_seconds_total {}", p.cpu_seconds);
-        header(&mut out, "process_resident_memory_bytes", "gauge", "Resident memory of the daemon.");
+        header(
+            &mut out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of the daemon.",
+        );
         let _ = writeln!(out, "process_resident_memory_bytes {}", p.resident_bytes);
-        header(&mut out, "process_open_fds", "gauge", "Open file descriptors of the daemon.");
+        header(
+            &mut out,
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors of the daemon.",
+        );
         let _ = writeln!(out, "process_open_fds {}", p.open_fds);
     }
     out
@@ -183,10 +276,20 @@ mod tests {
 
     #[test]
     fn families_and_values() {
-        let text = render(&snap(), Some(ProcessStats { cpu_seconds: 1.5, resident_bytes: 4096, open_fds: 9 }));
+        let text = render(
+            &snap(),
+            Some(ProcessStats {
+                cpu_seconds: 1.5,
+                resident_bytes: 4096,
+                open_fds: 9,
+            }),
+        );
         assert!(text.contains("mpathd_maps 1\n"));
         assert!(text.contains("mpathd_paths{state=\"ready\"} 1\n"));
-        assert!(text.contains("mpathd_map_paths{map=\"odd \\\"name\\\"\\\\x\",state=\"faulty\"} 1\n"), "{text}");
+        assert!(
+            text.contains("mpathd_map_paths{map=\"odd \\\"name\\\"\\\\x\",state=\"faulty\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("mpathd_map_redundant{map=\"odd \\\"name\\\"\\\\x\"} 0\n"));
         assert!(text.contains("mpathd_map_queueing{map=\"odd \\\"name\\\"\\\\x\"} 1\n"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
@@ -240,14 +343,22 @@ mod tests {
         }
         assert!(out.status.success(), "{err}\n{text}");
         let families: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        assert_eq!(families, text.matches("# TYPE ").count(), "families the parser found");
+        assert_eq!(
+            families,
+            text.matches("# TYPE ").count(),
+            "families the parser found"
+        );
     }
 
     fn skip(why: &str) {
         eprintln!("skipped: {why}");
         if let Ok(f) = std::env::var("MPATHD_SKIP_LOG") {
             use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(f) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(f)
+            {
                 let _ = writeln!(f, "ipc::format::metrics::prometheus_parser_reads_it: {why}");
             }
         }

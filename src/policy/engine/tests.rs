@@ -1349,9 +1349,16 @@ fn reconfigure_reloads_changed_maps_and_all_of_them_when_asked() {
         })
     };
     let a = e.reconfigure(same(), 1_000, false);
-    assert!(reloads(&a).is_empty(), "same configuration, same table: {a:?}");
+    assert!(
+        reloads(&a).is_empty(),
+        "same configuration, same table: {a:?}"
+    );
     let a = e.reconfigure(same(), 2_000, true);
-    assert_eq!(reloads(&a).len(), 1, "reconfigure all reloads every map: {a:?}");
+    assert_eq!(
+        reloads(&a).len(),
+        1,
+        "reconfigure all reloads every map: {a:?}"
+    );
 }
 
 #[test]
