@@ -21,9 +21,12 @@ fn usage(argv0: &str, asked: bool) -> ExitCode {
     println!("{argv0} list");
     println!("{argv0} status");
     println!("{argv0} metrics    (Prometheus text format, for node_exporter's textfile collector)");
+    println!(
+        "{argv0} check      (redundancy audit: exit 0 when no map has a single point of failure)"
+    );
     println!("{argv0} paths");
     println!("{argv0} show ARGS...");
-    println!("(list, status and paths accept --json)");
+    println!("(list, status, paths and check accept --json)");
     if asked {
         ExitCode::SUCCESS
     } else {
@@ -66,6 +69,19 @@ fn map_names(text: &str) -> Vec<&str> {
     }
     lines.next();
     lines.filter_map(|l| l.split_whitespace().next()).collect()
+}
+
+/// Whether `show redundancy` found nothing to report.
+fn audit_clean(text: &str, json: bool) -> bool {
+    if json {
+        return serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| {
+            v["maps"].as_array().is_some_and(|maps| {
+                maps.iter()
+                    .all(|m| m["findings"].as_array().is_some_and(Vec::is_empty))
+            })
+        });
+    }
+    text.lines().all(|l| l.contains(": ok: "))
 }
 
 const PATH_FIELDS: &[(&str, &str)] = &[
@@ -111,6 +127,8 @@ fn run(mode: &str, rest: &[String], json: bool) -> Result<String, String> {
         ("paths", false) => ask("show paths"),
         ("paths", true) => paths_json(),
         ("metrics", _) => ask("show metrics"),
+        ("check", false) => ask("show redundancy"),
+        ("check", true) => ask("show redundancy json"),
         ("show", _) => {
             let mut words = vec!["show".to_string()];
             words.extend(rest.iter().cloned());
@@ -139,7 +157,7 @@ fn main() -> ExitCode {
     }
     if !matches!(
         mode.as_str(),
-        "list" | "status" | "paths" | "show" | "metrics"
+        "list" | "status" | "paths" | "show" | "metrics" | "check"
     ) {
         return usage(argv0, false);
     }
@@ -150,6 +168,9 @@ fn main() -> ExitCode {
     match run(mode, &words[1..], json) {
         Ok(text) => {
             print!("{text}");
+            if mode == "check" && !audit_clean(&text, json) {
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(msg) => {
@@ -170,5 +191,23 @@ mod tests {
             vec!["mpatha", "mpathb"]
         );
         assert!(map_names("").is_empty());
+    }
+
+    #[test]
+    fn audit_exit_status() {
+        assert!(audit_clean(
+            "a: ok: 2 usable paths share no single point of failure\n",
+            false
+        ));
+        assert!(!audit_clean(
+            "a: ok: 2 usable\nb: spof: only one usable path (sdc)\n",
+            false
+        ));
+        assert!(audit_clean("{\"maps\":[{\"findings\":[]}]}", true));
+        assert!(!audit_clean(
+            "{\"maps\":[{\"findings\":[{\"kind\":\"spof\"}]}]}",
+            true
+        ));
+        assert!(!audit_clean("not json", true));
     }
 }

@@ -59,6 +59,7 @@ pub enum Kw {
     /// mpathd extension: why each path is or is not multipathed.
     Reasons,
     Metrics,
+    Redundancy,
     Group,
     Key,
     PathList,
@@ -132,6 +133,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("local", Kw::Local, false),
     kw("reasons", Kw::Reasons, false),
     kw("metrics", Kw::Metrics, false),
+    kw("redundancy", Kw::Redundancy, false),
     kw("setmarginal", Kw::SetMarginal, false),
     kw("unsetmarginal", Kw::UnsetMarginal, false),
     kw("all", Kw::All, false),
@@ -234,6 +236,11 @@ pub enum Command {
     ShowPathsReasons,
     /// `show metrics` (mpathd extension): Prometheus text format.
     ShowMetrics,
+    /// `show redundancy [json]` (mpathd extension): what all the usable
+    /// paths of each map share.
+    ShowRedundancy {
+        json: bool,
+    },
     /// `show paths [raw] format F`
     ShowPathsFormat {
         format: String,
@@ -386,6 +393,7 @@ impl Command {
             ShowPaths
                 | ShowPathsReasons
                 | ShowMetrics
+                | ShowRedundancy { .. }
                 | ShowPathsFormat { .. }
                 | ShowPath { .. }
                 | ShowMaps
@@ -703,6 +711,8 @@ fn build(kws: &[(Kw, Option<String>)]) -> Option<Command> {
         [List, Blacklist] => C::ShowBlacklist,
         [List, Devices] => C::ShowDevices,
         [List, Metrics] => C::ShowMetrics,
+        [List, Redundancy] => C::ShowRedundancy { json: false },
+        [List, Redundancy, Json] => C::ShowRedundancy { json: true },
         [List, Wildcards] => C::ShowWildcards,
         [Reset, Maps, Stats] => C::ResetMapsStats,
         [Reset, Map, Stats] => C::ResetMapStats { map: map() },

@@ -10,6 +10,7 @@
 
 pub mod engine;
 pub mod grouping;
+pub mod redundancy;
 pub mod table;
 
 pub use engine::{Action, Engine, Event, MapCommand, ProbeRequest, ProbeResult};

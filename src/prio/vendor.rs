@@ -193,17 +193,21 @@ pub fn path_latency_prio(mean_us: f64, base: u32) -> i32 {
     prio as i32
 }
 
-/// The portal address of an iSCSI path (its session's connection).
+/// The portal address of an iSCSI path (discovery records `ADDR:PORT`, or
+/// `[ADDR]:PORT` for IPv6).
 fn iscsi_portal(path: &PathInfo) -> Option<String> {
-    let crate::transport::Endpoint::Iscsi { session } = path.endpoint.as_ref()? else {
-        return None;
+    let portal = path
+        .properties
+        .get(crate::discovery::sysfs::PROP_ISCSI_PORTAL)?;
+    let addr = match portal.rsplit_once(':') {
+        Some((a, port)) if port.bytes().all(|b| b.is_ascii_digit()) => a,
+        _ => portal.as_str(),
     };
-    let n = session.strip_prefix("session")?;
-    let addr = std::fs::read_to_string(format!(
-        "/sys/class/iscsi_connection/connection{n}:0/persistent_address"
-    ))
-    .ok()?;
-    Some(addr.trim().to_string())
+    Some(
+        addr.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
 }
 
 /// Runs the prioritizer `name` (one of this module's) for `path`.
@@ -358,6 +362,27 @@ mod tests {
         assert_eq!(iet_prio(args, None), Ok(10));
         assert!(iet_prio("", None).is_err());
         assert!(iet_prio("preferredip=1.2.3", None).is_err());
+    }
+
+    #[test]
+    fn portal_address_from_discovery() {
+        let with = |portal: &str| PathInfo {
+            properties: [(
+                crate::discovery::sysfs::PROP_ISCSI_PORTAL.to_string(),
+                portal.to_string(),
+            )]
+            .into(),
+            ..PathInfo::default()
+        };
+        assert_eq!(
+            iscsi_portal(&with("192.168.201.2:3260")).as_deref(),
+            Some("192.168.201.2")
+        );
+        assert_eq!(
+            iscsi_portal(&with("[fd00::2]:3260")).as_deref(),
+            Some("fd00::2")
+        );
+        assert_eq!(iscsi_portal(&PathInfo::default()), None);
     }
 
     #[test]

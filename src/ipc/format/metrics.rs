@@ -167,6 +167,14 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
     per_map(
         &mut out,
         snap,
+        "mpathd_map_redundancy_findings",
+        "gauge",
+        "Single points of failure and warnings the redundancy audit finds for a map (show redundancy).",
+        |m| crate::policy::redundancy::audit_map(m).findings.len().to_string(),
+    );
+    per_map(
+        &mut out,
+        snap,
         "mpathd_map_queueing",
         "gauge",
         "1 while a map queues I/O with no usable path (queue_if_no_path in force).",

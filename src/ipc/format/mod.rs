@@ -41,6 +41,16 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
         C::ShowPaths => paths(snap, PRINT_PATH_CHECKER, true),
         C::ShowPathsReasons => path_reasons(snap),
         C::ShowMetrics => metrics::render(snap, metrics::ProcessStats::current()),
+        C::ShowRedundancy { json } => {
+            let audits = crate::policy::redundancy::audit(&snap.maps);
+            if *json {
+                serde_json::to_string_pretty(&serde_json::json!({ "maps": audits }))
+                    .map(|s| s + "\n")
+                    .unwrap_or_default()
+            } else {
+                crate::policy::redundancy::text(&audits)
+            }
+        }
         C::ShowPathsFormat { format, raw } => paths(snap, format, !raw),
         C::ShowPath { path } => match find_path(snap, path) {
             Some(p) => {

@@ -58,3 +58,18 @@ kill -HUP "$PID"
 wait_for "[ \"\$(first_group_dev)\" = $mm0 ]" 60 || fail "preferring the other portal did not swap the groups"
 assert_eq 20 "$("$MP" show paths format '%d %p' | awk -v d="$p0" '$1 == d { print $2 }')" "prio after preferring the other portal"
 echo "ok: iet: the preferred portal's path has prio 20 and leads the map, in both directions"
+
+# The redundancy audit: two portals on two subnets, two sessions, two
+# controllers: nothing shared. With one link cut, one usable path is left:
+# `mpathutil check` names it and exits non-zero.
+"$MPATHD_BIN/mpathutil" check | tee "$CASE_OUT/check-ok.txt" || fail "mpathutil check failed on independent paths: $(cat "$CASE_OUT/check-ok.txt")"
+grep -q ": ok: 2 usable paths" "$CASE_OUT/check-ok.txt" || fail "check did not see 2 usable paths"
+iscsi_link_down 1
+wait_for "$MP show paths format '%d %t' | awk -v d=$p1 '\$1 == d && \$2 == \"failed\"' | grep -q ." 90 || fail "path $p1 not failed after the link cut"
+rc=0; "$MPATHD_BIN/mpathutil" check >"$CASE_OUT/check-spof.txt" || rc=$?
+cat "$CASE_OUT/check-spof.txt"
+[ "$rc" != 0 ] || fail "mpathutil check exited 0 with one usable path"
+grep -q "spof: only one usable path ($p0)" "$CASE_OUT/check-spof.txt" || fail "check did not name the single path"
+"$MPATHD_BIN/mpathutil" check --json | /usr/bin/python3 -c 'import json,sys; m = json.load(sys.stdin)["maps"][0]; assert m["usable_paths"] == 1, m' || fail "check --json"
+iscsi_link_up 1
+echo "ok: mpathutil check: independent paths ok (exit 0); a cut link leaves one path, named (exit 1)"
