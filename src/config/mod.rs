@@ -54,6 +54,7 @@
 
 pub mod diag;
 pub mod hwtable;
+pub mod ingest;
 pub mod keywords;
 pub mod parser;
 pub mod posix;

@@ -34,8 +34,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::diag::{Diagnostic, Loc, Severity};
+use super::ingest::{check_rule, ingest};
 use super::keywords::{self, Kind, SectionKind};
-use super::parser::{check_rule, ingest};
 use super::{Attrs, Blacklist, Config, Entry};
 
 type Table = BTreeMap<String, toml::Value>;

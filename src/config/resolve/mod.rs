@@ -35,7 +35,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::hwtable::{BUILTIN_DEFAULTS, BUILTIN_DEVICES};
-use super::parser::split_invert;
+use super::ingest::split_invert;
 use super::{posix, Attrs, Blacklist, Config, Entry, Value};
 use crate::model::{
     Failback, FilterResult, FindMultipaths, NoPathRetry, Origin, PathFilter, PathInfo, PgPolicy,
