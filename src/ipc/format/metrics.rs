@@ -148,8 +148,17 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
             );
         }
     }
+    map_counters(&mut out, snap);
+    if let Some(p) = process {
+        process_families(&mut out, p);
+    }
+    out
+}
+
+/// The per-map gauges and counters.
+fn map_counters(out: &mut String, snap: &DaemonSnapshot) {
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_active_paths",
         "gauge",
@@ -157,7 +166,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| m.nr_active.to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_redundant",
         "gauge",
@@ -165,7 +174,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| u8::from(m.nr_active >= 2).to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_redundancy_findings",
         "gauge",
@@ -173,7 +182,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| crate::policy::redundancy::audit_map(m).findings.len().to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_queueing",
         "gauge",
@@ -181,7 +190,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| u8::from(queueing(m)).to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_path_faults_total",
         "counter",
@@ -189,7 +198,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| m.stats.path_faults.to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_switch_group_total",
         "counter",
@@ -197,7 +206,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| m.stats.switch_grp.to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_loads_total",
         "counter",
@@ -205,7 +214,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| m.stats.map_loads.to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_queueing_seconds_total",
         "counter",
@@ -213,37 +222,38 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
         |m| m.stats.total_q_time.to_string(),
     );
     per_map(
-        &mut out,
+        out,
         snap,
         "mpathd_map_queueing_timeouts_total",
         "counter",
         "no_path_retry countdowns that ran out on a map.",
         |m| m.stats.q_timeouts.to_string(),
     );
-    if let Some(p) = process {
-        header(
-            &mut out,
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time of the daemon.",
-        );
-        let _ = writeln!(out, "process_cpu_seconds_total {}", p.cpu_seconds);
-        header(
-            &mut out,
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory of the daemon.",
-        );
-        let _ = writeln!(out, "process_resident_memory_bytes {}", p.resident_bytes);
-        header(
-            &mut out,
-            "process_open_fds",
-            "gauge",
-            "Open file descriptors of the daemon.",
-        );
-        let _ = writeln!(out, "process_open_fds {}", p.open_fds);
-    }
-    out
+}
+
+/// The daemon process's own use (standard process_* names).
+fn process_families(out: &mut String, p: ProcessStats) {
+    header(
+        out,
+        "process_cpu_seconds_total",
+        "counter",
+        "User and system CPU time of the daemon.",
+    );
+    let _ = writeln!(out, "process_cpu_seconds_total {}", p.cpu_seconds);
+    header(
+        out,
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the daemon.",
+    );
+    let _ = writeln!(out, "process_resident_memory_bytes {}", p.resident_bytes);
+    header(
+        out,
+        "process_open_fds",
+        "gauge",
+        "Open file descriptors of the daemon.",
+    );
+    let _ = writeln!(out, "process_open_fds {}", p.open_fds);
 }
 
 #[cfg(test)]
