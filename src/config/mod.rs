@@ -346,8 +346,12 @@ impl Config {
     /// `multipathd show devices`: `devices` are block device names with
     /// whether mpathd monitors them (has them as paths).
     /// `show config local`: see [`show::show_config_local`].
-    pub fn show_config_local(&self, present: &[(String, String, String)]) -> String {
-        show::show_config_local(self, present)
+    pub fn show_config_local(
+        &self,
+        present: &[(String, String, String)],
+        maps: &[String],
+    ) -> String {
+        show::show_config_local(self, present, maps)
     }
 
     pub fn show_devices(&self, devices: &[(String, bool)]) -> String {

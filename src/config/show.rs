@@ -136,19 +136,36 @@ pub(crate) fn effective_devices(cfg: &Config) -> Vec<Entry> {
     list
 }
 
+/// Deprecated keywords `multipath -t` prints, with the value in force.
+const FIXED_DEPRECATED: &[(&str, &str)] = &[
+    ("bindings_file", "/etc/multipath/bindings"),
+    ("wwids_file", "/etc/multipath/wwids"),
+    ("prkeys_file", "/etc/multipath/prkeys"),
+    ("disable_changed_wwids", "ignored"),
+];
+
 /// `multipathd show config` / `multipath -t`.
 pub(crate) fn show_config(cfg: &Config) -> String {
-    show_config_for(cfg, None)
+    show_config_for(cfg, None, &[])
 }
 
 /// `multipathd show config local` / `multipath -T`: the devices section
 /// holds only the entries that match a present path (vendor, product,
-/// revision).
-pub(crate) fn show_config_local(cfg: &Config, present: &[(String, String, String)]) -> String {
-    show_config_for(cfg, Some(present))
+/// revision), and the multipaths section one entry for each map present
+/// (`maps`: their WWIDs), as `multipath -T` prints it.
+pub(crate) fn show_config_local(
+    cfg: &Config,
+    present: &[(String, String, String)],
+    maps: &[String],
+) -> String {
+    show_config_for(cfg, Some(present), maps)
 }
 
-fn show_config_for(cfg: &Config, present: Option<&[(String, String, String)]>) -> String {
+fn show_config_for(
+    cfg: &Config,
+    present: Option<&[(String, String, String)]>,
+    maps: &[String],
+) -> String {
     let mut out = String::from("defaults {\n");
     let polling: u32 = cfg
         .defaults
@@ -157,6 +174,11 @@ fn show_config_for(cfg: &Config, present: Option<&[(String, String, String)]>) -
         .unwrap_or(5);
     for kw in keywords::DEFAULTS {
         if matches!(keywords::support(kw), Support::Deprecated(_)) {
+            // multipath -t still prints these four with the values in
+            // force (mpathd's are fixed).
+            if let Some((_, v)) = FIXED_DEPRECATED.iter().find(|(k, _)| k == kw) {
+                let _ = writeln!(out, "\t{kw} {}", fmt_value(kw, v));
+            }
             continue;
         }
         let value = match cfg.defaults.get(*kw) {
@@ -210,10 +232,38 @@ fn show_config_for(cfg: &Config, present: Option<&[(String, String, String)]>) -
     }
     out.push_str("}\n");
     print_overrides(&mut out, cfg);
-    if !cfg.multipaths.is_empty() {
+    if present.is_some() {
+        print_local_multipaths(&mut out, cfg, maps);
+    } else if !cfg.multipaths.is_empty() {
         print_multipaths(&mut out, cfg);
     }
     out
+}
+
+/// The multipaths section for the maps present: the configured entry of
+/// each, or just its WWID.
+fn print_local_multipaths(out: &mut String, cfg: &Config, maps: &[String]) {
+    if maps.is_empty() {
+        return;
+    }
+    out.push_str("multipaths {\n");
+    for wwid in maps {
+        match cfg
+            .multipaths
+            .iter()
+            .find(|e| e.get("wwid") == Some(wwid.as_str()))
+        {
+            Some(e) => print_entry(out, "\t", "multipath", SectionKind::Multipath, e),
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\tmultipath {{\n\t\twwid {}\n\t}}",
+                    fmt_value("wwid", wwid)
+                );
+            }
+        }
+    }
+    out.push_str("}\n");
 }
 
 /// `multipathd show blacklist`.

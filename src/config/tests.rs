@@ -698,23 +698,11 @@ fn hwtable_parity() {
 }
 
 /// Our `show config` for an empty configuration is `multipath -t` of
-/// 0.9.4, minus the deprecated keywords and plus our eSSM entry.
+/// 0.9.4 plus our eSSM entry.
 #[test]
 fn show_config_matches_multipath_t() {
     let ours = Config::default().show_config();
-    let expected: Vec<&str> = FIXTURE
-        .lines()
-        .filter(|l| {
-            ![
-                "bindings_file",
-                "wwids_file",
-                "prkeys_file",
-                "disable_changed_wwids",
-            ]
-            .iter()
-            .any(|k| l.trim_start().starts_with(k))
-        })
-        .collect();
+    let expected: Vec<&str> = FIXTURE.lines().collect();
     let essm_start = ours
         .find("\tdevice {\n\t\tvendor \"^eSSM\"")
         .expect("eSSM entry");
@@ -1058,7 +1046,14 @@ fn checkers_and_prios_run_in_place_of_others_are_warned_about() {
 fn show_config_local_keeps_the_entries_of_present_devices() {
     let c = Config::default();
     let full = c.show_config();
-    let local = c.show_config_local(&[("NETAPP".into(), "LUN C-Mode".into(), "9300".into())]);
+    let local = c.show_config_local(
+        &[("NETAPP".into(), "LUN C-Mode".into(), "9300".into())],
+        &["3600a".into()],
+    );
+    assert!(
+        local.ends_with("multipaths {\n\tmultipath {\n\t\twwid \"3600a\"\n\t}\n}\n"),
+        "{local}"
+    );
     let entries = |t: &str| {
         let devices = t.split("\ndevices {\n").nth(1).unwrap_or_default();
         devices
@@ -1072,7 +1067,7 @@ fn show_config_local_keeps_the_entries_of_present_devices() {
     assert!(entries(&local) < 5, "{local}");
     assert!(local.contains("vendor \"NETAPP\""), "{local}");
     // Nothing present: an empty devices section, the rest as `show config`.
-    let none = c.show_config_local(&[]);
+    let none = c.show_config_local(&[], &[]);
     assert!(none.contains("devices {\n}\n"), "{none}");
     assert!(none.starts_with("defaults {\n"));
 }

@@ -52,7 +52,8 @@ impl LocalDumps {
                 .collect();
             let present: Vec<_> = present.into_iter().collect();
             let cfg = config.clone();
-            self.config_local = Deferred::new(move || cfg.show_config_local(&present));
+            let maps: Vec<String> = snap.maps.iter().map(|m| m.wwid.clone()).collect();
+            self.config_local = Deferred::new(move || cfg.show_config_local(&present, &maps));
             let mut devs: BTreeSet<String> = block_devices
                 .map(|f| f())
                 .unwrap_or_default()

@@ -38,7 +38,14 @@ pub fn run(args: &Args) -> u8 {
                     .map(|p| (p.vendor, p.product, p.rev))
                     .collect();
             let present: Vec<_> = present.into_iter().collect();
-            print!("{}", config.show_config_local(&present));
+            let maps: Vec<String> = RealDm::new()
+                .ok()
+                .and_then(|dm| topology::kernel_maps(&dm).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| m.wwid)
+                .collect();
+            print!("{}", config.show_config_local(&present, &maps));
             Ok(RTVL_OK)
         }
         Mode::List { check } => list(args, &config, check),
