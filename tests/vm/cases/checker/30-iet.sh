@@ -70,6 +70,8 @@ rc=0; "$MPATHD_BIN/mpathutil" check >"$CASE_OUT/check-spof.txt" || rc=$?
 cat "$CASE_OUT/check-spof.txt"
 [ "$rc" != 0 ] || fail "mpathutil check exited 0 with one usable path"
 grep -q "spof: only one usable path ($p0)" "$CASE_OUT/check-spof.txt" || fail "check did not name the single path"
-"$MPATHD_BIN/mpathutil" check --json | /usr/bin/python3 -c 'import json,sys; m = json.load(sys.stdin)["maps"][0]; assert m["usable_paths"] == 1, m' || fail "check --json"
+rc=0; "$MPATHD_BIN/mpathutil" check --json >"$CASE_OUT/check-spof.json" || rc=$?
+[ "$rc" != 0 ] || fail "mpathutil check --json exited 0 with one usable path"
+/usr/bin/python3 -c 'import json,sys; m = json.load(open(sys.argv[1]))["maps"][0]; assert m["usable_paths"] == 1 and m["findings"][0]["kind"] == "spof", m' "$CASE_OUT/check-spof.json" || fail "check --json"
 iscsi_link_up 1
 echo "ok: mpathutil check: independent paths ok (exit 0); a cut link leaves one path, named (exit 1)"
