@@ -332,6 +332,20 @@ iscsi_path_link() {
     esac
 }
 
+# iscsi_pair: after iscsi_san 1, the two paths of the LUN by link: sets
+# P0 and P1 (kernel names), W (the WWID) and MM0, MM1 (MAJ:MIN).
+iscsi_pair() {
+    local d
+    mapfile -t ISCSI_PAIR < <(iscsi_paths)
+    assert_eq 2 "${#ISCSI_PAIR[@]}" "iSCSI paths" || return 1
+    for d in "${ISCSI_PAIR[@]}"; do
+        case "$(iscsi_path_link "$d")" in 0) P0=$d ;; 1) P1=$d ;; esac
+    done
+    W=$(dev_wwid "$P0")
+    MM0=$(dev_majmin "$P0")
+    MM1=$(dev_majmin "$P1")
+}
+
 # iscsi_san [LUNS] [SIZE_MB] [fast|default]: target, two links, login on
 # both portals; `default` leaves open-iscsi's own timeouts (120 s replacement).
 iscsi_san() {

@@ -9,13 +9,9 @@ set -euo pipefail
 MP="$MPATHD_BIN/mpathd"
 
 iscsi_san 1
-mapfile -t paths < <(iscsi_paths)
-assert_eq 2 "${#paths[@]}" "iSCSI paths"
-for d in "${paths[@]}"; do
-    case "$(iscsi_path_link "$d")" in 0) p0=$d ;; 1) p1=$d ;; esac
-done
-w=$(dev_wwid "$p0")
-mm0=$(dev_majmin "$p0"); mm1=$(dev_majmin "$p1")
+iscsi_pair
+p0=$P0 p1=$P1 w=$W mm0=$MM0 mm1=$MM1
+paths=("${ISCSI_PAIR[@]}")
 touch_paths() { for d in "$p0" "$p1"; do dd if="/dev/$d" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null || true; done; }
 iscsi_set_alua a ao
 iscsi_set_alua b an

@@ -15,12 +15,8 @@ READER="$MPATHD_BIN/examples/stall_reader"
 TRIES=${FAILOVER_TRIES:-2}
 
 iscsi_san 1 32 default
-mapfile -t paths < <(iscsi_paths)
-assert_eq 2 "${#paths[@]}" "iSCSI paths"
-for d in "${paths[@]}"; do
-    case "$(iscsi_path_link "$d")" in 0) p0=$d ;; 1) p1=$d ;; esac
-done
-w=$(dev_wwid "$p0")
+iscsi_pair
+p0=$P0 p1=$P1 w=$W
 session_of() { local p; p=$(cd -P "/sys/block/$1" && pwd); p=${p#*/session}; echo "session${p%%/*}"; }
 s0=$(session_of "$p0"); s1=$(session_of "$p1")
 recovery_tmo() { read_attr "/sys/class/iscsi_session/$1/recovery_tmo"; }
