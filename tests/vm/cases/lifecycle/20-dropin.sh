@@ -80,7 +80,14 @@ if grep -E "creating map|reloading map" "$CASE_OUT/mpathd.log"; then fail "the s
 /usr/sbin/multipath -ll | tee "$CASE_OUT/ll.txt"
 grep -q "^$w dm-" "$CASE_OUT/ll.txt" || fail "multipath -ll (ours, installed) lacks $w"
 multipathd show topology | grep -q "^$w dm-" || fail "multipathd show topology lacks $w"
-echo "ok: swapped to mpathd: maps adopted, pidof, multipath -ll and show topology answer"
+# The map-side udev rule: a map with usable paths is ready for the layers
+# above (its `multipath -U` answered 0).
+[ -f /lib/udev/rules.d/56-mpathd-dm.rules ] || fail "no map-side udev rule"
+dm=$(basename "$(readlink -f "/dev/mapper/$w")")
+udevadm trigger --action=change "/sys/block/$dm"
+udev_settle 60
+udevadm info --query=property --name="/dev/$dm" | grep -q '^MPATH_DEVICE_READY=1$' || fail "the map-side rule did not mark $w ready"
+echo "ok: swapped to mpathd: maps adopted, pidof, multipath -ll and show topology answer, the map is ready in udev"
 
 # And back.
 kill -TERM "$PID"; wait "$PID" || true
