@@ -175,6 +175,18 @@ pub fn generate_man(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     clap_mangen::Man::new(cmd).section("8").render(&mut buf)?;
     std::fs::write(&page, buf)?;
     written.push(page);
+    // multipath-tools' command; a name of its own so the page can be
+    // installed beside multipath-tools' multipath(8).
+    let page = man8.join("mpathd-multipath.8");
+    let mut buf = Vec::new();
+    let mp = crate::multipath::Args::command().name("multipath").about(
+        "multipath-tools' multipath command on mpathd: list maps from device-mapper and sysfs \
+         (-l, -ll), create or reload them (through the daemon when it runs), flush them (-f, -F), \
+         decide whether a path is multipathed (-c, -u) and edit the wwids file (-a, -w, -W)",
+    );
+    clap_mangen::Man::new(mp).section("8").render(&mut buf)?;
+    std::fs::write(&page, buf)?;
+    written.push(page);
     let conf = man5.join("mpathd.conf.5");
     std::fs::write(&conf, conf_man())?;
     written.push(conf);

@@ -19,6 +19,7 @@ dpkg -i --no-triggers "$deb"
 [ -x /usr/lib/mpathd/multipath ] || fail "multipath command not installed"
 MANPATH=/usr/share/man man -w mpathd | grep -q mpathd.8 || fail "man mpathd"
 MANPATH=/usr/share/man man -w 5 mpathd.conf | grep -q mpathd.conf.5 || fail "man 5 mpathd.conf"
+MANPATH=/usr/share/man man -w 8 mpathd-multipath | grep -q mpathd-multipath.8 || fail "man 8 mpathd-multipath"
 /usr/sbin/mpathd --help | grep -q -- "-k" || fail "--help incomplete"
 echo "ok: package contents, man pages, --help"
 
