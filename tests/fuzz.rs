@@ -219,6 +219,8 @@ proptest! {
         let _ = mpathd::prio::vendor::rdac_prio(&input);
         let _ = mpathd::prio::vendor::emc_prio(&input);
         let _ = mpathd::prio::vendor::hds_prio(&input);
+        let _ = mpathd::prio::vendor::ontap_gva(&input);
+        let _ = mpathd::prio::vendor::ontap_proxy(&input);
         let _ = mpathd::prio::vendor::datacore_prio(&input, &args);
         let _ = mpathd::prio::vendor::datacore_args(&args);
         let _ = mpathd::prio::vendor::iet_prio(&args, Some("10.0.0.1"));

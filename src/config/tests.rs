@@ -1027,7 +1027,7 @@ fn delay_checks_map_onto_san_path_err_and_partial_san_path_err_is_off() {
 
 #[test]
 fn checkers_and_prios_run_in_place_of_others_are_warned_about() {
-    let (_, d) = parse("defaults {\n\tpath_checker cciss_tur\n\tprio ontap\n}\n");
+    let (_, d) = parse("defaults {\n\tpath_checker cciss_tur\n\tprio ana\n}\n");
     assert!(has(
         &d,
         Severity::Warning,
@@ -1036,7 +1036,7 @@ fn checkers_and_prios_run_in_place_of_others_are_warned_about() {
     assert!(has(
         &d,
         Severity::Warning,
-        "prio ontap is not implemented by mpathd: const (prio 1) runs in its place"
+        "prio ana is not implemented by mpathd: const (prio 1) runs in its place"
     ));
     let (_, d) = parse("defaults {\n\tpath_checker tur\n\tprio alua\n}\n");
     assert!(d.is_empty(), "{d:?}");

@@ -42,11 +42,11 @@ pub enum Prioritizer {
     Alua,
     Sysfs,
     WeightedPath,
-    /// rdac, emc, hp_sw, hds, datacore, iet, random, path_latency (see
+    /// rdac, emc, hp_sw, hds, datacore, iet, random, path_latency, ontap (see
     /// [`vendor`]).
     Vendor(&'static str),
-    /// multipath-tools' ontap (NetApp's vendor-specific GET_CONFIG) and ana
-    /// (NVMe): not implemented here.
+    /// multipath-tools' ana (NVMe; this daemon handles SCSI paths): not
+    /// implemented here.
     Unsupported(String),
 }
 
@@ -79,7 +79,8 @@ impl FromStr for Prioritizer {
             "iet" => Prioritizer::Vendor("iet"),
             "random" => Prioritizer::Vendor("random"),
             "path_latency" => Prioritizer::Vendor("path_latency"),
-            "ontap" | "ana" => Prioritizer::Unsupported(s.to_string()),
+            "ontap" => Prioritizer::Vendor("ontap"),
+            "ana" => Prioritizer::Unsupported(s.to_string()),
             _ => return Err(format!("unknown prioritizer '{s}'")),
         })
     }
@@ -397,8 +398,8 @@ mod tests {
             Ok(Prioritizer::Vendor("random"))
         );
         assert_eq!(
-            "ontap".parse::<Prioritizer>(),
-            Ok(Prioritizer::Unsupported("ontap".into()))
+            "ana".parse::<Prioritizer>(),
+            Ok(Prioritizer::Unsupported("ana".into()))
         );
         assert!("nope".parse::<Prioritizer>().is_err());
         assert!(PrioSpec::new("alua", "exclusive_pref_bit").exclusive_pref_bit);
@@ -421,7 +422,7 @@ mod tests {
         };
         let t = Duration::from_secs(1);
         assert_eq!(get_prio(&path, &PrioSpec::new("const", ""), t).prio, 1);
-        let r = get_prio(&path, &PrioSpec::new("ontap", ""), t);
+        let r = get_prio(&path, &PrioSpec::new("ana", ""), t);
         assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));
         assert!(r.msg.unwrap().contains("not supported"));
         // A vendor prioritizer that cannot reach the device says so.

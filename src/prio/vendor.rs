@@ -10,6 +10,8 @@
 //! - `random`: 1 to 10.
 //! - `path_latency`: the mean latency of `io_num` reads on a log scale of
 //!   base `base_num` (`prio_args "io_num|base_num"`).
+//! - `ontap`: NetApp's GET VOLUME ATTRIBUTES and VPD 0xC1: iSCSI HBA 3,
+//!   iSCSI software 2, FCP proxy path 1, other 4.
 
 use std::time::{Duration, Instant};
 
@@ -144,6 +146,61 @@ pub fn iet_prio(args: &str, portal: Option<&str>) -> Answer {
     Ok(if portal == Some(ip) { 20 } else { 10 })
 }
 
+/// What NetApp's vendor GET VOLUME ATTRIBUTES (page 0x41) says of the
+/// initiator side of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OntapGva {
+    IscsiSoftware,
+    IscsiHardware,
+    /// FCP (or not said): the proxy page decides.
+    Other,
+}
+
+/// Decodes the GVA reply; Err when it is not a GVA reply at all.
+pub fn ontap_gva(results: &[u8]) -> Result<OntapGva, String> {
+    if results.get(4..8) != Some(&[0x0a, 0x98, 0x0a, 0x01][..]) {
+        return Err("GET VOLUME ATTRIBUTES reply in unknown format".into());
+    }
+    let total = u32::from_be_bytes([results[0], results[1], results[2], results[3]]);
+    if total <= 8 || results.get(8) != Some(&0x41) {
+        return Ok(OntapGva::Other);
+    }
+    let tag = results.get(12..).unwrap_or_default();
+    Ok(if tag.starts_with(b"ism_sw") || tag.starts_with(b"iswt") {
+        OntapGva::IscsiSoftware
+    } else if tag.starts_with(b"ism_sn") {
+        OntapGva::IscsiHardware
+    } else {
+        OntapGva::Other
+    })
+}
+
+/// From VPD page 0xC1: whether the path goes through the partner
+/// controller (an FCP proxy path).
+pub fn ontap_proxy(page: &[u8]) -> Result<bool, String> {
+    if page.len() < 20 || page[1] != 0xC1 || page[8..14] != [0x0a, 0x98, 0x0a, 0x00, 0xc1, 0x00] {
+        return Err("proxy info page (VPD 0xC1) in unknown format".into());
+    }
+    Ok(page[19] & 0x02 != 0)
+}
+
+/// ontap's numbers: iSCSI HBA 3, iSCSI software 2, FCP proxy path 1,
+/// anything else 4; no GVA answer: 0.
+pub fn ontap_prio(
+    gva: Result<OntapGva, String>,
+    proxy: impl FnOnce() -> Result<bool, String>,
+) -> i32 {
+    match gva {
+        Err(_) => 0,
+        Ok(OntapGva::IscsiHardware) => 3,
+        Ok(OntapGva::IscsiSoftware) => 2,
+        Ok(OntapGva::Other) => match proxy() {
+            Ok(true) => 1,
+            _ => 4,
+        },
+    }
+}
+
 /// 1 to 10, as multipath-tools' random prioritizer.
 pub fn random_prio() -> i32 {
     use std::hash::BuildHasher;
@@ -236,6 +293,21 @@ pub fn vendor_prio(
         }
         "iet" => iet_prio(args, iscsi_portal(path).as_deref()),
         "random" => Ok(random_prio()),
+        "ontap" => {
+            // NetApp's GET VOLUME ATTRIBUTES, page 0x41.
+            let cdb = [0xc0, 0, 0x1, 0xa, 0x98, 0xa, 0x41, 128, 0, 0];
+            let mut buf = vec![0u8; 256];
+            let gva = match sg.execute(&cdb, Some(&mut buf), timeout) {
+                Ok(r) if r.outcome.is_good() => ontap_gva(&buf[..r.transferred.min(buf.len())]),
+                Ok(r) => Err(r.outcome.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            Ok(ontap_prio(gva, || {
+                sg.vpd_page(0xC1, timeout)
+                    .map_err(err)
+                    .and_then(|p| ontap_proxy(&p))
+            }))
+        }
         "path_latency" => {
             let (io_num, base) = path_latency_args(args)?;
             let block = sg.logical_block_size().unwrap_or(512).max(512);
@@ -383,6 +455,37 @@ mod tests {
             Some("fd00::2")
         );
         assert_eq!(iscsi_portal(&PathInfo::default()), None);
+    }
+
+    #[test]
+    fn ontap_numbers() {
+        let gva = |tag: &[u8]| {
+            let mut r = vec![0u8; 64];
+            r[3] = 40;
+            r[4..8].copy_from_slice(&[0x0a, 0x98, 0x0a, 0x01]);
+            r[8] = 0x41;
+            r[12..12 + tag.len()].copy_from_slice(tag);
+            r
+        };
+        let no_proxy = || Ok(false);
+        assert_eq!(ontap_prio(ontap_gva(&gva(b"ism_sn")), no_proxy), 3);
+        assert_eq!(ontap_prio(ontap_gva(&gva(b"iswt")), no_proxy), 2);
+        assert_eq!(ontap_prio(ontap_gva(&gva(b"ism_sw")), no_proxy), 2);
+        assert_eq!(ontap_prio(ontap_gva(&gva(b"fcp")), no_proxy), 4);
+        assert_eq!(ontap_prio(ontap_gva(&gva(b"fcp")), || Ok(true)), 1);
+        assert_eq!(ontap_prio(ontap_gva(&gva(b"fcp")), || Err("x".into())), 4);
+        assert!(ontap_gva(&[0; 8]).is_err());
+        assert!(ontap_gva(&[]).is_err());
+        assert_eq!(ontap_prio(ontap_gva(&[1, 2, 3]), no_proxy), 0);
+        let mut c1 = vec![0u8; 32];
+        c1[1] = 0xC1;
+        c1[8..14].copy_from_slice(&[0x0a, 0x98, 0x0a, 0x00, 0xc1, 0x00]);
+        assert_eq!(ontap_proxy(&c1), Ok(false));
+        c1[19] = 0x02;
+        assert_eq!(ontap_proxy(&c1), Ok(true));
+        c1[12] = 0;
+        assert!(ontap_proxy(&c1).is_err());
+        assert!(ontap_proxy(&c1[..10]).is_err());
     }
 
     #[test]

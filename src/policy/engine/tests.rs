@@ -1319,7 +1319,7 @@ fn del_map_is_not_undone_until_a_path_event_or_add_map() {
 fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
     let e = &mut two_path_map(Settings {
         path_checker: "rbd".into(),
-        prio: "ontap".into(),
+        prio: "ana".into(),
         ..settings()
     });
     let why = e
@@ -1334,7 +1334,7 @@ fn a_checker_run_in_place_of_the_configured_one_is_said_in_the_reason() {
         "{why}"
     );
     assert!(
-        why.contains("prio ontap is not implemented by mpathd: const"),
+        why.contains("prio ana is not implemented by mpathd: const"),
         "{why}"
     );
 }
