@@ -43,6 +43,15 @@ pub struct Args {
     /// Ignore the wwids file.
     #[arg(short = 'i')]
     pub ignore_wwids: bool,
+    /// Keep queue_if_no_path in maps created while no daemon runs
+    /// (without it they fail I/O when the last path goes, since nobody
+    /// would bring a path back).
+    #[arg(short = 'q')]
+    pub allow_queueing: bool,
+    /// Treat the bindings file as read-only (this command never writes it:
+    /// a map without a bound friendly name is named by its WWID).
+    #[arg(short = 'B')]
+    pub bindings_read_only: bool,
     /// Add the device's WWID to the wwids file.
     #[arg(short = 'a')]
     pub add_wwid: bool,
@@ -237,6 +246,8 @@ mod tests {
         assert_eq!(parse(&["-v0"]).verbosity, 0);
         assert_eq!(parse(&["-v", "3", "-d"]).verbosity, 3);
         assert_eq!(parse(&["-p", "multibus"]).policy, Some(PgPolicy::Multibus));
+        assert!(parse(&["-q", "-r"]).allow_queueing);
+        assert!(parse(&["-B"]).bindings_read_only);
     }
 
     #[test]

@@ -321,7 +321,13 @@ fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
         now: crate::discovery::claim::epoch_now(),
     };
     let mut code = RTVL_OK;
-    for planned in plan::plan(&probed, &input) {
+    let daemon = daemon_running();
+    for mut planned in plan::plan(&probed, &input) {
+        if !daemon && !args.allow_queueing {
+            // As multipath-tools: with no daemon to reinstate paths, a map
+            // that queues would hang its I/O for good (-q allows it).
+            planned.table.features.queue_if_no_path = false;
+        }
         let change = plan::change_for(&planned, &existing, args.reload);
         if change == plan::Change::Nothing {
             continue;
