@@ -319,7 +319,7 @@ async fn alua_and_sysfs_prio_match_peer_multipathd() {
     for p in [50, 10, 1, 81] {
         assert!(seen.contains_key(&p), "no path with prio {p}: {seen:?}");
     }
-    // const and unsupported prioritizers.
+    // const, vendor prioritizers on a real device, and an unsupported one.
     let dev = scsi_debug_paths()[0].clone();
     assert_eq!(
         runner
@@ -328,8 +328,29 @@ async fn alua_and_sysfs_prio_match_peer_multipathd() {
             .prio,
         1
     );
+    // Five reads of a RAM disk: fast, so near the top of base 10's scale.
     let r = runner
-        .prio(&path_info(&dev), &PrioSpec::new("path_latency", ""), T)
+        .prio(&path_info(&dev), &PrioSpec::new("path_latency", "5|10"), T)
+        .await;
+    assert_eq!(r.prioritizer, "path_latency", "{r:?}");
+    assert!((4..=9).contains(&r.prio), "{r:?}");
+    let r = runner
+        .prio(&path_info(&dev), &PrioSpec::new("path_latency", "bad"), T)
+        .await;
+    assert_eq!((r.prio, r.prioritizer.as_str()), (0, "path_latency"), "{r:?}");
+    assert!(r.msg.unwrap_or_default().contains("io_num|base_num"));
+    let r = runner
+        .prio(&path_info(&dev), &PrioSpec::new("hp_sw", ""), T)
+        .await;
+    assert_eq!((r.prio, r.prioritizer.as_str()), (4, "hp_sw"), "{r:?}");
+    // scsi_debug has no RDAC volume access page: 0, with the reason.
+    let r = runner
+        .prio(&path_info(&dev), &PrioSpec::new("rdac", ""), T)
+        .await;
+    assert_eq!(r.prio, 0, "{r:?}");
+    assert!(r.msg.unwrap_or_default().contains("rdac prio"));
+    let r = runner
+        .prio(&path_info(&dev), &PrioSpec::new("ana", ""), T)
         .await;
     assert_eq!((r.prio, r.prioritizer.as_str()), (1, "const"));
 }
