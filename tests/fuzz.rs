@@ -101,14 +101,6 @@ const COMMAND_SEEDS: &[&[u8]] = &[
     b"del map 3600a",
 ];
 
-fn vpd83() -> &'static [u8] {
-    &[
-        0x00, 0x83, 0x00, 0x18, 0x01, 0x03, 0x00, 0x10, 0x60, 0x01, 0x40, 0x50, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x05, 0x00, 0x04, 0x00, 0x00,
-        0x00, 0x01,
-    ]
-}
-
 const SCSI_SEEDS: &[&[u8]] = &[
     // VPD 0x83 (NAA 6 + target port group 1)
     &[
@@ -242,5 +234,5 @@ fn seeds_parse() {
     assert!(MultipathTable::from_str(std::str::from_utf8(TABLE_SEEDS[0]).unwrap_or("")).is_ok());
     assert!(MultipathStatus::from_str(std::str::from_utf8(STATUS_SEEDS[0]).unwrap_or("")).is_ok());
     assert!(mpathd::ipc::parse("show topology").is_ok());
-    assert!(mpathd::discovery::vpd::parse_pg83(vpd83()).is_ok());
+    assert!(mpathd::discovery::vpd::parse_pg83(SCSI_SEEDS[0]).is_ok());
 }

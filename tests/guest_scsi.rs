@@ -337,7 +337,11 @@ async fn alua_and_sysfs_prio_match_peer_multipathd() {
     let r = runner
         .prio(&path_info(&dev), &PrioSpec::new("path_latency", "bad"), T)
         .await;
-    assert_eq!((r.prio, r.prioritizer.as_str()), (0, "path_latency"), "{r:?}");
+    assert_eq!(
+        (r.prio, r.prioritizer.as_str()),
+        (0, "path_latency"),
+        "{r:?}"
+    );
     assert!(r.msg.unwrap_or_default().contains("io_num|base_num"));
     let r = runner
         .prio(&path_info(&dev), &PrioSpec::new("hp_sw", ""), T)

@@ -150,17 +150,14 @@ fn check_clariion(sg: &SgDevice, timeout: Duration) -> CheckResult {
     match clariion_state(&page) {
         Clariion::Failed(st, msg) => clariion(st, msg),
         Clariion::Passive => clariion(ChkState::Up, "Passive path is healthy."),
-        Clariion::Active => {
-            let block = sg.logical_block_size().unwrap_or(512).max(512);
-            let blocks = u16::try_from((4096 / block).max(1)).unwrap_or(1);
-            match sg.read10(0, blocks, block, timeout) {
-                Ok(r) if r.outcome.is_good() => clariion(ChkState::Up, "Active path is healthy."),
-                Ok(r) => clariion(ChkState::Down, "Read error on the active path")
-                    .with_detail(r.outcome.to_string()),
-                Err(e) => clariion(ChkState::Down, "Read error on the active path")
-                    .with_detail(e.to_string()),
+        Clariion::Active => match sg.read_head(4096, timeout) {
+            Ok(r) if r.outcome.is_good() => clariion(ChkState::Up, "Active path is healthy."),
+            Ok(r) => clariion(ChkState::Down, "Read error on the active path")
+                .with_detail(r.outcome.to_string()),
+            Err(e) => {
+                clariion(ChkState::Down, "Read error on the active path").with_detail(e.to_string())
             }
-        }
+        },
     }
 }
 

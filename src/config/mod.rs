@@ -345,6 +345,18 @@ impl Config {
 
     /// `multipathd show devices`: `devices` are block device names with
     /// whether mpathd monitors them (has them as paths).
+    /// The distinct (vendor, product, revision) of `paths`, as
+    /// [`Config::show_config_local`] takes them.
+    pub fn device_identities<'a>(
+        paths: impl IntoIterator<Item = &'a crate::model::PathInfo>,
+    ) -> Vec<(String, String, String)> {
+        let set: std::collections::BTreeSet<(String, String, String)> = paths
+            .into_iter()
+            .map(|p| (p.vendor.clone(), p.product.clone(), p.rev.clone()))
+            .collect();
+        set.into_iter().collect()
+    }
+
     /// `show config local`: see [`show::show_config_local`].
     pub fn show_config_local(
         &self,

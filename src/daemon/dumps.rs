@@ -39,18 +39,7 @@ impl LocalDumps {
         if !same_config || !same_paths {
             self.config = Some(config.clone());
             self.paths = snap.paths.iter().map(|p| p.info.dev.clone()).collect();
-            let present: BTreeSet<(String, String, String)> = snap
-                .paths
-                .iter()
-                .map(|p| {
-                    (
-                        p.info.vendor.clone(),
-                        p.info.product.clone(),
-                        p.info.rev.clone(),
-                    )
-                })
-                .collect();
-            let present: Vec<_> = present.into_iter().collect();
+            let present = Config::device_identities(snap.paths.iter().map(|p| &*p.info));
             let cfg = config.clone();
             let maps: Vec<String> = snap.maps.iter().map(|m| m.wwid.clone()).collect();
             self.config_local = Deferred::new(move || cfg.show_config_local(&present, &maps));

@@ -32,15 +32,9 @@ pub fn run(args: &Args) -> u8 {
             Ok(RTVL_OK)
         }
         Mode::ShowConfigLocal => {
-            let present: std::collections::BTreeSet<(String, String, String)> =
-                plan::present_paths(&config)
-                    .into_iter()
-                    .map(|p| (p.vendor, p.product, p.rev))
-                    .collect();
-            let present: Vec<_> = present.into_iter().collect();
-            let maps: Vec<String> = RealDm::new()
-                .ok()
-                .and_then(|dm| topology::kernel_maps(&dm).ok())
+            let present = Config::device_identities(&plan::present_paths(&config));
+            let maps: Vec<String> = dm()
+                .and_then(|dm| topology::kernel_maps(&dm))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|m| m.wwid)
@@ -165,9 +159,8 @@ fn check_map(args: &Args) -> Result<u8, MpError> {
 
 /// The WWID a device argument stands for: a map's, or the argument itself.
 fn wwid_of(arg: &str) -> String {
-    RealDm::new()
+    dm().and_then(|dm| topology::kernel_maps(&dm))
         .ok()
-        .and_then(|dm| topology::kernel_maps(&dm).ok())
         .and_then(|maps| {
             maps.into_iter()
                 .find(|m| topology::names_map(arg, m))
@@ -222,8 +215,8 @@ fn daemon_command(cmd: &str) -> Result<(), MpError> {
 
 /// Removes one map and its partition maps: through the daemon when it
 /// runs (so it does not build the map again), else directly.
-fn flush_map(dm: &dyn DmOps, map: &KernelMap, retries: u32) -> Result<(), MpError> {
-    if daemon_running() {
+fn flush_map(dm: &dyn DmOps, map: &KernelMap, retries: u32, daemon: bool) -> Result<(), MpError> {
+    if daemon {
         return daemon_command(&format!("del map {}", map.name));
     }
     let mut attempt = 0;
@@ -253,15 +246,16 @@ fn flush_one(args: &Args) -> Result<u8, MpError> {
     let Some(map) = maps.first() else {
         return Err(MpError::Config(format!("{arg}: not a multipath device")));
     };
-    flush_map(&dm, map, args.retries.unwrap_or(0))?;
+    flush_map(&dm, map, args.retries.unwrap_or(0), daemon_running())?;
     Ok(RTVL_OK)
 }
 
 fn flush_all(args: &Args) -> Result<u8, MpError> {
     let dm = dm()?;
+    let daemon = daemon_running();
     let mut code = RTVL_OK;
     for map in topology::kernel_maps(&dm)? {
-        if let Err(e) = flush_map(&dm, &map, args.retries.unwrap_or(0)) {
+        if let Err(e) = flush_map(&dm, &map, args.retries.unwrap_or(0), daemon) {
             if args.verbosity > 0 {
                 eprintln!("multipath: {}: {e}", map.name);
             }
@@ -275,7 +269,8 @@ fn flush_all(args: &Args) -> Result<u8, MpError> {
 /// it (one writer); without it, by this command, with the daemon's own
 /// policy code.
 fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
-    if !args.dry_run && daemon_running() {
+    let daemon = daemon_running();
+    if !args.dry_run && daemon {
         if args.policy.is_some() {
             return Err(MpError::Config(
                 "-p cannot be applied while the daemon runs: set path_grouping_policy in multipath.conf and reconfigure".into(),
@@ -321,7 +316,6 @@ fn create(args: &Args, config: &Config) -> Result<u8, MpError> {
         now: crate::discovery::claim::epoch_now(),
     };
     let mut code = RTVL_OK;
-    let daemon = daemon_running();
     for mut planned in plan::plan(&probed, &input) {
         if !daemon && !args.allow_queueing {
             // As multipath-tools: with no daemon to reinstate paths, a map

@@ -47,22 +47,58 @@ pub struct ProbedPath {
     pub prio: i32,
 }
 
+/// Reads SCSI disks as discovery does: sysfs, and udev's database for the
+/// properties (the configured uid_attribute among them).
+pub struct PathReader {
+    root: SysfsRoot,
+    uid: crate::discovery::UidAttributeFn,
+}
+
+impl PathReader {
+    pub fn new(config: &Config) -> Self {
+        let cfg = config.clone();
+        PathReader {
+            root: SysfsRoot::default(),
+            uid: Arc::new(move |i: &PathInfo| cfg.resolve(i).uid_attribute),
+        }
+    }
+
+    /// The disk `dev`, if it exists and can be read.
+    pub fn read(&self, dev: &str) -> Option<PathInfo> {
+        let props = crate::discovery::udev::udev_properties(dev);
+        crate::discovery::udev::build_path(&self.root, dev, props, &self.uid)
+            .ok()
+            .map(|(i, _)| i)
+    }
+}
+
 /// Every SCSI disk with an identity, read from sysfs and udev.
 pub fn present_paths(config: &Config) -> Vec<PathInfo> {
-    let root = SysfsRoot::default();
-    let cfg = config.clone();
-    let uid: crate::discovery::UidAttributeFn =
-        Arc::new(move |i: &PathInfo| cfg.resolve(i).uid_attribute);
-    root.scsi_disks()
+    let reader = PathReader::new(config);
+    reader
+        .root
+        .scsi_disks()
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|dev| {
-            let props = crate::discovery::udev::udev_properties(&dev);
-            crate::discovery::udev::build_path(&root, &dev, props, &uid)
-                .ok()
-                .map(|(i, _)| i)
-        })
+        .filter_map(|dev| reader.read(&dev))
         .collect()
+}
+
+/// One path's configured checker, then (unless it finds the path down)
+/// its prioritizer, as multipath -ll and map creation run them.
+pub fn check_and_prio(probe: &SysProbe, config: &Config, info: &PathInfo) -> (ChkState, i32) {
+    let settings = config.resolve(info);
+    let (kind, _) = CheckerKind::resolve(&settings.path_checker);
+    let chk = probe
+        .check(&info.dev, kind, checker_timeout(&settings, info))
+        .state;
+    let prio = if chk == ChkState::Down {
+        crate::prio::PRIO_UNDEF
+    } else {
+        let spec = PrioSpec::from_settings(&settings);
+        probe.prio(info, &spec, Duration::from_secs(5)).prio
+    };
+    (chk, prio)
 }
 
 /// Runs each path's checker and prioritizer.
@@ -71,17 +107,7 @@ pub fn probe(config: &Config, paths: Vec<PathInfo>) -> Vec<ProbedPath> {
     paths
         .into_iter()
         .map(|info| {
-            let settings = config.resolve(&info);
-            let (kind, _) = CheckerKind::resolve(&settings.path_checker);
-            let chk = probe
-                .check(&info.dev, kind, checker_timeout(&settings, &info))
-                .state;
-            let prio = if chk == ChkState::Down {
-                crate::prio::PRIO_UNDEF
-            } else {
-                let spec = PrioSpec::from_settings(&settings);
-                probe.prio(&info, &spec, Duration::from_secs(5)).prio
-            };
+            let (chk, prio) = check_and_prio(&probe, config, &info);
             ProbedPath { info, chk, prio }
         })
         .collect()

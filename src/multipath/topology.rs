@@ -1,20 +1,18 @@
 //! `multipath -l`/`-ll`: the topology read from device-mapper and sysfs,
 //! with no daemon. `-ll` also runs each path's checker and prioritizer.
 //!
-//! Building the snapshot ([`map_snapshot`]) is pure; [`Kernel`] is the
-//! thin reading side.
+//! Building the snapshot ([`map_snapshot`]) is pure; [`kernel_maps`] and
+//! [`path_views`] are the thin reading side.
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::checker::{checker_timeout, CheckerKind, PathProbe, SysProbe};
+use crate::checker::SysProbe;
 use crate::config::Config;
 use crate::dm::{DmOps, MultipathStatus, MultipathTable};
 use crate::model::{
     ChkState, DevT, DmPathState, MapSnapshot, PathGroupSnapshot, PathInfo, PathSnapshot,
 };
-use crate::prio::PrioSpec;
 
 use super::MpError;
 
@@ -91,19 +89,11 @@ pub fn dev_name(devt: DevT) -> Option<String> {
 /// path's configured checker and prioritizer as multipath -ll does.
 pub fn path_views(map: &KernelMap, config: &Config, check: bool) -> Vec<(DevT, PathView)> {
     let probe = SysProbe::new();
-    let root = crate::discovery::sysfs::SysfsRoot::default();
-    let cfg = config.clone();
-    let uid: crate::discovery::UidAttributeFn =
-        Arc::new(move |i: &PathInfo| cfg.resolve(i).uid_attribute);
+    let reader = super::plan::PathReader::new(config);
     map.table
         .paths()
         .map(|devt| {
-            let info = dev_name(devt).and_then(|dev| {
-                let props = crate::discovery::udev::udev_properties(&dev);
-                crate::discovery::udev::build_path(&root, &dev, props, &uid)
-                    .ok()
-                    .map(|(i, _)| i)
-            });
+            let info = dev_name(devt).and_then(|dev| reader.read(&dev));
             let mut view = PathView {
                 info,
                 chk: ChkState::Undef,
@@ -111,21 +101,13 @@ pub fn path_views(map: &KernelMap, config: &Config, check: bool) -> Vec<(DevT, P
                 prio: crate::prio::PRIO_UNDEF,
             };
             if let Some(info) = &view.info {
-                let settings = config.resolve(info);
-                view.checker = settings.path_checker.clone();
-                if !check && info.dev_state == crate::model::DevState::Offline {
+                view.checker = config.resolve(info).path_checker;
+                if check {
+                    (view.chk, view.prio) = super::plan::check_and_prio(&probe, config, info);
+                } else if info.dev_state == crate::model::DevState::Offline {
                     // Without checkers multipath still reads the device
                     // state: an offline device is faulty.
                     view.chk = ChkState::Down;
-                }
-                if check {
-                    let timeout = checker_timeout(&settings, info);
-                    let (kind, _) = CheckerKind::resolve(&settings.path_checker);
-                    view.chk = probe.check(&info.dev, kind, timeout).state;
-                    if view.chk != ChkState::Down {
-                        let spec = PrioSpec::from_settings(&settings);
-                        view.prio = probe.prio(info, &spec, Duration::from_secs(5)).prio;
-                    }
                 }
             }
             (devt, view)

@@ -310,11 +310,9 @@ pub fn vendor_prio(
         }
         "path_latency" => {
             let (io_num, base) = path_latency_args(args)?;
-            let block = sg.logical_block_size().unwrap_or(512).max(512);
-            let blocks = u16::try_from((4096 / block).max(1)).unwrap_or(1);
             let start = Instant::now();
             for _ in 0..io_num {
-                let r = sg.read10(0, blocks, block, timeout).map_err(err)?;
+                let r = sg.read_head(4096, timeout).map_err(err)?;
                 if !r.outcome.is_good() {
                     return Err(format!("read failed: {}", r.outcome));
                 }

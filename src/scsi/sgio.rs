@@ -273,6 +273,15 @@ impl SgDevice {
         self.execute(&cdb_read10(lba, blocks), Some(&mut buf), timeout)
     }
 
+    /// READ(10) of the device's first `bytes` (at least one block; 512-byte
+    /// blocks when the size cannot be read), as multipath-tools' checkers
+    /// and prioritizers read 4 KiB.
+    pub fn read_head(&self, bytes: usize, timeout: Duration) -> Result<SgResult, ScsiError> {
+        let block = self.logical_block_size().unwrap_or(512).max(512);
+        let blocks = u16::try_from((bytes / block).max(1)).unwrap_or(u16::MAX);
+        self.read10(0, blocks, block, timeout)
+    }
+
     /// Logical block size (BLKSSZGET).
     pub fn logical_block_size(&self) -> Result<usize, ScsiError> {
         block_size(&self.file, &self.name)
