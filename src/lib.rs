@@ -29,6 +29,7 @@ pub mod ipc;
 pub mod model;
 pub mod multipath;
 pub mod policy;
+pub mod pr;
 pub mod prio;
 pub mod scsi;
 pub mod transport;

@@ -503,6 +503,12 @@ pub struct Settings {
     pub san_path_err: Option<SanPathErr>,
     pub skip_kpartx: bool,
     pub exclusive_pref_bit: bool,
+    /// Where the map's persistent-reservation key comes from.
+    #[serde(with = "as_text")]
+    pub reservation_key: crate::pr::ReservationKey,
+    /// mpathpersist registers through one path per initiator port with
+    /// ALL_TG_PT; the daemon's registrations follow suit.
+    pub all_tg_pt: bool,
     /// A `devices` entry (built-in or configured) matched the path.
     pub known_hardware: bool,
     /// Where each setting came from, keyed by keyword.
@@ -550,6 +556,8 @@ impl Default for Settings {
             san_path_err: None,
             skip_kpartx: false,
             exclusive_pref_bit: false,
+            reservation_key: crate::pr::ReservationKey::None,
+            all_tg_pt: false,
             known_hardware: false,
             origins: BTreeMap::new(),
         }
@@ -633,6 +641,10 @@ pub struct MapSnapshot {
     pub action: String,
     pub stats: MapStats,
     pub path_groups: Vec<PathGroupSnapshot>,
+    /// Whether the map's reservation key is registered (`getprstatus`).
+    pub pr: crate::pr::PrFlag,
+    /// The reservation key in force (`getprkey`).
+    pub pr_key: Option<crate::pr::PrKey>,
 }
 
 impl MapSnapshot {

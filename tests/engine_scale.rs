@@ -97,6 +97,7 @@ fn engine_cost_at_scale() {
                 prio: Some(50),
                 msg: String::new(),
                 dev_state: None,
+                pr: None,
             })
         })
         .collect();
@@ -163,6 +164,7 @@ fn engine_cost_at_scale() {
                 prio: Some(50),
                 msg: String::new(),
                 dev_state: None,
+                pr: None,
             }),
             now,
         );

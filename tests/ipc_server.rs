@@ -116,7 +116,14 @@ fn fake_daemon_answers_mutations() {
         "fail\nmap or partition in use\n"
     );
     assert_eq!(ask(&mut c, "resize map nomap"), "fail\ndevice not found\n");
-    assert_eq!(ask(&mut c, "getprkey map dm-0"), "0x1234\n");
+    assert_eq!(ask(&mut c, "setprkey map dm-0 key 0x1234"), "ok\n");
+    // The PR getters read the snapshot (no key, state not read yet).
+    assert_eq!(ask(&mut c, "getprkey map dm-0"), "none\n");
+    assert_eq!(ask(&mut c, "getprstatus map dm-0"), "unknown");
+    assert_eq!(
+        ask(&mut c, "getprstatus map nomap"),
+        "fail\ndevice not found\n"
+    );
     // The daemon never answers this one: the deadline (500 ms here) hits.
     assert_eq!(ask(&mut c, "resize map slow"), "fail\ntimeout\n");
     // The connection is still usable afterwards.
@@ -135,7 +142,10 @@ fn fake_daemon_answers_mutations() {
             Command::ResizeMap {
                 map: "nomap".into()
             },
-            Command::GetPrKey { map: "dm-0".into() },
+            Command::SetPrKey {
+                map: "dm-0".into(),
+                key: "0x1234".into()
+            },
             Command::ResizeMap { map: "slow".into() },
             Command::ReconfigureAll,
         ]

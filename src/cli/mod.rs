@@ -79,6 +79,16 @@ pub struct Cli {
     )]
     pub bindings_file: PathBuf,
 
+    /// The persistent-reservation keys file (`reservation_key file`),
+    /// shared with multipath-tools.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MPATHD_PRKEYS_FILE",
+        default_value = crate::pr::prkeys::DEFAULT_PATH
+    )]
+    pub prkeys_file: PathBuf,
+
     /// Control socket names: `@name` is abstract, anything else a path.
     /// Defaults to multipathd's two sockets; MULTIPATH_SOCKET_NAME overrides.
     #[arg(long = "socket", value_name = "NAME")]

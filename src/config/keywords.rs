@@ -512,6 +512,8 @@ pub fn support(kw: &str) -> Support {
         | "dev_loss_tmo"
         | "eh_deadline"
         | "max_fds"
+        | "reservation_key"
+        | "all_tg_pt"
         | "deferred_remove" => Implemented,
         "getuid_callout" => Deprecated(
             "no callout is run; the WWID comes from the udev property named by \
@@ -570,6 +572,15 @@ pub fn all_keywords() -> impl Iterator<Item = &'static str> {
 /// an error message; `Ok((text, Some(warning)))` when the value was
 /// adjusted (e.g. capped) the way multipath-tools adjusts it.
 pub fn check_value(kw: &str, raw: &str) -> Result<(String, Option<String>), String> {
+    if kw == "reservation_key" {
+        return match raw.parse::<crate::pr::ReservationKey>() {
+            Ok(crate::pr::ReservationKey::None) => Err(format!(
+                "reservation_key \"{raw}\" is no key: give a key (0x...), file, or delete this line"
+            )),
+            Ok(_) => Ok((raw.to_string(), None)),
+            Err(e) => Err(format!("{e}, or the word file")),
+        };
+    }
     match kind(kw) {
         Kind::Str | Kind::Regex => Ok((raw.to_string(), None)),
         Kind::YesNo => match raw {

@@ -433,6 +433,14 @@ pub fn settings_lines(s: &Settings) -> Vec<(&'static str, String)> {
         ),
         ("skip_kpartx", yn(s.skip_kpartx)),
         ("exclusive_pref_bit", yn(s.exclusive_pref_bit)),
+        (
+            "reservation_key",
+            match s.reservation_key {
+                crate::pr::ReservationKey::None => "not set".into(),
+                k => k.to_string(),
+            },
+        ),
+        ("all_tg_pt", yn(s.all_tg_pt)),
     ]
 }
 

@@ -1071,3 +1071,54 @@ fn show_config_local_keeps_the_entries_of_present_devices() {
     assert!(none.contains("devices {\n}\n"), "{none}");
     assert!(none.starts_with("defaults {\n"));
 }
+
+// ------------------------------------------------- persistent reservations
+
+#[test]
+fn reservation_key_in_defaults_and_multipaths() {
+    use crate::pr::{PrKey, ReservationKey};
+    let (c, d) = parse(
+        "defaults {\n reservation_key file\n all_tg_pt yes\n}\n\
+         multipaths {\n multipath {\n wwid 3600a\n reservation_key 0x1A2B:aptpl\n }\n}\n",
+    );
+    assert!(d.is_empty(), "{d:?}");
+    let mut p = path("LIO-ORG", "disk");
+    let s = c.resolve(&p);
+    assert_eq!(s.reservation_key, ReservationKey::File);
+    assert!(s.all_tg_pt);
+    p.wwid = Some("3600a".into());
+    let s = c.resolve(&p);
+    assert_eq!(
+        s.reservation_key,
+        ReservationKey::Key(PrKey {
+            key: 0x1a2b,
+            aptpl: true
+        })
+    );
+    assert!(s.origins["reservation_key"]
+        .source
+        .starts_with("multipaths"));
+}
+
+#[test]
+fn reservation_key_bad_value_or_place_is_named() {
+    let e = errors("defaults {\n reservation_key 0xZZ\n}\n");
+    assert!(
+        has(&e, Severity::Error, "invalid reservation key \"0xZZ\""),
+        "{e:?}"
+    );
+    assert_eq!((e[0].file.as_str(), e[0].line), ("test.conf", 2));
+    let e = errors("defaults {\n reservation_key 0x0\n}\n");
+    assert!(has(&e, Severity::Error, "is no key"), "{e:?}");
+    // multipath-tools reads it in defaults and multipaths only, and so
+    // does mpathpersist: a devices entry would make the two disagree.
+    let (_, d) = parse("devices {\n device {\n vendor X\n reservation_key 0x1\n }\n}\n");
+    assert!(
+        has(
+            &d,
+            Severity::Warning,
+            "'reservation_key' is not valid in the 'device' section"
+        ),
+        "{d:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The real implementations behind the daemon's traits: thin adapters
 //! over `dm`, `checker`/`prio`, `discovery` and `config`.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::discovery::WwidsFile;
 use crate::dm::{DmMessage, DmOps, MultipathStatus, MultipathTable};
 use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
 use crate::policy::Resolver;
+use crate::pr::PrKey;
 use crate::prio::{PrioSpec, PRIO_UNDEF};
 use crate::{Error, Result};
 
@@ -228,6 +230,7 @@ fn probe_result(dev: &str, (check, p): CheckOutcome) -> ProbeResult {
         prio,
         msg: check.to_string(),
         dev_state: check.dev_state,
+        pr: None,
     }
 }
 
@@ -272,10 +275,21 @@ impl Prober for RunnerProber {
         Box::pin(async move {
             let item = chunk_item(&req);
             let dev = req.info.dev.clone();
+            let timeout = item.timeout;
             let out = runner
-                .check_then_prio(item.path, item.checker, item.spec, item.timeout)
+                .check_then_prio(item.path, item.checker, item.spec, timeout)
                 .await;
-            probe_result(&dev, out)
+            let mut r = probe_result(&dev, out);
+            if let (Some(pr), true) = (req.pr, r.chk.is_usable()) {
+                let node = dev.clone();
+                let sync = runner
+                    .run_on_path(&dev, timeout, move || {
+                        crate::pr::scsi::sync_path(&node, &pr, timeout)
+                    })
+                    .await;
+                r.pr = Some(sync.unwrap_or_else(crate::pr::PrSync::Failed));
+            }
+            r
         })
     }
 }
@@ -284,6 +298,7 @@ impl Prober for RunnerProber {
 pub struct StateFiles {
     pub wwids: WwidsFile,
     pub bindings: super::bindings::BindingsFile,
+    pub prkeys: crate::pr::prkeys::PrKeysFile,
 }
 
 impl WwidStore for StateFiles {
@@ -307,6 +322,18 @@ impl WwidStore for StateFiles {
     }
     fn add_binding(&self, alias: &str, wwid: &str) -> Result<()> {
         self.bindings.add(alias, wwid)
+    }
+    fn load_prkeys(&self) -> BTreeMap<String, PrKey> {
+        self.prkeys.load().unwrap_or_else(|e| {
+            warn!(file = %self.prkeys.path().display(), error = %e, "cannot read the prkeys file");
+            BTreeMap::new()
+        })
+    }
+    fn set_prkey(&self, wwid: &str, key: Option<PrKey>) -> Result<()> {
+        self.prkeys.set(wwid, key).map_err(|source| Error::Io {
+            path: self.prkeys.path().display().to_string(),
+            source,
+        })
     }
 }
 

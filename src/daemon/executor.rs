@@ -292,6 +292,12 @@ impl Executor {
                     }
                     None => warn!(path = %dev, "no sysfs writer: change uevent not sent"),
                 },
+                Action::SetPrKey { wwid, key } => {
+                    if let Err(e) = self.wwids.set_prkey(&wwid, key) {
+                        warn!(%wwid, error = %e, "cannot write the prkeys file");
+                        self.errors.push(e);
+                    }
+                }
                 Action::AddWwid(w) => {
                     if let Err(e) = self.wwids.add(&w) {
                         warn!(wwid = %w, error = %e, "cannot record WWID in the wwids file");

@@ -121,6 +121,7 @@ where
                     prio: None,
                     msg: "no runtime".into(),
                     dev_state: None,
+                    pr: None,
                 });
             }
         }
@@ -138,6 +139,13 @@ pub trait WwidStore: Send + Sync + 'static {
     }
     fn add_binding(&self, _alias: &str, _wwid: &str) -> crate::Result<()> {
         Ok(())
+    }
+    /// The prkeys file's keys, by WWID.
+    fn load_prkeys(&self) -> std::collections::BTreeMap<String, crate::pr::PrKey> {
+        Default::default()
+    }
+    fn set_prkey(&self, _wwid: &str, _key: Option<crate::pr::PrKey>) -> crate::Result<()> {
+        Err(crate::Error::Other("no prkeys file here".into()))
     }
 }
 
@@ -359,6 +367,7 @@ impl Daemon {
         let mut events = vec![
             Event::KnownWwids(self.exec.wwids.load()),
             Event::KnownBindings(self.exec.wwids.load_bindings()),
+            Event::KnownPrKeys(self.exec.wwids.load_prkeys()),
         ];
         match self.exec.kernel.existing_maps() {
             Ok(maps) => {
@@ -462,6 +471,9 @@ impl Daemon {
         let res = match (self.loader)() {
             Ok(cfg) => {
                 info!("configuration reloaded");
+                // mpathpersist may have changed keys behind our back.
+                let keys = self.exec.wwids.load_prkeys();
+                self.drive(vec![Event::KnownPrKeys(keys)]);
                 let mut actions = self
                     .engine
                     .reconfigure(cfg.policy.clone(), self.now_ms(), all);

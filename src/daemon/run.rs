@@ -159,6 +159,7 @@ fn real_daemon(
     let wwids = Arc::new(StateFiles {
         wwids: WwidsFile::new(cli.wwids_file.clone()),
         bindings: super::bindings::BindingsFile::new(cli.bindings_file.clone()),
+        prkeys: crate::pr::prkeys::PrKeysFile::new(cli.prkeys_file.clone()),
     });
     let mut daemon = Daemon::new(config, loader, kernel, prober, wwids, snap_tx);
     daemon.set_transport(Arc::new(crate::transport::sysfs::SysfsTransport::new(

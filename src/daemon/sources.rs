@@ -44,6 +44,26 @@ fn to_request(cmd: Command) -> std::result::Result<Request, String> {
         C::Shutdown => Request::Shutdown,
         C::ForceQueueingDaemon => Request::QueueWithoutDaemon(true),
         C::RestoreQueueingDaemon => Request::QueueWithoutDaemon(false),
+        C::SetPrStatus { map } => Request::Map(MapCommand::SetPrStatus {
+            map,
+            registered: Vec::new(),
+        }),
+        C::SetPrStatusPathList { map, pathlist } => Request::Map(MapCommand::SetPrStatus {
+            map,
+            registered: pathlist.split_whitespace().map(str::to_string).collect(),
+        }),
+        C::UnsetPrStatus { map } => Request::Map(MapCommand::UnsetPrStatus(map)),
+        C::SetPrKey { map, key } => {
+            let key = key.parse::<crate::pr::PrKey>().map_err(|e| e.to_string())?;
+            if key.key == 0 {
+                return Err(crate::pr::PrError::ZeroKey.to_string());
+            }
+            Request::Map(MapCommand::SetPrKey {
+                map,
+                key: Some(key),
+            })
+        }
+        C::UnsetPrKey { map } => Request::Map(MapCommand::SetPrKey { map, key: None }),
         other => return Err(format!("{other:?} is not supported by mpathd")),
     })
 }

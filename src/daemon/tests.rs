@@ -154,6 +154,7 @@ impl Prober for SimProber {
                 prio: Some(if req.info.dev == "sdb" { 50 } else { 1 }),
                 msg: String::new(),
                 dev_state: None,
+                pr: None,
             }
         })
     }

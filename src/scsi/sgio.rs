@@ -42,6 +42,7 @@ struct SgIoHdr {
 }
 
 const SG_DXFER_NONE: libc::c_int = -1;
+const SG_DXFER_TO_DEV: libc::c_int = -2;
 const SG_DXFER_FROM_DEV: libc::c_int = -3;
 const SG_IO: libc::c_ulong = 0x2285;
 const BLKSSZGET: libc::c_ulong = 0x1268;
@@ -63,6 +64,13 @@ pub struct SgResult {
     pub transferred: usize,
     pub duration_ms: u32,
     pub outcome: Outcome,
+}
+
+/// A command's data phase.
+enum Transfer<'a> {
+    None,
+    In(&'a mut [u8]),
+    Out(&'a [u8]),
 }
 
 /// An open SCSI block device.
@@ -119,14 +127,43 @@ impl SgDevice {
         data: Option<&mut [u8]>,
         timeout: Duration,
     ) -> Result<SgResult, ScsiError> {
+        match data {
+            Some(buf) => self.transfer(cdb, Transfer::In(buf), timeout),
+            None => self.transfer(cdb, Transfer::None, timeout),
+        }
+    }
+
+    /// Run one command that sends `data` to the device (PERSISTENT
+    /// RESERVE OUT).
+    pub fn execute_out(
+        &self,
+        cdb: &[u8],
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<SgResult, ScsiError> {
+        self.transfer(cdb, Transfer::Out(data), timeout)
+    }
+
+    fn transfer(
+        &self,
+        cdb: &[u8],
+        data: Transfer<'_>,
+        timeout: Duration,
+    ) -> Result<SgResult, ScsiError> {
         let mut sense = [0u8; SENSE_LEN];
         let (dir, ptr, len) = match data {
-            Some(buf) => (
+            Transfer::In(buf) => (
                 SG_DXFER_FROM_DEV,
                 buf.as_mut_ptr().cast::<libc::c_void>(),
                 buf.len(),
             ),
-            None => (SG_DXFER_NONE, std::ptr::null_mut(), 0),
+            // The kernel only reads a data-out buffer.
+            Transfer::Out(buf) => (
+                SG_DXFER_TO_DEV,
+                buf.as_ptr().cast_mut().cast::<libc::c_void>(),
+                buf.len(),
+            ),
+            Transfer::None => (SG_DXFER_NONE, std::ptr::null_mut(), 0),
         };
         let mut hdr = SgIoHdr {
             interface_id: b'S' as libc::c_int,

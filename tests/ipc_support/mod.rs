@@ -111,7 +111,6 @@ async fn fake_daemon(mut rx: mpsc::Receiver<MutationRequest>, seen: Arc<Mutex<Ve
                 parked.push(tx);
                 continue;
             }
-            Command::GetPrKey { .. } => "0x1234\n".to_string(),
             _ => reply::OK.to_string(),
         };
         let _ = tx.send(answer);

@@ -227,6 +227,22 @@ impl<P: PathProbe> CheckRunner<P> {
         }
     }
 
+    /// Run another blocking job on a path (the persistent-reservation
+    /// step), under the same one-at-a-time rule and pool as its checks.
+    pub async fn run_on_path<T, F>(&self, dev: &str, timeout: Duration, job: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.run(dev, timeout, move |_: &P| job())
+            .await
+            .map_err(|u| match u {
+                Unanswered::Failed(e) => e,
+                Unanswered::TimedOut => format!("no answer in {} ms", timeout.as_millis()),
+                Unanswered::Busy(_) | Unanswered::NoSlot => "the path is busy".to_string(),
+            })
+    }
+
     async fn run<T, F>(&self, dev: &str, timeout: Duration, job: F) -> Result<T, Unanswered>
     where
         T: Send + 'static,

@@ -467,7 +467,8 @@ fn resolve_timers(r: &mut Resolver<'_>, s: &mut Settings, p: &PathCtx<'_>) {
 }
 
 /// What happens to maps and paths around the daemon: last path gone,
-/// kpartx, udev identity, and the prio args' exclusive_pref_bit.
+/// kpartx, udev identity, persistent reservations, and the prio args'
+/// exclusive_pref_bit.
 fn resolve_lifecycle(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
     let d = Settings::default();
     let flush_on_last_del = matches!(
@@ -478,6 +479,12 @@ fn resolve_lifecycle(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
     let deferred_remove = r.yes("deferred_remove", d.deferred_remove);
     let uid_attribute = r.get("uid_attribute").unwrap_or(d.uid_attribute.clone());
     let skip_kpartx = r.yes("skip_kpartx", d.skip_kpartx);
+    // Values were checked when the file was read.
+    let reservation_key = r
+        .get("reservation_key")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    let all_tg_pt = r.yes("all_tg_pt", d.all_tg_pt);
     let exclusive_pref_bit = s
         .prio_args
         .split_whitespace()
@@ -492,4 +499,6 @@ fn resolve_lifecycle(r: &mut Resolver<'_>, s: &mut Settings, _p: &PathCtx<'_>) {
     s.uid_attribute = uid_attribute;
     s.skip_kpartx = skip_kpartx;
     s.exclusive_pref_bit = exclusive_pref_bit;
+    s.reservation_key = reservation_key;
+    s.all_tg_pt = all_tg_pt;
 }

@@ -412,6 +412,8 @@ impl Command {
                 | ShowWildcards
                 | ShowStatus
                 | ShowDaemon
+                | GetPrStatus { .. }
+                | GetPrKey { .. }
         )
     }
 
@@ -425,7 +427,9 @@ impl Command {
 /// Whether a client with these credentials may run `cmd` (multipathd:
 /// non-root peers may only use the list/show verb).
 pub fn permitted(cmd: &Command, is_root: bool) -> bool {
-    is_root || cmd.is_query()
+    is_root
+        || (cmd.is_query()
+            && !matches!(cmd, Command::GetPrStatus { .. } | Command::GetPrKey { .. }))
 }
 
 /// Why a command line was not understood. Mirrors get_cmdvec()'s errors.

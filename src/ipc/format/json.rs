@@ -101,6 +101,14 @@ fn header(out: &mut String) {
 
 fn map_fields(out: &mut String, map: &MapSnapshot, last: bool) {
     render(out, JSON_MAP, &Escaped(map), None);
+    // mpathd's own keys, only for maps with a reservation key, so every
+    // other map reads byte for byte as multipathd's.
+    if let Some(k) = map.pr_key {
+        indent(out, 2);
+        out.push_str(&format!("\"pr_status\" : \"{}\",\n", map.pr.as_str()));
+        indent(out, 2);
+        out.push_str(&format!("\"reservation_key\" : \"{k}\",\n"));
+    }
     indent(out, 2);
     out.push_str("\"path_groups\": [");
     let ngroups = map.path_groups.len();

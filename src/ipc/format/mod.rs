@@ -60,6 +60,19 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
             }
             None => not_found(),
         },
+        C::GetPrStatus { map } => match find_map(snap, map) {
+            // multipathd's words, without a newline, as libmpathpersist
+            // reads them.
+            Some(m) => m.pr.as_str().to_string(),
+            None => not_found(),
+        },
+        C::GetPrKey { map } => match find_map(snap, map) {
+            Some(m) => match m.pr_key {
+                Some(k) => format!("{k}\n"),
+                None => "none\n".to_string(),
+            },
+            None => not_found(),
+        },
         C::ShowMaps => maps(snap, PRINT_MAP_NAMES, true),
         C::ShowMapsFormat { format, raw } => maps(snap, format, !raw),
         C::ShowMapsStatus => maps(snap, PRINT_MAP_STATUS, true),

@@ -25,6 +25,9 @@ impl Engine {
             MapCommand::ReloadMap(name) | MapCommand::AddMap(name) => self.reload_map(name),
             MapCommand::DelPath(dev) => self.del_path(&dev),
             MapCommand::ResetStats(target) => self.reset_stats(target.as_deref()),
+            MapCommand::SetPrStatus { map, registered } => self.set_pr_status(&map, &registered),
+            MapCommand::UnsetPrStatus(map) => self.unset_pr_status(&map),
+            MapCommand::SetPrKey { map, key } => self.set_pr_key(&map, key),
         };
         match res {
             Ok(mut actions) => {

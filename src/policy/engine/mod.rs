@@ -21,6 +21,7 @@ use super::grouping::{group_paths, GroupInput, PathGroup};
 use super::table;
 use super::Policy;
 use crate::dm::{DmMessage, MultipathTable, TableMatch};
+use crate::pr::{PrFlag, PrKey, PrSync, PrSyncRequest};
 use crate::transport;
 
 mod commands;
@@ -28,6 +29,7 @@ mod feedback;
 mod paths;
 mod queueing;
 mod reconcile;
+mod reservation;
 mod snapshot;
 mod types;
 
@@ -77,6 +79,9 @@ struct Path {
     held_until_ms: Option<u64>,
     /// This path in the last snapshot (see `Engine::path_snapshot`).
     snap: Option<Arc<PathSnapshot>>,
+    /// The map's reservation key is known to be registered through this
+    /// path (or the array holds none to copy): no PR step on its checks.
+    pr_synced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +135,8 @@ struct Map {
     remove_failed: bool,
     /// This map in the last snapshot (see `map_snapshot`).
     snap: Option<MapSnapCache>,
+    /// Whether the map's reservation key is registered (`getprstatus`).
+    pr: PrFlag,
 }
 
 pub struct Engine {
@@ -185,6 +192,8 @@ pub struct Engine {
     urgent: bool,
     /// Earliest next_check_ms of a path not being checked (u64::MAX: none).
     next_due_ms: u64,
+    /// The prkeys file: keys set with `setprkey`, by WWID.
+    prkeys: BTreeMap<String, PrKey>,
 }
 
 fn natural_key(dev: &str) -> (usize, String) {
@@ -246,6 +255,7 @@ impl Engine {
             changed: true,
             urgent: false,
             next_due_ms: u64::MAX,
+            prkeys: BTreeMap::new(),
         }
     }
 
@@ -349,7 +359,14 @@ impl Engine {
                 }
                 Vec::new()
             }
-            Event::Probed(r) => self.on_probed(&r.dev, r.chk, r.prio, &r.msg, r.dev_state),
+            Event::Probed(r) => {
+                // The PR step ran before the check's result is acted on:
+                // a path comes back registered.
+                if let Some(sync) = r.pr {
+                    self.on_pr_sync(&r.dev, sync);
+                }
+                self.on_probed(&r.dev, r.chk, r.prio, &r.msg, r.dev_state)
+            }
             Event::MapApplied {
                 name,
                 ok,
@@ -393,6 +410,11 @@ impl Engine {
             Event::KnownWwids(w) => {
                 self.wwids = w.into_iter().collect();
                 self.full_dirty = true;
+                Vec::new()
+            }
+            Event::KnownPrKeys(k) => {
+                self.prkeys = k;
+                self.changed = true;
                 Vec::new()
             }
             Event::KnownBindings(b) => {
@@ -541,6 +563,7 @@ impl Map {
             before_reload: None,
             remove_failed: false,
             snap: None,
+            pr: PrFlag::Unknown,
         }
     }
 
@@ -595,5 +618,7 @@ fn p_state_kind(chk: ChkState) -> StateKind {
     }
 }
 
+#[cfg(test)]
+mod pr_tests;
 #[cfg(test)]
 mod tests;

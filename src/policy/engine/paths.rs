@@ -107,6 +107,7 @@ impl Engine {
                     tuned: None,
                     transport_note: None,
                     checker_note: None,
+                    pr_synced: false,
                     failures: 0,
                     good_checks: 0,
                     held_until_ms: None,
@@ -182,6 +183,7 @@ impl Engine {
         let now = self.now_ms;
         let mut actions = Vec::new();
         let mut next_due = u64::MAX;
+        let (maps, prkeys) = (&self.maps, &self.prkeys);
         for p in self.paths.values_mut() {
             // Only paths that are (or may become) multipathed are checked.
             if p.in_flight || (p.map.is_none() && p.why.starts_with("blacklisted")) {
@@ -201,6 +203,7 @@ impl Engine {
             // detect_checker / detect_prio are applied by the resolver.
             let checker = p.settings.path_checker.clone();
             let prio = p.settings.prio.clone();
+            let pr = super::reservation::pr_request(p, maps, prkeys);
             actions.push(Action::Probe(Box::new(ProbeRequest {
                 info: p.info.clone(),
                 checker,
@@ -209,7 +212,8 @@ impl Engine {
                 prio_args: p.settings.prio_args.clone(),
                 with_prio: true,
                 exclusive_pref_bit: p.settings.exclusive_pref_bit,
-                solo: !matches!(p.chk, ChkState::Up | ChkState::Ghost),
+                solo: !matches!(p.chk, ChkState::Up | ChkState::Ghost) || pr.is_some(),
+                pr,
             })));
         }
         self.next_due_ms = next_due;
@@ -250,6 +254,8 @@ impl Engine {
         let prev_prio = p.prio;
         if chk != ChkState::Pending {
             p.chk = chk;
+            // Back from down, its registration is checked again.
+            p.pr_synced &= chk.is_usable();
             let note = (!chk.is_usable()).then(|| Arc::<str>::from(msg));
             if note != p.checker_note {
                 p.checker_note = note;

@@ -86,7 +86,9 @@ pub(super) fn map_snapshot(
     m: &mut Map,
     paths: &HashMap<&str, &Arc<PathSnapshot>>,
     now: u64,
+    prkeys: &BTreeMap<String, PrKey>,
 ) -> Arc<MapSnapshot> {
+    let pr_key = super::reservation::map_key(&m.settings, &m.wwid, prkeys);
     let snap_of = |d: &String| paths.get(d.as_str()).copied();
     let (mut nr_active, mut write_prot) = (0, false);
     for p in m.members.iter().filter_map(snap_of) {
@@ -126,6 +128,8 @@ pub(super) fn map_snapshot(
             && s.write_prot == write_prot
             && s.dm_st == dm_st
             && s.stats == m.stats
+            && s.pr == m.pr
+            && s.pr_key == pr_key
             && same_groups;
         if same {
             return Arc::clone(&c.snap);
@@ -170,6 +174,8 @@ pub(super) fn map_snapshot(
         action: String::new(),
         stats: m.stats,
         path_groups,
+        pr: m.pr,
+        pr_key,
     });
     m.snap = Some(MapSnapCache {
         snap: Arc::clone(&snap),
@@ -237,11 +243,12 @@ impl Engine {
         // most of a snapshot at a thousand paths.
         let by_dev: HashMap<&str, &Arc<PathSnapshot>> =
             paths.iter().map(|p| (p.info.dev.as_str(), p)).collect();
+        let prkeys = &self.prkeys;
         let maps: Vec<Arc<MapSnapshot>> = self
             .maps
             .values_mut()
             .filter(|m| m.in_kernel)
-            .map(|m| map_snapshot(m, &by_dev, now))
+            .map(|m| map_snapshot(m, &by_dev, now, prkeys))
             .collect();
         drop(by_dev);
         DaemonSnapshot {

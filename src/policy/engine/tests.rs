@@ -5,7 +5,7 @@ use super::*;
 use crate::model::{DevState, DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
 use crate::policy::StaticPolicy;
 
-fn path(dev: &str, minor: u32, wwid: &str) -> PathInfo {
+pub(super) fn path(dev: &str, minor: u32, wwid: &str) -> PathInfo {
     PathInfo {
         dev: dev.into(),
         devt: Some(DevT::new(8, minor)),
@@ -18,7 +18,7 @@ fn path(dev: &str, minor: u32, wwid: &str) -> PathInfo {
     }
 }
 
-fn engine(settings: Settings) -> Engine {
+pub(super) fn engine(settings: Settings) -> Engine {
     let policy = StaticPolicy {
         settings,
         blacklisted: vec!["sdz".into()],
@@ -26,7 +26,7 @@ fn engine(settings: Settings) -> Engine {
     Engine::new(Arc::new(policy), 42)
 }
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         find_multipaths: FindMultipaths::Yes,
         path_grouping_policy: PgPolicy::GroupByPrio,
@@ -35,7 +35,7 @@ fn settings() -> Settings {
     }
 }
 
-fn probes(actions: &[Action]) -> Vec<String> {
+pub(super) fn probes(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -45,7 +45,7 @@ fn probes(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
-fn messages(actions: &[Action]) -> Vec<String> {
+pub(super) fn messages(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -62,6 +62,7 @@ fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
         prio: Some(prio),
         msg: String::new(),
         dev_state: None,
+        pr: None,
     })
 }
 
@@ -84,7 +85,7 @@ fn add_pair_probed(e: &mut Engine) -> Vec<Action> {
 }
 
 /// Two paths, probed, map created and applied.
-fn two_path_map(settings: Settings) -> Engine {
+pub(super) fn two_path_map(settings: Settings) -> Engine {
     let mut e = engine(settings);
     let a = e.handle_batch(
         vec![
@@ -509,6 +510,7 @@ fn probed_state(dev: &str, chk: ChkState, st: DevState) -> Event {
         prio: Some(1),
         msg: String::new(),
         dev_state: Some(st),
+        pr: None,
     })
 }
 
@@ -1370,6 +1372,7 @@ fn a_failed_path_says_what_its_checker_found() {
         prio: None,
         msg: "rdac checker reports path is down: inquiry failed".into(),
         dev_state: None,
+        pr: None,
     });
     e.handle(down, 5_000);
     let why = |e: &mut Engine| {

@@ -42,6 +42,8 @@ pub enum Event {
     },
     /// The WWIDs recorded in the wwids file.
     KnownWwids(Vec<String>),
+    /// The keys in the prkeys file, by WWID.
+    KnownPrKeys(BTreeMap<String, PrKey>),
     /// The bindings file: (alias, WWID) pairs for user_friendly_names.
     KnownBindings(Vec<(String, String)>),
     /// Time passes: checks due, no_path_retry and failback deadlines.
@@ -62,6 +64,9 @@ pub struct ProbeResult {
     pub msg: String,
     /// The SCSI device state the probe read from sysfs, when it did.
     pub dev_state: Option<DevState>,
+    /// What the persistent-reservation step did, when it was asked for
+    /// and the path checked good.
+    pub pr: Option<PrSync>,
 }
 
 /// One check (and prio) of a path, for the executor's prober.
@@ -77,6 +82,9 @@ pub struct ProbeRequest {
     /// The path's last check was not good (or there was none): check it on
     /// its own, since a hung check would hold up checks batched with it.
     pub solo: bool,
+    /// Register the map's reservation key through the path if it checks
+    /// good and the array holds the key (see [`crate::pr::scsi::sync_path`]).
+    pub pr: Option<PrSyncRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +133,11 @@ pub enum Action {
     TriggerUevent {
         dev: String,
     },
+    /// Set (Some) or unset a map's key in the prkeys file.
+    SetPrKey {
+        wwid: String,
+        key: Option<PrKey>,
+    },
 }
 
 /// Operator commands the engine handles (from the control socket).
@@ -132,7 +145,10 @@ pub enum Action {
 pub enum MapCommand {
     FailPath(String),
     ReinstatePath(String),
-    SwitchGroup { map: String, group: usize },
+    SwitchGroup {
+        map: String,
+        group: usize,
+    },
     DisableQueueing(Option<String>),
     RestoreQueueing(Option<String>),
     RemoveMap(String),
@@ -141,6 +157,18 @@ pub enum MapCommand {
     AddMap(String),
     DelPath(String),
     ResetStats(Option<String>),
+    /// mpathpersist registered the map's key: keep it registered. The
+    /// paths named are registered already.
+    SetPrStatus {
+        map: String,
+        registered: Vec<String>,
+    },
+    UnsetPrStatus(String),
+    /// `setprkey` (Some) / `unsetprkey`.
+    SetPrKey {
+        map: String,
+        key: Option<PrKey>,
+    },
 }
 
 impl Event {
