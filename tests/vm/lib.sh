@@ -353,6 +353,12 @@ iscsi_san() {
     log "iSCSI SAN: $luns LUNs x 2 portals, $timeouts initiator timeouts"
     modprobe -a target_core_mod target_core_file iscsi_target_mod iscsi_tcp || return 1
     mkdir -p "$ISCSI_DIR"
+    # LIO writes its persistent-reservation state under db_root on every PR
+    # OUT (and fails the command when it cannot): somewhere writable. Only
+    # settable while no device exists.
+    mkdir -p "$ISCSI_DIR/target/pr"
+    [ "$(cat "$LIO/dbroot" 2>/dev/null)" = "$ISCSI_DIR/target" ] ||
+        echo "$ISCSI_DIR/target" >"$LIO/dbroot" 2>/dev/null || log "LIO dbroot not set (PR OUT will fail)"
     ip netns add "$ISCSI_NS" || return 1
     # One `ip -batch` per namespace: every process start costs under TCG.
     ip -batch - <<IP || return 1

@@ -44,6 +44,8 @@ impl Engine {
         let now = self.now_ms;
         let p = self.paths.get_mut(dev).ok_or(CommandError::NotFound)?;
         p.chk = ChkState::Down;
+        // As a failed check: its registration is checked when it is back.
+        p.pr_synced = false;
         p.next_check_ms = now + u64::from(p.interval_s) * 1000;
         let mut actions = Vec::new();
         if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt) {

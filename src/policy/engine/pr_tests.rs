@@ -191,6 +191,7 @@ fn no_key_no_steps() {
     let mut e = two_path_map(settings());
     assert!(due(&mut e, 60_000).iter().all(|(_, pr, _)| pr.is_none()));
     assert_eq!(e.snapshot().maps[0].pr_key, None);
+    assert_eq!(flag(&mut e), PrFlag::Unset, "no key: nothing registered");
 }
 
 #[test]

@@ -89,6 +89,11 @@ pub(super) fn map_snapshot(
     prkeys: &BTreeMap<String, PrKey>,
 ) -> Arc<MapSnapshot> {
     let pr_key = super::reservation::map_key(&m.settings, &m.wwid, prkeys);
+    // Without a key there is nothing the array could hold for this host.
+    let pr = match (pr_key, m.pr) {
+        (None, PrFlag::Unknown) => PrFlag::Unset,
+        (_, f) => f,
+    };
     let snap_of = |d: &String| paths.get(d.as_str()).copied();
     let (mut nr_active, mut write_prot) = (0, false);
     for p in m.members.iter().filter_map(snap_of) {
@@ -128,7 +133,7 @@ pub(super) fn map_snapshot(
             && s.write_prot == write_prot
             && s.dm_st == dm_st
             && s.stats == m.stats
-            && s.pr == m.pr
+            && s.pr == pr
             && s.pr_key == pr_key
             && same_groups;
         if same {
@@ -174,7 +179,7 @@ pub(super) fn map_snapshot(
         action: String::new(),
         stats: m.stats,
         path_groups,
-        pr: m.pr,
+        pr,
         pr_key,
     });
     m.snap = Some(MapSnapCache {
