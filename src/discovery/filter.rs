@@ -42,6 +42,25 @@ pub struct KnownWwids {
     pub with_map: BTreeSet<String>,
 }
 
+/// What the decision asks of the WWIDs known elsewhere. A trait, so the
+/// daemon answers from its own tables instead of copying every WWID for
+/// each path that joins.
+pub trait WwidsKnown {
+    /// The WWID is in the wwids file.
+    fn in_wwids_file(&self, wwid: &str) -> bool;
+    /// The WWID has a multipath map now.
+    fn has_map(&self, wwid: &str) -> bool;
+}
+
+impl WwidsKnown for KnownWwids {
+    fn in_wwids_file(&self, wwid: &str) -> bool {
+        self.in_wwids_file.contains(wwid)
+    }
+    fn has_map(&self, wwid: &str) -> bool {
+        self.with_map.contains(wwid)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Put the path in the map for `wwid`.
@@ -104,7 +123,7 @@ fn secs_left(until: Instant, now: Instant) -> u64 {
 pub fn decide(
     paths: &[Candidate<'_>],
     filter: &dyn PathFilter,
-    known: &KnownWwids,
+    known: &dyn WwidsKnown,
     settings: &Settings,
     now: Instant,
 ) -> (Vec<Verdict>, Vec<IdentityConflict>) {
@@ -159,10 +178,10 @@ pub fn decide(
                 decision: Decision::Multipath { wwid: wwid.clone() },
                 why: format!("{why}{exception}"),
             };
-            if known.with_map.contains(&wwid) {
+            if known.has_map(&wwid) {
                 return multipath(format!("WWID {wwid} has a map"));
             }
-            let in_file = known.in_wwids_file.contains(&wwid);
+            let in_file = known.in_wwids_file(&wwid);
             let sibs = siblings.get(wwid.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             let others: Vec<&str> = sibs.iter().copied().filter(|d| *d != dev).collect();
             match mode {

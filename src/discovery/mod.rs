@@ -33,7 +33,7 @@ use crate::model::PathInfo;
 use crate::Result;
 
 pub use coalesce::{BatchWindow, Batcher, Coalescer, DevEvent};
-pub use filter::{decide, Candidate, Decision, KnownWwids, Verdict};
+pub use filter::{decide, Candidate, Decision, KnownWwids, Verdict, WwidsKnown};
 pub use identity::{find_conflicts, IdentityConflict};
 #[cfg(test)]
 pub use sim::{SimPathSource, SimSan};

@@ -14,7 +14,7 @@ use crate::model::{
     NoPathRetry, PathGroupSnapshot, PathInfo, PathSnapshot, PgState, SanPathErr, Settings,
 };
 
-use crate::discovery::filter::{decide, Candidate, Decision, KnownWwids};
+use crate::discovery::filter::{decide, Candidate, Decision, WwidsKnown};
 use crate::model::PathFilter;
 
 use super::grouping::{group_paths, GroupInput, PathGroup};

@@ -183,9 +183,9 @@ impl Engine {
                 identity_error: None,
             })
             .collect();
-        let known = KnownWwids {
-            in_wwids_file: self.wwids.clone(),
-            with_map: self.maps.keys().cloned().collect(),
+        let known = EngineWwids {
+            in_file: &self.wwids,
+            maps: &self.maps,
         };
         let filter: &dyn PathFilter = &*self.policy;
         let (verdicts, conflicts) = decide(&candidates, filter, &known, &self.defaults, now);
@@ -446,4 +446,19 @@ fn load_table(
         map: map.name.clone(),
         msg,
     }]
+}
+
+/// The engine's own tables as the decision's [`WwidsKnown`].
+struct EngineWwids<'a> {
+    in_file: &'a BTreeSet<String>,
+    maps: &'a BTreeMap<String, Map>,
+}
+
+impl WwidsKnown for EngineWwids<'_> {
+    fn in_wwids_file(&self, wwid: &str) -> bool {
+        self.in_file.contains(wwid)
+    }
+    fn has_map(&self, wwid: &str) -> bool {
+        self.maps.contains_key(wwid)
+    }
 }
