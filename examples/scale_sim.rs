@@ -63,7 +63,7 @@ fn path(i: u32) -> PathInfo {
         ]
         .into(),
         access_state: Some(
-            if host % 2 == 0 {
+            if host.is_multiple_of(2) {
                 "active/optimized"
             } else {
                 "active/non-optimized"
@@ -78,7 +78,7 @@ fn checked(dev: String, chk: ChkState, host: u32) -> Event {
     Event::Probed(ProbeResult {
         dev,
         chk,
-        prio: Some(if host % 2 == 0 { 50 } else { 10 }),
+        prio: Some(if host.is_multiple_of(2) { 50 } else { 10 }),
         msg: String::new(),
         dev_state: None,
         pr: None,
@@ -221,7 +221,7 @@ fn main() {
     let mut k = 0u32;
     let (event_med, event_max) = timed(200, || {
         now += 10;
-        let chk = if k % 2 == 0 {
+        let chk = if k.is_multiple_of(2) {
             ChkState::Down
         } else {
             ChkState::Up
@@ -232,7 +232,7 @@ fn main() {
     });
     let (publish_med, _) = timed(50, || {
         now += 10;
-        let chk = if k % 2 == 0 {
+        let chk = if k.is_multiple_of(2) {
             ChkState::Down
         } else {
             ChkState::Up

@@ -47,6 +47,7 @@ impl Engine {
         // As a failed check: its registration is checked when it is back.
         p.pr_synced = false;
         p.next_check_ms = now + u64::from(p.interval_s) * 1000;
+        self.next_due_ms = self.next_due_ms.min(p.next_check_ms);
         let mut actions = Vec::new();
         if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt) {
             p.dm = DmPathState::Failed;
@@ -62,6 +63,7 @@ impl Engine {
         let now = self.now_ms;
         let p = self.paths.get_mut(dev).ok_or(CommandError::NotFound)?;
         p.next_check_ms = now;
+        self.next_due_ms = self.next_due_ms.min(now);
         let mut actions = Vec::new();
         if let (Some(map), Some(devt)) = (p.map.as_deref().map(str::to_string), p.info.devt) {
             p.dm = DmPathState::Active;
@@ -162,7 +164,8 @@ impl Engine {
     }
 
     fn del_path(&mut self, dev: &str) -> Answer {
-        self.paths.remove(dev).ok_or(CommandError::NotFound)?;
+        let p = self.paths.remove(dev).ok_or(CommandError::NotFound)?;
+        self.reindex(dev, p.info.wwid.as_deref(), None);
         for m in self.maps.values_mut() {
             m.members.retain(|d| d != dev);
         }

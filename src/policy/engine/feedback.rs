@@ -156,6 +156,7 @@ impl Engine {
                 warn!(path = %p.info.dev, map = %map_name, "kernel failed path");
                 faults += 1;
                 p.next_check_ms = now;
+                self.next_due_ms = self.next_due_ms.min(now);
                 if p.chk.is_usable() {
                     p.chk = ChkState::Down;
                 }

@@ -194,6 +194,8 @@ pub struct Engine {
     next_due_ms: u64,
     /// The prkeys file: keys set with `setprkey`, by WWID.
     prkeys: BTreeMap<String, PrKey>,
+    /// Paths by WWID: deciding one WWID's paths must not scan every path.
+    by_wwid: HashMap<String, BTreeSet<String>>,
 }
 
 fn natural_key(dev: &str) -> (usize, String) {
@@ -256,6 +258,7 @@ impl Engine {
             urgent: false,
             next_due_ms: u64::MAX,
             prkeys: BTreeMap::new(),
+            by_wwid: HashMap::new(),
         }
     }
 
@@ -348,6 +351,7 @@ impl Engine {
             Event::PathRemoved(dev) => {
                 if let Some(p) = self.paths.remove(&dev) {
                     info!(path = %dev, "path removed");
+                    self.reindex(&dev, p.info.wwid.as_deref(), None);
                     if let Some(w) = &p.info.wwid {
                         self.paths_changed(w);
                     }

@@ -53,6 +53,24 @@ pub(super) fn damp(p: &mut Path, d: &SanPathErr, prev: ChkState, usable: bool, n
 }
 
 impl Engine {
+    /// Move `dev` in the by-WWID index from `old` to `new`.
+    pub(super) fn reindex(&mut self, dev: &str, old: Option<&str>, new: Option<&str>) {
+        if let Some(o) = old {
+            if let Some(set) = self.by_wwid.get_mut(o) {
+                set.remove(dev);
+                if set.is_empty() {
+                    self.by_wwid.remove(o);
+                }
+            }
+        }
+        if let Some(n) = new {
+            self.by_wwid
+                .entry(n.to_string())
+                .or_default()
+                .insert(dev.to_string());
+        }
+    }
+
     pub(super) fn update_path_info(&mut self, info: PathInfo) {
         let resolved = self.policy.resolve(&info);
         let settings = self.intern(resolved);
@@ -69,6 +87,7 @@ impl Engine {
                 if p.info.dev_state != info.dev_state {
                     // A state change from udev: check at once.
                     p.next_check_ms = now;
+                    self.next_due_ms = self.next_due_ms.min(now);
                 }
                 // The old WWID's map loses this path.
                 let old_wwid = p
@@ -76,13 +95,20 @@ impl Engine {
                     .wwid
                     .clone()
                     .filter(|w| info.wwid.as_ref() != Some(w));
+                let new_wwid = info.wwid.clone();
                 p.info = Arc::new(info);
+                // It may be checked now where it was not (blacklist, WWID).
+                self.next_due_ms = self.next_due_ms.min(p.next_check_ms);
                 if p.settings.path_checker != settings.path_checker {
                     p.checker = settings.path_checker.as_str().into();
                 }
                 p.settings = settings;
                 if let Some(w) = old_wwid {
+                    self.reindex(&dev, Some(&w), new_wwid.as_deref());
                     self.paths_changed(&w);
+                } else if let Some(w) = new_wwid.as_deref() {
+                    // A path that had no WWID has one now.
+                    self.reindex(&dev, None, Some(w));
                 }
             }
             None => {
@@ -112,7 +138,10 @@ impl Engine {
                     good_checks: 0,
                     held_until_ms: None,
                 };
+                let wwid = p.info.wwid.clone();
                 self.paths.insert(dev.clone(), p);
+                self.next_due_ms = self.next_due_ms.min(now);
+                self.reindex(&dev, None, wwid.as_deref());
             }
         }
         if let Some(w) = self.paths.get(&dev).and_then(|p| p.info.wwid.clone()) {
@@ -179,8 +208,14 @@ impl Engine {
         }
     }
 
+    /// The checks that fell due. `next_due_ms` is kept at or before the
+    /// earliest due check (every change of a `next_check_ms` lowers it), so
+    /// an event between due times does not walk every path.
     pub(super) fn schedule_probes(&mut self) -> Vec<Action> {
         let now = self.now_ms;
+        if now < self.next_due_ms {
+            return Vec::new();
+        }
         let mut actions = Vec::new();
         let mut next_due = u64::MAX;
         let (maps, prkeys) = (&self.maps, &self.prkeys);
@@ -305,6 +340,7 @@ impl Engine {
             p.interval_s = 1;
         }
         p.next_check_ms = check_slot(now, p.interval_s);
+        self.next_due_ms = self.next_due_ms.min(p.next_check_ms);
         if prev != p.chk {
             info!(path = %dev, map = ?p.map, from = %prev, to = %p.chk, reason = %msg, "path checker state changed");
         }

@@ -64,6 +64,8 @@ impl Engine {
             self.dirty.clear();
             self.dirty_paths.clear();
             self.time_waits.clear();
+            // Decisions (blacklists) may have changed which paths are checked.
+            self.next_due_ms = 0;
             self.reconcile_all()
         } else if members_known {
             // Only checks or loads changed: the members stand.
@@ -166,16 +168,22 @@ impl Engine {
         only: Option<(&BTreeSet<String>, &BTreeSet<String>)>,
     ) -> BTreeMap<String, Vec<String>> {
         let now = self.epoch + Duration::from_millis(self.now_ms);
-        let candidates: Vec<Candidate<'_>> = self
-            .paths
-            .iter()
-            .filter(|(d, p)| match only {
-                None => true,
-                Some((devs, wwids)) => {
-                    devs.contains(*d) || p.info.wwid.as_ref().is_some_and(|w| wwids.contains(w))
-                }
-            })
-            .map(|(_, p)| p)
+        // In name order, as the paths map holds them.
+        let chosen: Vec<&Path> = match only {
+            None => self.paths.values().collect(),
+            Some((devs, wwids)) => {
+                let names: BTreeSet<&String> = devs
+                    .iter()
+                    .chain(wwids.iter().filter_map(|w| self.by_wwid.get(w)).flatten())
+                    .collect();
+                names
+                    .into_iter()
+                    .filter_map(|d| self.paths.get(d))
+                    .collect()
+            }
+        };
+        let candidates: Vec<Candidate<'_>> = chosen
+            .into_iter()
             .map(|p| Candidate {
                 info: &p.info,
                 first_seen: self.epoch + Duration::from_millis(p.added_ms),
