@@ -24,13 +24,26 @@ ROWS = [
     ("reinstate_max_s", "reinstate: max", "s", 1),
     ("iofail_seen_median_s", "I/O error: dm fails path -> daemon shows failed, median", "s", 1),
     ("iofail_seen_max_s", "I/O error: max", "s", 1),
-    ("steady_cpu_s", "steady state: CPU over {steady} s, all paths healthy", "s", 1),
+    ("failover_stall_median_ms", "I/O failover (reader on the map; active paths offline): longest stall, median", "ms", 1),
+    ("failover_stall_max_ms", "I/O failover: longest stall, max", "ms", 1),
+    ("failover_read_errors", "I/O failover: failed reads, all tries", "", 1),
+    ("allpaths_resume_median_s", "all paths down 5 s then back (queueing): reads resume after, median", "s", 1),
+    ("allpaths_resume_max_s", "all paths down 5 s then back: reads resume after, max", "s", 1),
+    ("allpaths_read_errors", "all paths down 5 s then back: failed reads, all tries", "", 1),
+    ("steady_cpu_s", "steady state: CPU per 60 s, all paths healthy", "s", 1),
     ("rss_peak_kb", "peak RSS (VmHWM)", "MiB", 1 / 1024),
-    ("topo_idle_median_ms", "show topology, idle: median", "ms", 1),
-    ("topo_idle_p99_ms", "show topology, idle: p99", "ms", 1),
-    ("topo_reconf_median_ms", "show topology during reconfigure: median", "ms", 1),
-    ("topo_reconf_p99_ms", "show topology during reconfigure: p99", "ms", 1),
+    # mpathd answers queries from a published snapshot; multipathd builds
+    # the answer live, under the lock its other threads take.
+    ("topo_idle_median_ms", "show topology, idle (mpathd: snapshot, multipathd: live): median of answered", "ms", 1),
+    ("topo_idle_p99_ms", "show topology, idle: p99 of answered", "ms", 1),
+    ("topo_idle_failed", "show topology, idle: failed or timed out", "of n", 1),
+    ("topo_reconf_median_ms", "show topology, reconfigure every {reconf_s} s (snapshot vs live): median of answered", "ms", 1),
+    ("topo_reconf_p99_ms", "show topology, reconfigure every {reconf_s} s: p99 of answered", "ms", 1),
+    ("topo_reconf_failed", "show topology, reconfigure every {reconf_s} s: failed or timed out", "of n", 1),
+    ("topo_reconf_count", "reconfigures answered ok during that row", "", 1),
 ]
+# Rows whose value is a count out of the row's requests.
+OF_N = {"topo_idle_failed": "topo_idle_n", "topo_reconf_failed": "topo_reconf_n"}
 DAEMONS = ("mpathd", "multipathd")
 
 
@@ -73,6 +86,7 @@ def main():
     ap.add_argument("--mem", type=int, default=2048)
     ap.add_argument("--kernel", default=platform.release())
     ap.add_argument("--wall", type=int, default=0)
+    ap.add_argument("--reconf-ms", type=int, default=2000)
     ap.add_argument("--peer", help="take multipathd's numbers from this results.txt "
                     "(another run: the table then compares across runs)")
     a = ap.parse_args()
@@ -103,23 +117,41 @@ def main():
         "steady_secs") or "60"
     rows = []
     for key, label, unit, scale in ROWS:
-        vals = {}
+        vals, spread, of_n = {}, {}, {}
         for d in DAEMONS:
-            got = [x for x in map(num, turns.get(d, {}).get(key, [])) if x is not None]
-            vals[d] = sum(got) / len(got) * scale if got else None
+            got = [x * scale for x in map(num, turns.get(d, {}).get(key, [])) if x is not None]
+            vals[d] = sum(got) / len(got) if got else None
+            spread[d] = (max(got) - min(got)) if len(got) > 1 else None
+            if key in OF_N:
+                n = [x for x in map(num, turns.get(d, {}).get(OF_N[key], [])) if x is not None]
+                of_n[d] = sum(n) / len(n) if n else None
         if key.startswith("hot_add") and a.hot == 0:
             continue  # no hot add in this run
         ratio = None
-        if vals["mpathd"] is not None and vals["multipathd"]:
+        if vals["mpathd"] is not None and vals["multipathd"] and key not in OF_N:
             ratio = vals["mpathd"] / vals["multipathd"]
+        # A difference within either daemon's own spread between turns is
+        # a tie; with one turn each, the spread is unknown.
+        verdict = "-"
+        if ratio is not None and key not in OF_N and key != "topo_reconf_count":
+            sp = [s for s in spread.values() if s is not None]
+            diff = abs(vals["mpathd"] - vals["multipathd"])
+            if len(sp) == 2 and diff <= max(sp):
+                verdict = "tie (within own spread)"
+            else:
+                verdict = "mpathd leads" if ratio < 1 else "multipathd leads" if ratio > 1 else "tie"
+                if len(sp) < 2:
+                    verdict += " (one turn: spread unknown)"
         rows.append({
             "metric": key,
-            "label": label.format(luns=a.luns, hot=a.hot, steady=steady),
+            "label": label.format(luns=a.luns, hot=a.hot, steady=steady,
+                                  reconf_s=f"{a.reconf_ms / 1000:g}"),
             "unit": unit,
             "mpathd": vals["mpathd"],
             "multipathd": vals["multipathd"],
+            "of_n": of_n or None,
             "ratio": ratio,
-            "mpathd_leads": None if ratio is None else ratio < 1,
+            "verdict": verdict,
         })
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -141,11 +173,26 @@ def main():
     if repeated:
         doc["turns"] = repeated
 
-    head = ["metric", "unit", "mpathd", "multipathd", "ratio (mpathd/multipathd)"]
+    head = ["metric", "unit", "mpathd", "multipathd", "ratio (mpathd/multipathd)", "verdict"]
     table = [head]
+
+    def cell(r, d):
+        if r["of_n"] is not None:
+            n = r["of_n"].get(d)
+            return "-" if r[d] is None or n is None else f"{r[d]:g} of {n:g}"
+        return fmt(r[d])
+
     for r in rows:
-        table.append([r["label"], r["unit"], fmt(r["mpathd"]), fmt(r["multipathd"]),
-                      "-" if r["ratio"] is None else f"{r['ratio']:.2f}"])
+        table.append([r["label"], "" if r["of_n"] else r["unit"], cell(r, "mpathd"),
+                      cell(r, "multipathd"),
+                      "-" if r["ratio"] is None else f"{r['ratio']:.2f}", r["verdict"]])
+    shas = {d: raw.get(d, {}).get("tables_sha") for d in DAEMONS}
+    same_tables = None
+    if all(shas.values()):
+        same_tables = len(set(shas.values())) == 1
+        doc["same_tables"] = same_tables
+    if same_tables is False:
+        print(f"WARNING: the daemons built different tables ({shas}): rows compare unlike work")
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for i, row in enumerate(table):
         print(" | ".join(c.ljust(widths[j]) for j, c in enumerate(row)))
@@ -155,7 +202,11 @@ def main():
     md = [f"Benchmark of {doc['date']}: {machine['guest']}; host {machine['host_cpu']}, "
           f"{machine['host_cores']} cores (shared); peer {machine['peer']}. "
           f"{a.luns} LUNs x 4 paths, {a.hot} LUNs hot-added. Lower is better; "
-          "ratio < 1 means mpathd leads." + (
+          "ratio < 1 means mpathd leads; a failed or timed-out request is counted "
+          "in its own row, never as a latency." + (
+              "" if same_tables is None else
+              " Both daemons built the same tables." if same_tables else
+              " WARNING: the daemons built different tables: rows compare unlike work.") + (
               f" multipathd's numbers come from another run ({a.peer})." if a.peer else ""),
           "",
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -17,9 +17,11 @@
 //!   udev-cost
 //!       time ways to list the SCSI disks with their udev properties
 //!       (what a coldplug costs).
-//!   topology --n 200 [--reconfigure]
-//!       time `show topology` over one connection; with --reconfigure a
-//!       second connection keeps sending `reconfigure` meanwhile.
+//!   topology --n 200 [--reconfigure-every MS]
+//!       time `show topology` over one connection (answered requests
+//!       only; failed and timed-out ones are counted apart); with
+//!       --reconfigure-every a second connection sends `reconfigure` at
+//!       that fixed rate meanwhile.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -81,8 +83,11 @@ enum Cmd {
     Topology {
         #[arg(long, default_value_t = 200)]
         n: usize,
-        #[arg(long)]
-        reconfigure: bool,
+        /// Meanwhile, send `reconfigure` every this many ms (start to
+        /// start, on a second connection): the same rate for both daemons
+        /// whether they answer at once or when done.
+        #[arg(long, value_name = "MS")]
+        reconfigure_every: Option<u64>,
     },
     UdevCost,
 }
@@ -105,7 +110,10 @@ fn main() -> ExitCode {
         Cmd::RunWait { maps, paths, argv } => run_wait(maps, paths, &argv, limit),
         Cmd::Reinstate { map, dev } => reinstate(&map, &dev, limit),
         Cmd::IoFail { map, dev } => io_fail(&map, &dev, limit),
-        Cmd::Topology { n, reconfigure } => topology(n, reconfigure, limit),
+        Cmd::Topology {
+            n,
+            reconfigure_every,
+        } => topology(n, reconfigure_every.map(Duration::from_millis), limit),
         Cmd::UdevCost => udev_cost(),
     };
     match r {
@@ -333,32 +341,40 @@ fn io_fail(map: &str, devs: &[String], limit: Duration) -> Res<String> {
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
-        return 0.0;
+        // Nothing answered: no latency to report (not a zero).
+        return f64::NAN;
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
+/// `show topology` `n` times. Only answered requests are timed: a `fail`
+/// or `timeout` reply, or a broken connection, is counted as failed and
+/// never averaged in as a latency.
+fn topology(n: usize, reconfigure_every: Option<Duration>, limit: Duration) -> Res<String> {
     let timeout = Duration::from_secs(60);
     let mut client = Client::connect(timeout).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     let reconfigs = Arc::new(AtomicU64::new(0));
-    let bg = if reconfigure {
+    let reconfig_failed = Arc::new(AtomicU64::new(0));
+    let bg = if let Some(every) = reconfigure_every {
         let mut rc = Client::connect(timeout).map_err(|e| e.to_string())?;
         let stop = stop.clone();
-        let count = reconfigs.clone();
-        // The first reconfigure is under way before timing starts.
-        rc.request("reconfigure")
-            .map_err(|e| format!("reconfigure: {e}"))?;
-        count.fetch_add(1, Ordering::Relaxed);
+        let (count, bad) = (reconfigs.clone(), reconfig_failed.clone());
         Some(std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut k = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                if rc.request("reconfigure").is_err() {
-                    break;
+                match rc.request("reconfigure") {
+                    Ok(r) if r.starts_with("ok") => count.fetch_add(1, Ordering::Relaxed),
+                    _ => bad.fetch_add(1, Ordering::Relaxed),
+                };
+                k += 1;
+                // Fixed schedule: late replies do not add sends.
+                let next = start + every * k;
+                while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+                    sleep(POLL);
                 }
-                count.fetch_add(1, Ordering::Relaxed);
-                sleep(Duration::from_millis(100));
             }
         }))
     } else {
@@ -375,13 +391,15 @@ fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
             // multipathd answers `timeout` (or `fail ...`) when its
             // uxsock_timeout runs out before it could take the request.
             Ok(r) if r.starts_with("fail") || r.starts_with("timeout") => failed += 1,
-            Ok(r) => bytes = r.len(),
+            Ok(r) => {
+                bytes = r.len();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
             Err(_) => {
                 errors += 1;
                 client = Client::connect(timeout).map_err(|e| e.to_string())?;
             }
         }
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
         if t0.elapsed() > limit {
             break;
         }
@@ -391,13 +409,15 @@ fn topology(n: usize, reconfigure: bool, limit: Duration) -> Res<String> {
         let _ = h.join();
     }
     times.sort_by(|a, b| a.total_cmp(b));
+    let asked = times.len() + failed + errors;
     Ok(format!(
-        "n={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} failed={failed} reconfigures={}",
+        "n={asked} answered={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} failed={failed} reconfigures={} reconfigures_failed={}",
         times.len(),
         percentile(&times, 0.5),
         percentile(&times, 0.99),
-        times.last().copied().unwrap_or(0.0),
-        reconfigs.load(Ordering::Relaxed)
+        times.last().copied().unwrap_or(f64::NAN),
+        reconfigs.load(Ordering::Relaxed),
+        reconfig_failed.load(Ordering::Relaxed)
     ))
 }
 

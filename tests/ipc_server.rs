@@ -211,6 +211,22 @@ fn half_a_frame_times_out() {
     c.write_all(&[1, 2, 3]).expect("partial length");
     drop(c);
     assert_eq!(ask(&mut connect(&s), "show daemon"), "pid 4242 idle\n");
+    // Half a length prefix, then nothing (even from root, whose idle
+    // connections may stay): closed once the request deadline passes.
+    let mut c = connect(&s);
+    c.write_all(&[1, 2, 3]).expect("partial length");
+    let t = std::time::Instant::now();
+    assert!(closed(&mut c));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "held {:?}",
+        t.elapsed()
+    );
+    // An idle root connection between requests is kept, past the deadline.
+    let mut c = connect(&s);
+    assert_eq!(ask(&mut c, "show daemon"), "pid 4242 idle\n");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(ask(&mut c, "show daemon"), "pid 4242 idle\n");
 }
 
 #[test]

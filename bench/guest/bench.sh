@@ -19,16 +19,26 @@ TRIES=${BENCH_TRIES:-15}
 IO_TRIES=${BENCH_IO_TRIES:-5}
 STEADY=${BENCH_STEADY_SECS:-60}
 TOPO_N=${BENCH_TOPO_N:-200}
+# One reconfigure every this many ms during the "under reconfigure" row,
+# for both daemons alike (multipathd answers at once, mpathd when done).
+RECONF_MS=${BENCH_RECONF_MS:-2000}
 DAEMONS=${BENCH_DAEMONS:-multipathd mpathd}
 PATHS=4
 BC=$BENCH_CLIENT
 RES=$OUT/results.txt
+READER=$BENCH_BIN/examples/stall_reader
 : >"$RES"
 
+# path_grouping_policy is pinned: multipath-tools 0.9.4 has no
+# detect_pgpolicy and would build failover maps where mpathd builds
+# group_by_prio. The tables are compared before anything is timed.
+# no_path_retry queue: the all-paths-down row measures queued I/O.
 CONF='defaults {
 	find_multipaths yes
 	user_friendly_names no
 	polling_interval 5
+	path_grouping_policy group_by_prio
+	no_path_retry queue
 }
 blacklist {
 	devnode "^(sr|vd|loop|ram)"
@@ -183,6 +193,57 @@ paths_of_lun_in() {
     return 0
 }
 
+# What a reader through a map feels (stall_reader: O_DIRECT 4 KiB reads,
+# the longest gap between two completed reads). IO_TRIES each:
+#  - failover: the LUN's active/optimized paths go offline under the reader;
+#  - all paths down 5 s, then back: with no_path_retry queue the reads wait;
+#    how long after the paths are back the reads flow again.
+io_rows() { # DAEMON PREFIX
+    local D=$1 pre=$2 i lun map d line down=5 a all
+    : >"$pre-failover-stall.txt"
+    : >"$pre-failover-errors.txt"
+    : >"$pre-allpaths-resume.txt"
+    : >"$pre-allpaths-errors.txt"
+    for ((i = 0; i < IO_TRIES; i++)); do
+        lun=$(((TRIES + IO_TRIES + i) % LUNS))
+        map=$(map_of_lun "$lun")
+        mapfile -t a < <(paths_of_lun_in active/optimized "$lun")
+        mapfile -t all < <(lun_paths "$lun")
+        [ "${#a[@]}" -ge 1 ] || continue
+        "$READER" "/dev/mapper/$map" 12 >"$pre-failover-$i.txt" 2>&1 &
+        sleep 3
+        for d in "${a[@]}"; do echo offline >"/sys/block/$d/device/state"; done
+        wait $!
+        line=$(cat "$pre-failover-$i.txt")
+        log "failover try $i ($map, ${a[*]} offline): $line"
+        kv max_stall_ms "$line" >>"$pre-failover-stall.txt"
+        kv errors "$line" >>"$pre-failover-errors.txt"
+        for d in "${a[@]}"; do echo running >"/sys/block/$d/device/state"; done
+        wait_for "! dmsetup status $map | grep -q ' F '" 60
+
+        "$READER" "/dev/mapper/$map" $((down + 20)) >"$pre-allpaths-$i.txt" 2>&1 &
+        sleep 3
+        for d in "${all[@]}"; do echo offline >"/sys/block/$d/device/state"; done
+        sleep "$down"
+        for d in "${all[@]}"; do echo running >"/sys/block/$d/device/state"; done
+        wait $!
+        line=$(cat "$pre-allpaths-$i.txt")
+        log "all paths down ${down} s try $i ($map): $line"
+        awk -v s="$(kv max_stall_ms "$line")" -v d="$down" 'BEGIN { printf "%.3f\n", s / 1000 - d }' >>"$pre-allpaths-resume.txt"
+        kv errors "$line" >>"$pre-allpaths-errors.txt"
+        wait_for "! dmsetup status $map | grep -q ' F '" 60
+    done
+    read -r med max < <(stats "$pre-failover-stall.txt")
+    result "$D" failover_stall_median_ms "$med"
+    result "$D" failover_stall_max_ms "$max"
+    result "$D" failover_read_errors "$(awk '{ n += $1 } END { print n + 0 }' "$pre-failover-errors.txt")"
+    read -r med max < <(stats "$pre-allpaths-resume.txt")
+    result "$D" allpaths_resume_median_s "$med"
+    result "$D" allpaths_resume_max_s "$max"
+    result "$D" allpaths_read_errors "$(awk '{ n += $1 } END { print n + 0 }' "$pre-allpaths-errors.txt")"
+    result "$D" io_tries "$(grep -c . "$pre-failover-stall.txt")"
+}
+
 bench_daemon() { # DAEMON TURN
     local D=$1 pid line t0
     local pre=$OUT/$D
@@ -211,16 +272,27 @@ bench_daemon() { # DAEMON TURN
     wait_for "daemon_idle $D" 300
     sleep 5
     udev_settle 600
+    # The same work for both: every daemon's tables must be the first one's.
+    mp_tables >"$pre-tables.txt"
+    result "$D" tables_sha "$(sha256sum <"$pre-tables.txt" | cut -c1-16)"
+    if [ -n "${FIRST_TABLES:-}" ] && ! cmp -s "$FIRST_TABLES" "$pre-tables.txt"; then
+        log "TABLES DIFFER from $FIRST_TABLES: rows compare unlike work"
+        diff "$FIRST_TABLES" "$pre-tables.txt" | head -n 20
+    fi
+    : "${FIRST_TABLES:=$pre-tables.txt}"
 
     # --- steady state: CPU and memory with every path healthy
-    local c0 c1 hz
+    # Reported per 60 s of the window actually measured (ns clock), so a
+    # late wake-up does not give one daemon a longer window.
+    local c0 c1 hz w0 w1
     hz=$(getconf CLK_TCK)
+    w0=$(date +%s%N)
     c0=$(cpu_ticks "$pid")
-    t0=$SECONDS
     sleep "$STEADY"
     c1=$(cpu_ticks "$pid")
-    result "$D" steady_cpu_s "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')"
-    result "$D" steady_secs $((SECONDS - t0))
+    w1=$(date +%s%N)
+    result "$D" steady_cpu_s "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v w="$((w1 - w0))" 'BEGIN { printf "%.2f", (b - a) / hz * 60e9 / w }')"
+    result "$D" steady_secs "$(awk -v w="$((w1 - w0))" 'BEGIN { printf "%.2f", w / 1e9 }')"
     result "$D" rss_peak_kb "$(status_kb "$pid" VmHWM)"
     result "$D" rss_now_kb "$(status_kb "$pid" VmRSS)"
     result "$D" threads "$(status_kb "$pid" Threads)"
@@ -240,15 +312,16 @@ bench_daemon() { # DAEMON TURN
         result "$D" topo_idle_median_ms "$(kv median_ms "$line")"
         result "$D" topo_idle_p99_ms "$(kv p99_ms "$line")"
         result "$D" topo_idle_n "$(kv n "$line")"
-        result "$D" topo_idle_failed "$(kv failed "$line")"
+        result "$D" topo_idle_failed "$(($(kv failed "$line") + $(kv errors "$line")))"
     }
-    [ "$TOPO_N" -gt 0 ] && line=$("$BC" --timeout 240 topology --n "$TOPO_N" --reconfigure) && {
+    [ "$TOPO_N" -gt 0 ] && line=$("$BC" --timeout 240 topology --n "$TOPO_N" --reconfigure-every "$RECONF_MS") && {
         echo "$line" >"$pre-topology-reconf.txt"
         result "$D" topo_reconf_median_ms "$(kv median_ms "$line")"
         result "$D" topo_reconf_p99_ms "$(kv p99_ms "$line")"
         result "$D" topo_reconf_n "$(kv n "$line")"
-        result "$D" topo_reconf_failed "$(kv failed "$line")"
+        result "$D" topo_reconf_failed "$(($(kv failed "$line") + $(kv errors "$line")))"
         result "$D" topo_reconf_count "$(kv reconfigures "$line")"
+        result "$D" topo_reconf_count_failed "$(kv reconfigures_failed "$line")"
     }
     wait_for "daemon_idle $D" 300
     sleep 5
@@ -303,6 +376,8 @@ bench_daemon() { # DAEMON TURN
     result "$D" iofail_seen_max_s "$max"
     read -r med max < <(stats "$pre-iofail-total.txt")
     result "$D" iofail_total_median_s "$med"
+
+    io_rows "$D" "$pre"
 
     # --- hot add: HOT new LUNs on every host at once
     if [ "$HOT" -gt 0 ]; then

@@ -26,7 +26,7 @@ modprobe -a dm_mod dm_multipath dm_round_robin dm_service_time dm_queue_length \
     scsi_dh_alua sd_mod sg || say "loading the device-mapper modules failed"
 
 export REPO OUT BENCH_BIN BENCH_CLIENT BENCH_LUNS BENCH_HOT_LUNS BENCH_TRIES \
-    BENCH_IO_TRIES BENCH_STEADY_SECS BENCH_TOPO_N BENCH_DAEMONS BENCH_PERF
+    BENCH_IO_TRIES BENCH_STEADY_SECS BENCH_TOPO_N BENCH_RECONF_MS BENCH_DAEMONS BENCH_PERF
 export CASE_OUT=$OUT
 say "bench start"
 timeout -k 10 "$BENCH_GUEST_TIMEOUT" bash "$REPO/bench/guest/bench.sh" </dev/null >"$OUT/bench.log" 2>&1

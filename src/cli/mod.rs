@@ -286,6 +286,26 @@ fast_io_fail_tmo is switched off when it is not below dev_loss_tmo.
 shows what a path of each transport gets, and
 .B mpathd show paths reasons
 what was written for each path and what the kernel refused.
+.SH PERSISTENT RESERVATIONS
+.B reservation_key
+(in defaults or a multipaths entry, as in multipath-tools) is the map's
+SCSI-3 persistent-reservation key: 0x followed by up to 16 hex digits,
+optionally :aptpl, or
+.B file
+to take it from /etc/multipath/prkeys, which
+.BR mpathpersist (8)
+fills through the daemon's setprkey command.
+.B all_tg_pt yes
+makes registrations cover all target ports. When a map's key is
+registered (mpathpersist sends setprstatus), mpathd registers it on every
+path that joins the map or comes back, before reinstating the path, but
+only while the array still holds the key through another path: a host
+preempted by another one stays fenced.
+.B mpathd getprstatus map
+.I MAP
+answers set, unset or unknown;
+.B getprkey
+the key or none.
 .SH CHECKING
 .B mpathd config check
 reports errors and warnings as FILE:LINE:COLUMN, with a spelling suggestion
@@ -295,6 +315,8 @@ its previous configuration when a reload (SIGHUP or
 brings a bad one.
 .SH FILES
 /etc/multipath/wwids \- WWIDs of multipathed devices, shared with multipath-tools.
+.br
+/etc/multipath/prkeys \- reservation keys set with mpathpersist (reservation_key file), shared with multipath-tools.
 .SH SEE ALSO
 .BR mpathd (8),
 .BR multipath.conf (5)

@@ -74,6 +74,22 @@ pub async fn read_len<R: AsyncRead + Unpin>(r: &mut R) -> Result<usize, FrameErr
     Ok(usize::from_ne_bytes(buf))
 }
 
+/// The rest of a length prefix whose first byte was read already.
+pub async fn read_len_after<R: AsyncRead + Unpin>(
+    first: u8,
+    r: &mut R,
+) -> Result<usize, FrameError> {
+    let mut buf = [0u8; LEN_SIZE];
+    buf[0] = first;
+    r.read_exact(&mut buf[1..])
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+            _ => FrameError::Io(e),
+        })?;
+    Ok(usize::from_ne_bytes(buf))
+}
+
 /// Read a frame body of `len` bytes and return its text.
 pub async fn read_body<R: AsyncRead + Unpin>(r: &mut R, len: usize) -> Result<String, FrameError> {
     let mut body = vec![0u8; len];

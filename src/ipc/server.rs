@@ -11,10 +11,11 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -43,12 +44,17 @@ pub struct ServerConfig {
     pub sockets: Vec<SocketName>,
     /// Take the listening sockets from systemd (LISTEN_FDS) when present.
     pub systemd_activation: bool,
-    /// Connections served at once.
+    /// Root connections served at once.
     pub max_clients: usize,
-    /// With every slot taken, how long a new connection waits (in the
-    /// listen backlog, not yet accepted) for one before it is closed. Bursts
-    /// of short connections (`multipath -u` from udev for every new path)
-    /// wait their turn instead of being refused.
+    /// Non-root connections served at once, from slots of their own: an
+    /// unprivileged user holding connections open never takes the slots
+    /// root's clients (udev's `multipath -u`, the storage manager) need.
+    pub max_user_clients: usize,
+    /// With every slot of its class taken, how long a new connection waits
+    /// for one before it is closed. Bursts of short connections
+    /// (`multipath -u` from udev for every new path) wait their turn
+    /// instead of being refused. At most `max_user_clients` non-root
+    /// connections wait at once; more are closed at once.
     pub slot_wait: Duration,
     /// From the arrival of a request's length to the reply being ready
     /// (reading the rest of the request, waiting for the daemon), in ms:
@@ -70,6 +76,7 @@ impl Default for ServerConfig {
             sockets: socket::server_sockets(),
             systemd_activation: true,
             max_clients: 64,
+            max_user_clients: 16,
             slot_wait: Duration::from_secs(2),
             request_timeout_ms: Arc::new(AtomicU64::new(
                 u64::try_from(DEFAULT_REQUEST_TIMEOUT.as_millis()).unwrap_or(4000),
@@ -332,6 +339,9 @@ impl Server {
             mutations,
             cfg: self.cfg.clone(),
             slots: Arc::new(Semaphore::new(self.cfg.max_clients)),
+            user_slots: Arc::new(Semaphore::new(self.cfg.max_user_clients)),
+            user_waiting: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut cleanup = Vec::new();
@@ -357,7 +367,39 @@ struct Ctx {
     snapshots: watch::Receiver<Arc<DaemonSnapshot>>,
     mutations: mpsc::Sender<MutationRequest>,
     cfg: ServerConfig,
+    /// Root's slots.
     slots: Arc<Semaphore>,
+    user_slots: Arc<Semaphore>,
+    /// Non-root connections accepted and waiting for a slot.
+    user_waiting: AtomicUsize,
+    /// Connections closed without a slot since the last log line.
+    refused: AtomicU64,
+}
+
+/// A non-root connection counted as waiting (by the accept loop) stops
+/// counting when this drops.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Wait up to `slot_wait` for a slot of the connection's class.
+async fn take_slot(ctx: &Ctx, is_root: bool) -> Option<OwnedSemaphorePermit> {
+    let (slots, _waiting) = if is_root {
+        (ctx.slots.clone(), None)
+    } else {
+        (ctx.user_slots.clone(), Some(Waiting(&ctx.user_waiting)))
+    };
+    match tokio::time::timeout(ctx.cfg.slot_wait, slots.acquire_owned()).await {
+        Ok(Ok(p)) => Some(p),
+        _ => {
+            ctx.refused.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -365,24 +407,8 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Accept the next connection once a slot is free, or after `slot_wait`
-/// without one (then with no permit: the caller closes it).
-async fn accept_slot(
-    listener: &UnixListener,
-    ctx: &Ctx,
-) -> std::io::Result<(UnixStream, Option<OwnedSemaphorePermit>)> {
-    let permit = tokio::time::timeout(ctx.cfg.slot_wait, ctx.slots.clone().acquire_owned())
-        .await
-        .ok()
-        .and_then(|r| r.ok());
-    let (stream, _) = listener.accept().await?;
-    // The wait may have ended long before this client came, and a slot
-    // may have freed since. (No await after accept: select! may drop this
-    // future, and with it the accepted stream.)
-    let permit = permit.or_else(|| ctx.slots.clone().try_acquire_owned().ok());
-    Ok((stream, permit))
-}
-
+/// Accept connections; each waits for a slot of its class (root or not)
+/// in its own task, so a flood of one class never holds up the other.
 async fn accept_loop(
     listener: UnixListener,
     name: String,
@@ -391,31 +417,31 @@ async fn accept_loop(
 ) {
     let mut conns = JoinSet::new();
     // Refusals are logged at most every 10 s, with their count.
-    let mut refused = 0u64;
     let mut refused_logged: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            r = accept_slot(&listener, &ctx) => match r {
-                Ok((stream, Some(permit))) => {
-                    let ctx = ctx.clone();
-                    let stop = stop.clone();
-                    conns.spawn(async move {
-                        serve(stream, &ctx, stop).await;
-                        drop(permit);
-                    });
-                }
-                Ok((stream, None)) => {
-                    drop(stream);
-                    refused += 1;
-                    if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                        warn!(
-                            "{name}: {} clients connected for {:?}; closed {refused} new connection(s)",
-                            ctx.cfg.max_clients, ctx.cfg.slot_wait
-                        );
-                        refused = 0;
-                        refused_logged = Some(Instant::now());
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    let is_root = stream.peer_cred().map(|c| c.uid() == 0).unwrap_or(false);
+                    if !is_root
+                        && ctx.user_waiting.fetch_add(1, Ordering::Relaxed) >= ctx.cfg.max_user_clients
+                    {
+                        ctx.user_waiting.fetch_sub(1, Ordering::Relaxed);
+                        ctx.refused.fetch_add(1, Ordering::Relaxed);
+                        drop(stream);
+                    } else {
+                        // A non-root one counts as waiting (added above)
+                        // until take_slot's guard gives it back.
+                        let ctx = ctx.clone();
+                        let stop = stop.clone();
+                        conns.spawn(async move {
+                            if let Some(permit) = take_slot(&ctx, is_root).await {
+                                serve(stream, &ctx, stop, is_root).await;
+                                drop(permit);
+                            }
+                        });
                     }
                 }
                 Err(e) => {
@@ -424,6 +450,16 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+        }
+        if refused_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            let n = ctx.refused.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                warn!(
+                    "{name}: all slots taken ({} root, {} other) for {:?}: closed {n} connection(s)",
+                    ctx.cfg.max_clients, ctx.cfg.max_user_clients, ctx.cfg.slot_wait
+                );
+                refused_logged = Some(Instant::now());
+            }
         }
     }
     drop(listener);
@@ -441,9 +477,8 @@ async fn idle(limit: Option<Duration>) {
 
 /// Serve one connection: request/reply pairs until the peer hangs up, a
 /// frame is bad, or the server stops.
-async fn serve(mut stream: UnixStream, ctx: &Ctx, mut stop: watch::Receiver<bool>) {
+async fn serve(mut stream: UnixStream, ctx: &Ctx, mut stop: watch::Receiver<bool>, is_root: bool) {
     let cred = stream.peer_cred().ok();
-    let is_root = cred.map(|c| c.uid() == 0).unwrap_or(false);
     let who = cred
         .and_then(|c| c.pid())
         .map(|p| format!("pid {p}"))
@@ -454,8 +489,16 @@ async fn serve(mut stream: UnixStream, ctx: &Ctx, mut stop: watch::Receiver<bool
         ctx.cfg.idle_timeout_nonroot
     };
     loop {
-        let len = tokio::select! {
-            r = codec::read_len(&mut stream) => r,
+        // The request's deadline runs from its first byte: a client that
+        // sends half a length prefix and stalls holds its slot no longer
+        // than one that stalls in the body.
+        let mut first = [0u8; 1];
+        tokio::select! {
+            r = stream.read(&mut first) => match r {
+                Ok(1) => {}
+                // Hung up between requests, or the socket failed.
+                _ => return,
+            },
             _ = stopped(&mut stop) => return,
             _ = idle(idle_limit) => {
                 debug!("{who}: idle, closing");
@@ -464,6 +507,16 @@ async fn serve(mut stream: UnixStream, ctx: &Ctx, mut stop: watch::Receiver<bool
         };
         let deadline = Instant::now()
             + Duration::from_millis(ctx.cfg.request_timeout_ms.load(Ordering::Relaxed));
+        let len =
+            match tokio::time::timeout_at(deadline, codec::read_len_after(first[0], &mut stream))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    debug!("{who}: half a length prefix, then nothing: closing");
+                    return;
+                }
+            };
         let len = match len.and_then(|l| codec::check_len(l, MAX_CMD_LEN)) {
             Ok(l) => l,
             Err(FrameError::Closed) => return,
