@@ -271,6 +271,46 @@ impl Engine {
 
     /// Take a check's result: the path's state, prio and next check, and
     /// what must be decided again. Returns the state and prio before.
+    /// Check `dev`'s map's other paths within a second.
+    fn recheck_siblings_soon(&mut self, dev: &str) {
+        let Some(members) = self
+            .paths
+            .get(dev)
+            .and_then(|p| p.info.wwid.as_ref())
+            .and_then(|w| self.maps.get(w))
+            .map(|m| m.members.clone())
+        else {
+            return;
+        };
+        let soon = check_slot(self.now_ms, 1);
+        for d in members.iter().filter(|d| d.as_str() != dev) {
+            if let Some(p) = self.paths.get_mut(d) {
+                p.interval_s = 1;
+                p.next_check_ms = p.next_check_ms.min(soon);
+                self.next_due_ms = self.next_due_ms.min(p.next_check_ms);
+            }
+        }
+    }
+
+    /// `dev`'s map queues I/O and no other path of it is usable.
+    fn queued_without_paths(&self, dev: &str) -> bool {
+        let Some(m) = self
+            .paths
+            .get(dev)
+            .and_then(|p| p.info.wwid.as_ref())
+            .and_then(|w| self.maps.get(w))
+        else {
+            return false;
+        };
+        m.queue.mode != Queueing::Off
+            && !m
+                .members
+                .iter()
+                .filter(|d| d.as_str() != dev)
+                .filter_map(|d| self.paths.get(d))
+                .any(|p| p.chk.is_usable())
+    }
+
     fn record_check(
         &mut self,
         dev: &str,
@@ -280,6 +320,8 @@ impl Engine {
         dev_state: Option<DevState>,
     ) -> Option<(ChkState, i32)> {
         let now = self.now_ms;
+        let stranded =
+            !chk.is_usable() && chk != ChkState::Pending && self.queued_without_paths(dev);
         let p = self.paths.get_mut(dev)?;
         p.in_flight = false;
         let first = !p.probed;
@@ -335,14 +377,21 @@ impl Engine {
         } else {
             pi
         };
-        if chk == ChkState::Pending {
-            // Transitioning: look again soon.
+        if chk == ChkState::Pending || stranded {
+            // Transitioning, or I/O is queued with no path to go to: look
+            // again every second, so it resumes soon after a path returns.
             p.interval_s = 1;
         }
         p.next_check_ms = check_slot(now, p.interval_s);
         self.next_due_ms = self.next_due_ms.min(p.next_check_ms);
+        let last_one_lost = stranded && prev.is_usable();
         if prev != p.chk {
             info!(path = %dev, map = ?p.map, from = %prev, to = %p.chk, reason = %msg, "path checker state changed");
+        }
+        if last_one_lost {
+            // The map's other paths failed earlier, on the slow interval:
+            // bring their next checks in too.
+            self.recheck_siblings_soon(dev);
         }
         Some((prev, prev_prio))
     }

@@ -1391,3 +1391,23 @@ fn a_failed_path_says_what_its_checker_found() {
     e.handle(probed("sdb", ChkState::Up, 1), 10_000);
     assert!(!why(&mut e).contains("checker:"), "{}", why(&mut e));
 }
+
+#[test]
+fn queued_map_without_paths_checks_every_second() {
+    let next_checks = |npr: NoPathRetry| {
+        let mut e = two_path_map(Settings {
+            no_path_retry: npr,
+            ..settings()
+        });
+        for (dev, at) in [("sdb", 60_000), ("sdc", 60_100)] {
+            e.handle(probed(dev, ChkState::Down, 1), at);
+        }
+        // Due probes one second on (queueing) or a polling interval on.
+        let a = e.handle(Event::Tick, 62_000);
+        let mut due = probes(&a);
+        due.sort();
+        due
+    };
+    assert_eq!(next_checks(NoPathRetry::Queue), vec!["sdb", "sdc"]);
+    assert!(next_checks(NoPathRetry::Fail).is_empty());
+}
