@@ -82,6 +82,7 @@ fn checked(dev: String, chk: ChkState, host: u32) -> Event {
         msg: String::new(),
         dev_state: None,
         pr: None,
+        check_ms: None,
     })
 }
 

@@ -607,6 +607,8 @@ pub struct PathGroupSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MapStats {
     pub path_faults: u64,
+    /// Paths the daemon reinstated (their checker found them good again).
+    pub path_reinstates: u64,
     pub switch_grp: u64,
     pub map_loads: u64,
     pub total_q_time: u64,
@@ -656,6 +658,35 @@ impl MapSnapshot {
     }
 }
 
+/// A histogram of checker durations (Prometheus' cumulative buckets are
+/// made when printed).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CheckLatency {
+    /// Checks that took at most `CheckLatency::BOUNDS_MS[i]`, and more
+    /// than the bound before (the last counts the rest).
+    pub counts: [u64; 13],
+    pub sum_ms: u64,
+}
+
+impl CheckLatency {
+    /// Upper bounds of the buckets, ms (the last bucket is +Inf).
+    pub const BOUNDS_MS: [u64; 12] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
+
+    pub fn record(&mut self, ms: u32) {
+        let ms = u64::from(ms);
+        let i = Self::BOUNDS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(Self::BOUNDS_MS.len());
+        self.counts[i] += 1;
+        self.sum_ms += ms;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DaemonSnapshot {
     /// A map unchanged since the last snapshot (nor any of its paths) is
@@ -666,6 +697,8 @@ pub struct DaemonSnapshot {
     pub paths: Vec<std::sync::Arc<PathSnapshot>>,
     /// Reconfigure or a large change is being applied.
     pub busy: bool,
+    /// How long path checks took, since the daemon started.
+    pub check_latency: CheckLatency,
     /// `idle`, `running`, `configure`, `shutdown`.
     pub state: String,
     pub pid: u32,

@@ -98,6 +98,7 @@ fn engine_cost_at_scale() {
                 msg: String::new(),
                 dev_state: None,
                 pr: None,
+                check_ms: None,
             })
         })
         .collect();
@@ -165,6 +166,7 @@ fn engine_cost_at_scale() {
                 msg: String::new(),
                 dev_state: None,
                 pr: None,
+                check_ms: None,
             }),
             now,
         );

@@ -225,6 +225,23 @@ proptest! {
         let text = String::from_utf8_lossy(&input);
         let _ = mpathd::discovery::wwids::parse_wwids(&text);
         let _ = mpathd::daemon::bindings::parse_bindings(&text);
+        // The prkeys file: whatever it holds, a key set in it reads back.
+        let key = mpathd::pr::PrKey { key: 0x1234, aptpl: false };
+        let again = mpathd::pr::prkeys::update(&text, "3600a", Some(key));
+        let read = mpathd::pr::prkeys::parse(&again);
+        prop_assert_eq!(read.get("3600a"), Some(&key));
+        let gone = mpathd::pr::prkeys::update(&again, "3600a", None);
+        prop_assert!(!mpathd::pr::prkeys::parse(&gone).contains_key("3600a"));
+    }
+
+    #[test]
+    fn reservation_keys_and_read_keys(input in bytes_or_mutated(&[b"0x1a2b:aptpl", b"file", &[0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x12, 0x34]])) {
+        let text = String::from_utf8_lossy(&input);
+        if let Ok(k) = text.parse::<mpathd::pr::PrKey>() {
+            prop_assert_eq!(k.to_string().parse::<mpathd::pr::PrKey>(), Ok(k));
+        }
+        let _ = text.parse::<mpathd::pr::ReservationKey>();
+        let _ = mpathd::pr::scsi::parse_read_keys(&input);
     }
 }
 

@@ -116,6 +116,8 @@ pub struct CheckResult {
     pub detail: Option<String>,
     /// The SCSI device state read from sysfs before the check, if read.
     pub dev_state: Option<crate::model::DevState>,
+    /// How long the check itself took, when it ran to an answer.
+    pub duration: Option<std::time::Duration>,
 }
 
 impl CheckResult {
@@ -125,6 +127,7 @@ impl CheckResult {
             msg: msg.into(),
             detail: None,
             dev_state: None,
+            duration: None,
         }
     }
 

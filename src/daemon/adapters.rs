@@ -231,6 +231,9 @@ fn probe_result(dev: &str, (check, p): CheckOutcome) -> ProbeResult {
         msg: check.to_string(),
         dev_state: check.dev_state,
         pr: None,
+        check_ms: check
+            .duration
+            .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
     }
 }
 

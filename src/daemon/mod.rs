@@ -122,6 +122,7 @@ where
                     msg: "no runtime".into(),
                     dev_state: None,
                     pr: None,
+                    check_ms: None,
                 });
             }
         }

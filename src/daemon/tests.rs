@@ -155,6 +155,7 @@ impl Prober for SimProber {
                 msg: String::new(),
                 dev_state: None,
                 pr: None,
+                check_ms: None,
             }
         })
     }

@@ -483,7 +483,9 @@ fn lock_progress(p: &Mutex<ChunkProgress>) -> MutexGuard<'_, ChunkProgress> {
 }
 
 fn run_check_then_prio<P: PathProbe>(pr: &P, job: &ChunkItem) -> CheckOutcome {
-    let c = pr.check(&job.path.dev, job.checker, job.timeout);
+    let t = std::time::Instant::now();
+    let mut c = pr.check(&job.path.dev, job.checker, job.timeout);
+    c.duration = Some(t.elapsed());
     let prio = match &job.spec {
         Some(s) if c.state.is_usable() => Some(pr.prio(&job.path, s, job.timeout)),
         _ => None,

@@ -106,6 +106,25 @@ fn per_map(
     }
 }
 
+/// How long path checks took, as a Prometheus histogram.
+fn check_latency(out: &mut String, h: &crate::model::CheckLatency) {
+    let name = "mpathd_checker_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "How long path checks took (checks that got no answer are counted by state, not here).",
+    );
+    let mut cum = 0;
+    for (i, b) in crate::model::CheckLatency::BOUNDS_MS.iter().enumerate() {
+        cum += h.counts[i];
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1000.0);
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count());
+    let _ = writeln!(out, "{name}_sum {}", h.sum_ms as f64 / 1000.0);
+    let _ = writeln!(out, "{name}_count {}", h.count());
+}
+
 /// The exposition text for `snap`.
 pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
     let mut out = String::new();
@@ -200,6 +219,15 @@ fn map_counters(out: &mut String, snap: &DaemonSnapshot) {
     per_map(
         out,
         snap,
+        "mpathd_map_path_reinstates_total",
+        "counter",
+        "Paths the daemon reinstated in a map (its checker found them good again).",
+        |m| m.stats.path_reinstates.to_string(),
+    );
+    check_latency(out, &snap.check_latency);
+    per_map(
+        out,
+        snap,
         "mpathd_map_switch_group_total",
         "counter",
         "Path group switches of a map.",
@@ -285,9 +313,13 @@ mod tests {
             }],
             ..MapSnapshot::default()
         };
+        let mut check_latency = crate::model::CheckLatency::default();
+        check_latency.record(7);
+        check_latency.record(200);
         DaemonSnapshot {
             maps: vec![Arc::new(map)],
             paths: vec![a, b],
+            check_latency,
             ..DaemonSnapshot::default()
         }
     }
@@ -311,6 +343,12 @@ mod tests {
         assert!(text.contains("mpathd_map_redundant{map=\"odd \\\"name\\\"\\\\x\"} 0\n"));
         assert!(text.contains("mpathd_map_queueing{map=\"odd \\\"name\\\"\\\\x\"} 1\n"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
+        assert!(
+            text.contains("mpathd_checker_duration_seconds_bucket{le=\"0.01\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("mpathd_checker_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("mpathd_checker_duration_seconds_sum 0.207\n"));
         // Every sample line belongs to a family declared before it.
         let mut declared = std::collections::HashSet::new();
         for line in text.lines() {
@@ -318,7 +356,12 @@ mod tests {
                 declared.insert(rest.split_whitespace().next().unwrap().to_string());
             } else if !line.starts_with('#') {
                 let name = line.split(['{', ' ']).next().unwrap();
-                assert!(declared.contains(name), "{line}");
+                // A histogram's samples carry suffixes.
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|x| name.strip_suffix(x).filter(|f| declared.contains(*f)))
+                    .unwrap_or(name);
+                assert!(declared.contains(family), "{line}");
             }
         }
     }

@@ -449,6 +449,7 @@ impl Engine {
                 if let Some(p) = self.paths.get_mut(dev) {
                     p.dm = DmPathState::Active;
                 }
+                m.stats.path_reinstates += 1;
                 info!(path = %dev, map = %m.name, "reinstating path");
             } else if bad && dm != DmPathState::Failed {
                 actions.push(Action::Message {

@@ -41,6 +41,7 @@ fn checked(e: &mut Engine, dev: &str, chk: ChkState, pr: Option<PrSync>, now: u6
             msg: String::new(),
             dev_state: None,
             pr,
+            check_ms: None,
         }),
         now,
     )
@@ -108,6 +109,7 @@ fn paths_are_registered_once_and_again_when_they_come_back() {
         400_100,
     );
     assert!(reinstates(&a), "{a:?}");
+    assert_eq!(e.snapshot().maps[0].stats.path_reinstates, 1);
 }
 
 #[test]

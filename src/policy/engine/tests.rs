@@ -63,6 +63,7 @@ fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
         msg: String::new(),
         dev_state: None,
         pr: None,
+        check_ms: None,
     })
 }
 
@@ -511,6 +512,7 @@ fn probed_state(dev: &str, chk: ChkState, st: DevState) -> Event {
         msg: String::new(),
         dev_state: Some(st),
         pr: None,
+        check_ms: None,
     })
 }
 
@@ -1373,6 +1375,7 @@ fn a_failed_path_says_what_its_checker_found() {
         msg: "rdac checker reports path is down: inquiry failed".into(),
         dev_state: None,
         pr: None,
+        check_ms: None,
     });
     e.handle(down, 5_000);
     let why = |e: &mut Engine| {

@@ -67,6 +67,8 @@ pub struct ProbeResult {
     /// What the persistent-reservation step did, when it was asked for
     /// and the path checked good.
     pub pr: Option<PrSync>,
+    /// How long the checker took, when it answered.
+    pub check_ms: Option<u32>,
 }
 
 /// One check (and prio) of a path, for the executor's prober.

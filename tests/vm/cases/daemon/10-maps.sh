@@ -97,9 +97,10 @@ v = {}
 for f in parse(open(sys.argv[1]).read()):
     for s in f.samples:
         v[(s.name, tuple(sorted(s.labels.items())))] = s.value
-print(int(v[("mpathd_maps", ())]), int(sum(x for (n, l), x in v.items() if n == "mpathd_map_redundant")))
+print(int(v[("mpathd_maps", ())]), int(sum(x for (n, l), x in v.items() if n == "mpathd_map_redundant")),
+      int(v[("mpathd_checker_duration_seconds_count", ())]) > 0)
 ' "$CASE_OUT/metrics.prom" >"$CASE_OUT/metrics.parsed" || fail "Prometheus' parser rejected show metrics"
-assert_eq "4 4" "$(cat "$CASE_OUT/metrics.parsed")" "maps and redundant maps in show metrics"
+assert_eq "4 4 True" "$(cat "$CASE_OUT/metrics.parsed")" "maps, redundant maps and timed checks in show metrics"
 
 # --- checker: offline path fails in dm, running reinstates it
 w=${wwids[0]}
