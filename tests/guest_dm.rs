@@ -361,7 +361,15 @@ fn remove_is_refused_while_open() {
             .map(|i| i.open_count == 0)
             .unwrap_or(false)
     });
-    dm.remove(name, false).expect("remove");
+    // ...and open it again for a moment (udev's probes after our close):
+    // what remove_retries is for.
+    wait_until("removed", Duration::from_secs(10), || {
+        match dm.remove(name, false) {
+            Ok(()) => true,
+            Err(e) if e.is_in_use() => false,
+            Err(e) => panic!("remove: {e}"),
+        }
+    });
     assert!(dm.map_info(name).expect_err("gone").is_not_found());
     wait_until("node gone", Duration::from_secs(20), || {
         !Path::new(&dev).exists()
