@@ -88,6 +88,11 @@ enum Cmd {
         /// whether they answer at once or when done.
         #[arg(long, value_name = "MS")]
         reconfigure_every: Option<u64>,
+        /// Keep asking for this long even after `n` requests, so both
+        /// daemons get the same number of reconfigures whether their
+        /// answers are fast or time out.
+        #[arg(long, value_name = "SECS")]
+        for_secs: Option<u64>,
     },
     UdevCost,
 }
@@ -113,7 +118,13 @@ fn main() -> ExitCode {
         Cmd::Topology {
             n,
             reconfigure_every,
-        } => topology(n, reconfigure_every.map(Duration::from_millis), limit),
+            for_secs,
+        } => topology(
+            n,
+            reconfigure_every.map(Duration::from_millis),
+            for_secs.map(Duration::from_secs),
+            limit,
+        ),
         Cmd::UdevCost => udev_cost(),
     };
     match r {
@@ -351,7 +362,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// `show topology` `n` times. Only answered requests are timed: a `fail`
 /// or `timeout` reply, or a broken connection, is counted as failed and
 /// never averaged in as a latency.
-fn topology(n: usize, reconfigure_every: Option<Duration>, limit: Duration) -> Res<String> {
+fn topology(
+    n: usize,
+    reconfigure_every: Option<Duration>,
+    window: Option<Duration>,
+    limit: Duration,
+) -> Res<String> {
     let timeout = Duration::from_secs(60);
     let mut client = Client::connect(timeout).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -385,7 +401,10 @@ fn topology(n: usize, reconfigure_every: Option<Duration>, limit: Duration) -> R
     let mut bytes = 0;
     let mut errors = 0;
     let mut failed = 0;
-    for _ in 0..n {
+    let window = window.unwrap_or_default();
+    let mut asked = 0;
+    while asked < n || t0.elapsed() < window {
+        asked += 1;
         let t = Instant::now();
         match client.request("show topology") {
             // multipathd answers `timeout` (or `fail ...`) when its

@@ -687,6 +687,30 @@ impl CheckLatency {
     }
 }
 
+/// A [`CheckLatency`] the daemon keeps counting into while snapshots
+/// that share it are read.
+#[derive(Debug, Clone, Default)]
+pub struct LiveCheckLatency(std::sync::Arc<std::sync::Mutex<CheckLatency>>);
+
+impl LiveCheckLatency {
+    pub fn record(&self, ms: u32) {
+        if let Ok(mut h) = self.0.lock() {
+            h.record(ms);
+        }
+    }
+
+    /// The counts now.
+    pub fn get(&self) -> CheckLatency {
+        self.0.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for LiveCheckLatency {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.get() == other.get()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DaemonSnapshot {
     /// A map unchanged since the last snapshot (nor any of its paths) is
@@ -697,8 +721,10 @@ pub struct DaemonSnapshot {
     pub paths: Vec<std::sync::Arc<PathSnapshot>>,
     /// Reconfigure or a large change is being applied.
     pub busy: bool,
-    /// How long path checks took, since the daemon started.
-    pub check_latency: CheckLatency,
+    /// How long path checks took, since the daemon started: live, not
+    /// frozen with the snapshot (checks that change nothing publish none).
+    #[serde(skip)]
+    pub check_latency: LiveCheckLatency,
     /// `idle`, `running`, `configure`, `shutdown`.
     pub state: String,
     pub pid: u32,

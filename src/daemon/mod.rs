@@ -216,6 +216,8 @@ pub struct Daemon {
     snapshot_tx: watch::Sender<Arc<DaemonSnapshot>>,
     probe_tx: mpsc::Sender<ProbeResult>,
     probe_rx: mpsc::Receiver<ProbeResult>,
+    /// Checker durations, shared live with every snapshot.
+    check_latency: crate::model::LiveCheckLatency,
     /// Outcomes of map changes run in the background.
     applied_rx: mpsc::Receiver<Vec<Event>>,
     start: Instant,
@@ -264,6 +266,7 @@ impl Daemon {
             snapshot_tx,
             probe_tx,
             probe_rx,
+            check_latency: Default::default(),
             start,
             ready: None,
             seen_coldplug: false,
@@ -339,6 +342,7 @@ impl Daemon {
         self.engine.take_changed();
         let mut snap = self.engine.snapshot();
         snap.config_dump = self.config.config_dump.clone();
+        snap.check_latency = self.check_latency.clone();
         snap.blacklist_dump = self.config.blacklist_dump.clone();
         self.dumps.fill(
             self.config.config.as_ref(),
@@ -536,11 +540,14 @@ impl Daemon {
                     }
                 },
                 Some(first) = self.probe_rx.recv() => {
-                    let mut events = vec![Event::Probed(first)];
+                    let mut events = vec![first];
                     while let Ok(more) = self.probe_rx.try_recv() {
-                        events.push(Event::Probed(more));
+                        events.push(more);
                     }
-                    self.drive(events);
+                    for ms in events.iter().filter_map(|r| r.check_ms) {
+                        self.check_latency.record(ms);
+                    }
+                    self.drive(events.into_iter().map(Event::Probed).collect());
                 }
                 Some(first) = self.applied_rx.recv() => {
                     let mut events = first;

@@ -224,7 +224,7 @@ fn map_counters(out: &mut String, snap: &DaemonSnapshot) {
         "Paths the daemon reinstated in a map (its checker found them good again).",
         |m| m.stats.path_reinstates.to_string(),
     );
-    check_latency(out, &snap.check_latency);
+    check_latency(out, &snap.check_latency.get());
     per_map(
         out,
         snap,
@@ -313,7 +313,7 @@ mod tests {
             }],
             ..MapSnapshot::default()
         };
-        let mut check_latency = crate::model::CheckLatency::default();
+        let check_latency = crate::model::LiveCheckLatency::default();
         check_latency.record(7);
         check_latency.record(200);
         DaemonSnapshot {

@@ -196,7 +196,6 @@ pub struct Engine {
     prkeys: BTreeMap<String, PrKey>,
     /// Paths by WWID: deciding one WWID's paths must not scan every path.
     by_wwid: HashMap<String, BTreeSet<String>>,
-    check_latency: crate::model::CheckLatency,
 }
 
 fn natural_key(dev: &str) -> (usize, String) {
@@ -260,7 +259,6 @@ impl Engine {
             next_due_ms: u64::MAX,
             prkeys: BTreeMap::new(),
             by_wwid: HashMap::new(),
-            check_latency: Default::default(),
         }
     }
 
@@ -370,9 +368,6 @@ impl Engine {
                 // a path comes back registered.
                 if let Some(sync) = r.pr {
                     self.on_pr_sync(&r.dev, sync);
-                }
-                if let Some(ms) = r.check_ms {
-                    self.check_latency.record(ms);
                 }
                 self.on_probed(&r.dev, r.chk, r.prio, &r.msg, r.dev_state)
             }

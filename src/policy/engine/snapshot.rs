@@ -260,7 +260,6 @@ impl Engine {
             maps,
             paths,
             busy: self.busy,
-            check_latency: self.check_latency.clone(),
             state: if self.busy {
                 "configure".into()
             } else {

@@ -102,6 +102,16 @@ n_after=$(grep -c "reservation key registered through the path" "$CASE_OUT/mpath
 assert_eq 2 "$(keys "$p0")" "registrations after the link came back"
 echo "ok: link cut and restored: $p1 registered again before it was reinstated"
 
+# --- a restart: the state comes back from the prkeys file and the array
+pkill -x mpathd
+wait_for "! running mpathd" 30 || fail "mpathd did not stop"
+"$MP" -d -v3 >>"$CASE_OUT/mpathd.log" 2>&1 &
+wait_for "$MP show status 2>/dev/null | grep -q '^busy: False'" 60 || fail "mpathd did not come back"
+wait_for "[ \"\$($MP getprstatus map $w)\" = set ]" 30 || fail "prstatus after a restart: $(pr getprstatus map "$w")"
+assert_eq "$KEY" "$(pr getprkey map "$w")" "key after a restart (from the prkeys file)"
+assert_eq 2 "$(keys "$p0")" "registrations after a restart"
+echo "ok: restarted: prstatus set again from the array, key from the prkeys file"
+
 # --- release, then reserve again for the fencing
 mpathpersist --out --release --param-rk=$KEY --prout-type=5 "/dev/mapper/$w" || fail "mpathpersist --release"
 mpathpersist --in -r "/dev/mapper/$w" | grep -qi "no reservation" || fail "--release left a reservation"
