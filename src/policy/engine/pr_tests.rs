@@ -147,7 +147,7 @@ fn unknown_state_is_read_from_the_array_and_unset_stops_the_steps() {
     due(&mut e, 60_000);
     checked(&mut e, "sdb", ChkState::Up, Some(PrSync::KeyAbsent), 60_100);
     assert_eq!(flag(&mut e), PrFlag::Unset);
-    // A failed step is tried again.
+    // A failed step is not repeated on every check...
     checked(
         &mut e,
         "sdc",
@@ -163,7 +163,8 @@ fn unknown_state_is_read_from_the_array_and_unset_stops_the_steps() {
         61_000,
     );
     r.unwrap();
-    // Only the path not named as registered is asked, at once.
+    // ...but setprstatus asks again: only the path not named as
+    // registered, at once.
     let d: Vec<_> = a
         .into_iter()
         .filter_map(|a| match a {
@@ -258,4 +259,32 @@ fn keys_from_the_prkeys_file_at_start() {
         _ => None,
     });
     assert_eq!(pr.flatten().map(|r| r.key), Some(KEY));
+}
+
+#[test]
+fn a_failed_step_is_not_repeated_every_check() {
+    let mut e = two_path_map(keyed(ReservationKey::Key(KEY)));
+    due(&mut e, 60_000);
+    checked(
+        &mut e,
+        "sdb",
+        ChkState::Up,
+        Some(PrSync::Failed("ILLEGAL REQUEST".into())),
+        60_100,
+    );
+    checked(
+        &mut e,
+        "sdc",
+        ChkState::Up,
+        Some(PrSync::Registered),
+        60_100,
+    );
+    assert!(due(&mut e, 200_000).iter().all(|(_, pr, _)| pr.is_none()));
+    // Back from down, it is tried again.
+    checked(&mut e, "sdb", ChkState::Down, None, 200_100);
+    let d = due(&mut e, 300_000);
+    assert!(
+        d.iter().any(|(dev, pr, _)| dev == "sdb" && pr.is_some()),
+        "{d:?}"
+    );
 }

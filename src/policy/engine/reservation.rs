@@ -85,8 +85,12 @@ impl Engine {
                 }
             }
             PrSync::Failed(e) => {
+                // One try per event, as multipathd: an array without PR
+                // support must not cost a command and a warning per check.
+                // The next comeback or setprstatus tries again.
+                p.pr_synced = true;
                 warn!(path = %dev, map = %m.name, error = %e,
-                    "cannot register the reservation key through the path; trying again on its next check");
+                    "cannot register the reservation key through the path");
             }
         }
     }
