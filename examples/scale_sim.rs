@@ -23,18 +23,8 @@ const CONF: &str =
     "defaults {\n\tfind_multipaths yes\n\tuser_friendly_names no\n\tpolling_interval 5\n}\n";
 const PATHS_PER_LUN: u32 = 4;
 
-/// The kernel's names: sda..sdz, sdaa.. (only `sd[a-z]` is multipathed).
-fn sd_name(mut i: u32) -> String {
-    let mut s = Vec::new();
-    loop {
-        s.push(b'a' + (i % 26) as u8);
-        if i < 26 {
-            break;
-        }
-        i = i / 26 - 1;
-    }
-    s.reverse();
-    format!("sd{}", String::from_utf8(s).unwrap_or_default())
+fn sd_name(i: u32) -> String {
+    mpathd::discovery::sd_name(i as usize)
 }
 
 fn sd_index(name: &str) -> u32 {
@@ -87,15 +77,7 @@ fn checked(dev: String, chk: ChkState, host: u32) -> Event {
 }
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    mpathd::ipc::format::metrics::ProcessStats::current().map_or(0, |p| p.resident_bytes / 1024)
 }
 
 fn us(d: Duration) -> f64 {
@@ -220,27 +202,21 @@ fn main() {
     // A path event: a check that fails a path, then the one that brings it
     // back, each with the snapshot a daemon then publishes.
     let mut k = 0u32;
-    let (event_med, event_max) = timed(200, || {
-        now += 10;
+    // The k-th event: even ones fail a path, odd ones bring it back.
+    let mut flap = |e: &mut Engine, now: &mut u64| {
+        *now += 10;
         let chk = if k.is_multiple_of(2) {
             ChkState::Down
         } else {
             ChkState::Up
         };
         let dev = (k / 2 * 97) % paths;
-        e.handle(checked(sd_name(dev), chk, dev % PATHS_PER_LUN), now);
+        e.handle(checked(sd_name(dev), chk, dev % PATHS_PER_LUN), *now);
         k += 1;
-    });
+    };
+    let (event_med, event_max) = timed(200, || flap(&mut e, &mut now));
     let (publish_med, _) = timed(50, || {
-        now += 10;
-        let chk = if k.is_multiple_of(2) {
-            ChkState::Down
-        } else {
-            ChkState::Up
-        };
-        let dev = (k / 2 * 97) % paths;
-        e.handle(checked(sd_name(dev), chk, dev % PATHS_PER_LUN), now);
-        k += 1;
+        flap(&mut e, &mut now);
         let _ = e.snapshot();
     });
     // A hot-added LUN: its paths arrive one by one.

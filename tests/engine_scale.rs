@@ -11,18 +11,8 @@ use mpathd::policy::engine::{Action, Engine, Event, ProbeResult};
 
 const CONF: &str = "defaults {\n\tfind_multipaths yes\n\tuser_friendly_names no\n\tpolling_interval 5\n}\nblacklist {\n\tdevnode \"^(sr|vd|loop|ram)\"\n}\n";
 
-/// The kernel's names: sda..sdz, sdaa..
-fn sd_name(mut i: u32) -> String {
-    let mut s = Vec::new();
-    loop {
-        s.push(b'a' + (i % 26) as u8);
-        if i < 26 {
-            break;
-        }
-        i = i / 26 - 1;
-    }
-    s.reverse();
-    format!("sd{}", String::from_utf8(s).unwrap_or_default())
+fn sd_name(i: u32) -> String {
+    mpathd::discovery::sd_name(i as usize)
 }
 
 fn path(i: u32, lun: u32, host: u32) -> PathInfo {

@@ -20,14 +20,7 @@ const ABUSERS: usize = 1000;
 const ABUSE_SECS: u64 = 10;
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    mpathd::ipc::format::metrics::ProcessStats::current().map_or(0, |p| p.resident_bytes / 1024)
 }
 
 fn raise_nofile() {

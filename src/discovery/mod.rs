@@ -130,3 +130,18 @@ pub trait PathSource: Send + Sync {
     /// a reconfigure changed uid_attribute).
     fn read_path(&self, dev: &str) -> Result<(PathInfo, PathNotes)>;
 }
+
+/// Kernel name of the `index`-th SCSI disk: sda..sdz, sdaa..sdzz, sdaaa...
+pub fn sd_name(index: usize) -> String {
+    let mut n = index;
+    let mut letters = Vec::new();
+    loop {
+        letters.push(b'a' + (n % 26) as u8);
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    letters.reverse();
+    format!("sd{}", String::from_utf8_lossy(&letters))
+}

@@ -12,20 +12,7 @@ use crate::{Error, Result};
 use super::coalesce::{Coalescer, DevEvent};
 use super::{BatchKind, PathBatch, PathEvent, PathNotes, PathSource};
 
-/// Kernel name of the `index`-th SCSI disk: sda..sdz, sdaa..sdzz, sdaaa...
-pub fn sd_name(index: usize) -> String {
-    let mut n = index;
-    let mut letters = Vec::new();
-    loop {
-        letters.push(b'a' + (n % 26) as u8);
-        if n < 26 {
-            break;
-        }
-        n = n / 26 - 1;
-    }
-    letters.reverse();
-    format!("sd{}", String::from_utf8_lossy(&letters))
-}
+pub use super::sd_name;
 
 /// dev_t the sd driver gives its `index`-th disk.
 pub fn sd_devt(index: usize) -> DevT {
