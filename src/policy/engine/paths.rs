@@ -271,15 +271,15 @@ impl Engine {
 
     /// Take a check's result: the path's state, prio and next check, and
     /// what must be decided again. Returns the state and prio before.
+    /// The map for `dev`'s WWID, if there is one.
+    fn map_of_path(&self, dev: &str) -> Option<&Map> {
+        let w = self.paths.get(dev)?.info.wwid.as_ref()?;
+        self.maps.get(w)
+    }
+
     /// Check `dev`'s map's other paths within a second.
     fn recheck_siblings_soon(&mut self, dev: &str) {
-        let Some(members) = self
-            .paths
-            .get(dev)
-            .and_then(|p| p.info.wwid.as_ref())
-            .and_then(|w| self.maps.get(w))
-            .map(|m| m.members.clone())
-        else {
+        let Some(members) = self.map_of_path(dev).map(|m| m.members.clone()) else {
             return;
         };
         let soon = check_slot(self.now_ms, 1);
@@ -294,12 +294,7 @@ impl Engine {
 
     /// `dev`'s map queues I/O and no other path of it is usable.
     fn queued_without_paths(&self, dev: &str) -> bool {
-        let Some(m) = self
-            .paths
-            .get(dev)
-            .and_then(|p| p.info.wwid.as_ref())
-            .and_then(|w| self.maps.get(w))
-        else {
+        let Some(m) = self.map_of_path(dev) else {
             return false;
         };
         m.queue.mode != Queueing::Off
