@@ -415,22 +415,6 @@ fn non_root_helper() {
     assert!(ask(&mut c, "help").contains("switchgroup"));
 }
 
-/// A test that could not run says so where tests/run-all's summary
-/// looks (MPATHD_SKIP_LOG), so it is never counted as passed.
-fn skipped(why: &str) {
-    println!("SKIPPED: {why}");
-    if let Ok(log) = std::env::var("MPATHD_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{why}");
-        }
-    }
-}
-
 /// A copy of this test binary that any user may run, wherever the checkout
 /// sits (a clone in a private directory is not searchable by nobody).
 fn world_runnable_copy() -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {

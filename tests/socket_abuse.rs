@@ -62,21 +62,9 @@ fn measure(path: &std::path::Path, n: usize) -> (Vec<Duration>, usize) {
 #[test]
 fn unprivileged_abuse_does_not_starve_root() {
     if !nix::unistd::getuid().is_root() {
-        println!(
-            "SKIPPED: unprivileged_abuse_does_not_starve_root: not root, cannot drop privileges"
+        ipc_support::skipped(
+            "unprivileged_abuse_does_not_starve_root: not root, cannot run abusers as another user",
         );
-        if let Ok(log) = std::env::var("MPATHD_SKIP_LOG") {
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-            {
-                let _ = writeln!(
-                    f,
-                    "socket_abuse: not root, cannot run abusers as another user"
-                );
-            }
-        }
         return;
     }
     use std::os::unix::process::CommandExt;
