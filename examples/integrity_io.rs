@@ -8,7 +8,9 @@
 //! writes of random blocks among the first BLOCKS, for SECONDS or until
 //! STOPFILE exists (checked between writes); prints
 //! `writes=N errors=E max_stall_ms=M` and writes JOURNAL (`block gen`
-//! lines, acknowledged writes only).
+//! lines, acknowledged writes only). With `INTEGRITY_ERRLOG=FILE` in the
+//! environment, the wall-clock time (Unix ms) each failed write returned
+//! is written to FILE, a line each, so a test can tell when I/O failed.
 //! `integrity_io verify DEV BLOCKS JOURNAL`: prints `blocks=N
 //! mismatched=M unreadable=U`; exit 1 when any block is wrong.
 
@@ -74,6 +76,7 @@ fn write(
     let mut buf = Box::new(Aligned([0; BLOCK]));
     let (mut writes, mut errors, mut gen) = (0u64, 0u64, 0u64);
     let mut max_stall = Duration::ZERO;
+    let mut failed_at: Vec<u128> = Vec::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs)
@@ -97,6 +100,12 @@ fn write(
             _ => {
                 errors += 1;
                 acked[block as usize] = u64::MAX;
+                failed_at.push(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or(0),
+                );
             }
         }
         max_stall = max_stall.max(t.elapsed());
@@ -104,6 +113,10 @@ fn write(
     let mut j = std::fs::File::create(journal).map_err(|e| format!("{journal}: {e}"))?;
     for (b, g) in acked.iter().enumerate() {
         writeln!(j, "{b} {g}").map_err(|e| e.to_string())?;
+    }
+    if let Ok(path) = std::env::var("INTEGRITY_ERRLOG") {
+        let text: String = failed_at.iter().map(|t| format!("{t}\n")).collect();
+        std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))?;
     }
     println!(
         "writes={writes} errors={errors} max_stall_ms={}",

@@ -8,6 +8,7 @@
 //! remote port's and SAS end device's timeouts; this module decides the
 //! same writes (pure: [`plan`]) and [`sysfs::SysfsTransport`] applies them.
 
+pub mod net;
 pub mod sysfs;
 
 use std::fmt;

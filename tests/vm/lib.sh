@@ -305,7 +305,21 @@ ISCSI_DIR=/run/rig-iscsi
 LIO=/sys/kernel/config/target
 ISCSI_GROUPS=(a b) # ALUA group of link 0 and link 1: ctl_a, ctl_b
 
-iscsi_portal_ip() { echo "192.168.20$(($1 + 1)).2"; }
+# ISCSI_LAYOUT (set before iscsi_san) shapes the initiator's network:
+#   two-subnets  seed 001's layout above (the default);
+#   one-link     both portals on one subnet, reached through ini0 alone;
+#   bond         ini0 and ini1 enslaved to bond rigbond0 (active-backup),
+#                which holds the one initiator address; both portals on
+#                one subnet behind a bridge in the target's namespace.
+ISCSI_LAYOUT=${ISCSI_LAYOUT:-two-subnets}
+
+iscsi_portal_ip() {
+    if [ "$ISCSI_LAYOUT" = two-subnets ]; then
+        echo "192.168.20$(($1 + 1)).2"
+    else
+        echo "192.168.201.$(($1 + 2))"
+    fi
+}
 
 # iscsi_paths -> sd devices reached through an iSCSI session
 iscsi_paths() {
@@ -346,6 +360,68 @@ iscsi_pair() {
     MM1=$(dev_majmin "$P1")
 }
 
+# iscsi_links: the initiator's links to the target namespace, as
+# ISCSI_LAYOUT says. One `ip -batch` per namespace: every process start
+# costs under TCG.
+iscsi_links() {
+    case "$ISCSI_LAYOUT" in
+    two-subnets)
+        ip -batch - <<IP || return 1
+link add ini0 type veth peer name tgt0 netns $ISCSI_NS
+link add ini1 type veth peer name tgt1 netns $ISCSI_NS
+addr add 192.168.201.1/24 dev ini0
+addr add 192.168.202.1/24 dev ini1
+link set ini0 up
+link set ini1 up
+IP
+        ip -n "$ISCSI_NS" -batch - <<IP || return 1
+link set lo up
+addr add $(iscsi_portal_ip 0)/24 dev tgt0
+addr add $(iscsi_portal_ip 1)/24 dev tgt1
+link set tgt0 up
+link set tgt1 up
+IP
+        ;;
+    one-link)
+        ip -batch - <<IP || return 1
+link add ini0 type veth peer name tgt0 netns $ISCSI_NS
+addr add 192.168.201.1/24 dev ini0
+link set ini0 up
+IP
+        ip -n "$ISCSI_NS" -batch - <<IP || return 1
+link set lo up
+addr add $(iscsi_portal_ip 0)/24 dev tgt0
+addr add $(iscsi_portal_ip 1)/24 dev tgt0
+link set tgt0 up
+IP
+        ;;
+    bond)
+        modprobe bonding max_bonds=0 || return 1
+        ip -batch - <<IP || return 1
+link add rigbond0 type bond mode active-backup miimon 100
+link add ini0 type veth peer name tgt0 netns $ISCSI_NS
+link add ini1 type veth peer name tgt1 netns $ISCSI_NS
+link set ini0 master rigbond0
+link set ini1 master rigbond0
+addr add 192.168.201.1/24 dev rigbond0
+link set rigbond0 up
+IP
+        ip -n "$ISCSI_NS" -batch - <<IP || return 1
+link set lo up
+link add br0 type bridge
+link set tgt0 master br0
+link set tgt1 master br0
+addr add $(iscsi_portal_ip 0)/24 dev br0
+addr add $(iscsi_portal_ip 1)/24 dev br0
+link set tgt0 up
+link set tgt1 up
+link set br0 up
+IP
+        ;;
+    *) echo "iscsi_links: unknown ISCSI_LAYOUT '$ISCSI_LAYOUT'" >&2; return 1 ;;
+    esac
+}
+
 # iscsi_san [LUNS] [SIZE_MB] [fast|default]: target, two links, login on
 # both portals; `default` leaves open-iscsi's own timeouts (120 s replacement).
 iscsi_san() {
@@ -360,22 +436,7 @@ iscsi_san() {
     [ "$(cat "$LIO/dbroot" 2>/dev/null)" = "$ISCSI_DIR/target" ] ||
         echo "$ISCSI_DIR/target" >"$LIO/dbroot" 2>/dev/null || log "LIO dbroot not set (PR OUT will fail)"
     ip netns add "$ISCSI_NS" || return 1
-    # One `ip -batch` per namespace: every process start costs under TCG.
-    ip -batch - <<IP || return 1
-link add ini0 type veth peer name tgt0 netns $ISCSI_NS
-link add ini1 type veth peer name tgt1 netns $ISCSI_NS
-addr add 192.168.201.1/24 dev ini0
-addr add 192.168.202.1/24 dev ini1
-link set ini0 up
-link set ini1 up
-IP
-    ip -n "$ISCSI_NS" -batch - <<IP || return 1
-link set lo up
-addr add $(iscsi_portal_ip 0)/24 dev tgt0
-addr add $(iscsi_portal_ip 1)/24 dev tgt1
-link set tgt0 up
-link set tgt1 up
-IP
+    iscsi_links || return 1
 
     # Backstores, each with two ALUA groups.
     for ((l = 0; l < luns; l++)); do
@@ -542,10 +603,62 @@ iscsi_teardown() {
         rmdir "$dev"
     done
     [ -d "$LIO/core/fileio_0" ] && rmdir "$LIO/core/fileio_0"
-    ip link del ini0 2>/dev/null
-    ip link del ini1 2>/dev/null
-    ip netns del "$ISCSI_NS" 2>/dev/null
+    # (ini1 and rigbond0 exist in some layouts only.)
+    ip link del ini0 2>/dev/null || true
+    ip link del ini1 2>/dev/null || true
+    ip link del rigbond0 2>/dev/null || true
+    ip netns del "$ISCSI_NS" 2>/dev/null || true
     rm -rf "$ISCSI_DIR"
+    return 0
+}
+
+# ---------------------------------------------------------------- LIO loopback
+# loop_shared_host [SIZE_MB]: one LUN seen twice through one SCSI host.
+# LIO's loopback fabric (tcm_loop) makes one SCSI host per WWN and one SCSI
+# target per portal group, so two portal groups exporting one backstore are
+# two paths with one WWID that share an HBA. (scsi_debug cannot show this:
+# its WWIDs include the target number, so one host never carries two paths
+# of one LUN.) Sets LOOP_PATHS.
+LOOP_DIR=/run/rig-loop
+LOOP_WWN=naa.50014050000000aa
+LOOP_DEV=$LIO/core/fileio_9/loop0
+loop_shared_host() {
+    local mb=${1:-16} t tpg
+    log "loopback SAN: one LUN, two portal groups, one SCSI host"
+    modprobe -a target_core_mod target_core_file tcm_loop || return 1
+    mkdir -p "$LOOP_DIR" "$LOOP_DEV" || return 1
+    echo "fd_dev_name=$LOOP_DIR/lun.img,fd_dev_size=$((mb * 1024 * 1024)),fd_buffered_io=1" >"$LOOP_DEV/control"
+    echo 0ddba11000 >"$LOOP_DEV/wwn/vpd_unit_serial"
+    echo 1 >"$LOOP_DEV/enable" || return 1
+    for t in 1 2; do
+        tpg=$LIO/loopback/$LOOP_WWN/tpgt_$t
+        mkdir -p "$tpg" || return 1
+        # The I_T nexus first: a LUN is scanned as soon as it is linked.
+        echo "naa.50014050000000b$t" >"$tpg/nexus" || return 1
+        mkdir "$tpg/lun/lun_0" || return 1
+        ln -s "$LOOP_DEV" "$tpg/lun/lun_0/backstore" || return 1
+    done
+    wait_for "[ \$(sd_devices FILEIO | wc -l) -ge 2 ]" 60 || return 1
+    udev_settle
+    mapfile -t LOOP_PATHS < <(sd_devices FILEIO)
+    for t in "${LOOP_PATHS[@]}"; do echo "  $t $(dev_hctl "$t") $(dev_wwid "$t")"; done
+}
+
+loop_teardown() {
+    local tpg
+    [ -d "$LIO/loopback/$LOOP_WWN" ] || [ -d "$LOOP_DEV" ] || return 0
+    log "tearing down the loopback SAN"
+    for tpg in "$LIO/loopback/$LOOP_WWN"/tpgt_*; do
+        [ -d "$tpg" ] || continue
+        rm -f "$tpg/lun/lun_0/backstore"
+        [ -d "$tpg/lun/lun_0" ] && rmdir "$tpg/lun/lun_0"
+        echo NULL >"$tpg/nexus" 2>/dev/null || true
+        rmdir "$tpg" || true
+    done
+    [ -d "$LIO/loopback/$LOOP_WWN" ] && rmdir "$LIO/loopback/$LOOP_WWN"
+    [ -d "$LOOP_DEV" ] && rmdir "$LOOP_DEV"
+    [ -d "$LIO/core/fileio_9" ] && rmdir "$LIO/core/fileio_9"
+    rm -rf "$LOOP_DIR"
     return 0
 }
 
@@ -606,6 +719,7 @@ rig_cleanup() {
     if running mpathd; then pkill -x mpathd; fi
     if running multipathd; then stop_peer_multipathd; fi
     iscsi_teardown
+    loop_teardown
     local dm
     for dm in /sys/block/dm-*; do
         [ -e "$dm" ] && { dmsetup remove_all --force >/dev/null 2>&1; break; }

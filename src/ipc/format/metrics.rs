@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{ChkState, DaemonSnapshot, MapSnapshot};
+use crate::transport::net::NetView;
 
 /// The daemon process's own use, from /proc/self.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -126,7 +127,8 @@ fn check_latency(out: &mut String, h: &crate::model::CheckLatency) {
 }
 
 /// The exposition text for `snap`.
-pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
+/// `net` is the host's interfaces, for the redundancy findings.
+pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>, net: &NetView) -> String {
     let mut out = String::new();
     header(
         &mut out,
@@ -167,7 +169,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
             );
         }
     }
-    map_counters(&mut out, snap);
+    map_counters(&mut out, snap, net);
     if let Some(p) = process {
         process_families(&mut out, p);
     }
@@ -175,7 +177,7 @@ pub fn render(snap: &DaemonSnapshot, process: Option<ProcessStats>) -> String {
 }
 
 /// The per-map gauges and counters.
-fn map_counters(out: &mut String, snap: &DaemonSnapshot) {
+fn map_counters(out: &mut String, snap: &DaemonSnapshot, net: &NetView) {
     per_map(
         out,
         snap,
@@ -198,7 +200,7 @@ fn map_counters(out: &mut String, snap: &DaemonSnapshot) {
         "mpathd_map_redundancy_findings",
         "gauge",
         "Single points of failure and warnings the redundancy audit finds for a map (show redundancy).",
-        |m| crate::policy::redundancy::audit_map(m).findings.len().to_string(),
+        |m| crate::policy::redundancy::audit_map(m, net).findings.len().to_string(),
     );
     per_map(
         out,
@@ -333,6 +335,7 @@ mod tests {
                 resident_bytes: 4096,
                 open_fds: 9,
             }),
+            &NetView::default(),
         );
         assert!(text.contains("mpathd_maps 1\n"));
         assert!(text.contains("mpathd_paths{state=\"ready\"} 1\n"));
@@ -381,7 +384,7 @@ mod tests {
     /// system interpreter, since another python3 on PATH lacks it).
     #[test]
     fn prometheus_parser_reads_it() {
-        let text = render(&snap(), ProcessStats::current());
+        let text = render(&snap(), ProcessStats::current(), &NetView::default());
         let script = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\nfams = list(p(sys.stdin.read()))\nprint(len(fams))\n";
         let child = std::process::Command::new("/usr/bin/python3")
             .args(["-c", script])

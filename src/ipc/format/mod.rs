@@ -15,6 +15,7 @@ pub use json::{map_json, maps_json};
 use crate::ipc::command::Command;
 use crate::ipc::reply;
 use crate::model::{ChkState, DaemonSnapshot, MapSnapshot, PathSnapshot};
+use crate::transport::net::NetView;
 
 /// `show paths` format.
 pub const PRINT_PATH_CHECKER: &str = "%i %d %D %p %t %T %o %C";
@@ -40,9 +41,11 @@ pub fn answer_query(cmd: &Command, snap: &DaemonSnapshot) -> Option<String> {
     Some(match cmd {
         C::ShowPaths => paths(snap, PRINT_PATH_CHECKER, true),
         C::ShowPathsReasons => path_reasons(snap),
-        C::ShowMetrics => metrics::render(snap, metrics::ProcessStats::current()),
+        C::ShowMetrics => {
+            metrics::render(snap, metrics::ProcessStats::current(), &NetView::current())
+        }
         C::ShowRedundancy { json } => {
-            let audits = crate::policy::redundancy::audit(&snap.maps);
+            let audits = crate::policy::redundancy::audit(&snap.maps, &NetView::current());
             if *json {
                 serde_json::to_string_pretty(&serde_json::json!({ "maps": audits }))
                     .map(|s| s + "\n")

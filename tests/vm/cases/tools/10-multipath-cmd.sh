@@ -29,13 +29,15 @@ mkdir -p /etc/multipath
 printf '%s\n' "$CONF" >/etc/multipath.conf
 
 MISMATCH=0
+# WRAP: a command both are run under (the udev environment for -u).
+WRAP=()
 # same STEP ARGS...: run both commands; stdout and exit code must be equal,
 # and stderr empty for both or for neither (sm tests "no output at all").
 same() {
     local step=$1 rc_t rc_o
     shift
-    rc_t=0; "$THEIRS" "$@" >"$CASE_OUT/$step.theirs" 2>"$CASE_OUT/$step.theirs.err" || rc_t=$?
-    rc_o=0; "$OURS" "$@" >"$CASE_OUT/$step.ours" 2>"$CASE_OUT/$step.ours.err" || rc_o=$?
+    rc_t=0; "${WRAP[@]}" "$THEIRS" "$@" >"$CASE_OUT/$step.theirs" 2>"$CASE_OUT/$step.theirs.err" || rc_t=$?
+    rc_o=0; "${WRAP[@]}" "$OURS" "$@" >"$CASE_OUT/$step.ours" 2>"$CASE_OUT/$step.ours.err" || rc_o=$?
     local ok=1
     if ! diff -u "$CASE_OUT/$step.theirs" "$CASE_OUT/$step.ours"; then ok=0; fi
     if [ "$rc_t" != "$rc_o" ]; then
@@ -121,6 +123,58 @@ else
 fi
 assert_eq "$t_theirs" "$(dmsetup table "${wwids[1]}")" "table of a map our multipath created"
 
+# -u as udev's rules run it: the path's udev properties in the
+# environment (multipath-tools reads the device from there), ACTION=add.
+udev_env() { # DEV CMD...
+    local d=$1
+    shift
+    (
+        set -a
+        eval "$(udevadm info -q property -x "/dev/$d")"
+        ACTION=add
+        exec "$@"
+    )
+}
+claim_steps() { # TAG: -u on a path of a map and on a path of no map, -U on a map
+    WRAP=(udev_env "$sda")
+    same "u-$1" -u "$sda"
+    WRAP=(udev_env "$sdb1")
+    same "u-nomap-$1" -u "$sdb1"
+    WRAP=()
+    same "U-$1" -U "$(basename "$(readlink -f "/dev/mapper/${wwids[0]}")")"
+}
+mapfile -t lun1 < <(lun_paths 1)
+sdb1=${lun1[0]}
+dmsetup remove "${wwids[1]}" 2>/dev/null || true
+udev_settle 30
+# No daemon running (multipath-tools asks whether one is), then under each
+# find_multipaths mode with mpathd answering on the socket, then with the
+# path's WWID blacklisted.
+claim_steps nodaemon
+# mpathd in strict mode with only LUN 0 in the wwids file, so that LUN 1's
+# paths stay out of any map.
+"$THEIRS" -w "${wwids[1]}" >/dev/null
+printf '%s\n' "${CONF/find_multipaths greedy/find_multipaths strict}" >/etc/multipath.conf
+"$MPATHD_BIN/mpathd" -d -v2 >"$CASE_OUT/mpathd-claim.log" 2>&1 &
+claim_pid=$!
+wait_for "$MPATHD_BIN/mpathd show status >/dev/null 2>&1" 60 || fail "mpathd did not answer"
+for fm in greedy yes strict smart no; do
+    printf '%s\n' "${CONF/find_multipaths greedy/find_multipaths $fm}" >/etc/multipath.conf
+    claim_steps "$fm"
+done
+cp /etc/multipath/wwids "$CASE_OUT/wwids.saved"
+rm -f /etc/multipath/wwids
+printf '%s\n' "${CONF/find_multipaths greedy/find_multipaths strict}" >/etc/multipath.conf
+claim_steps strict-nowwids
+cp "$CASE_OUT/wwids.saved" /etc/multipath/wwids
+printf '%s\nblacklist {\n\twwid "%s"\n}\n' "$CONF" "${wwids[0]}" >/etc/multipath.conf
+claim_steps blacklisted
+printf '%s\n' "$CONF" >/etc/multipath.conf
+kill "$claim_pid"
+wait "$claim_pid" || true
+"$THEIRS" -v0 || true
+udev_settle 60
+
 # One path failed in the kernel: a direct read makes dm fail it.
 path_offline "$sda"
 dd if="/dev/mapper/${wwids[0]}" of=/dev/null bs=4k count=16 iflag=direct 2>/dev/null || true
@@ -128,6 +182,7 @@ sleep 1
 dmsetup status "${wwids[0]}"
 same ll-failed -ll
 same l-failed -l
+same U-failed -U "$(basename "$(readlink -f "/dev/mapper/${wwids[0]}")")"
 path_online "$sda"
 
 # A map whose paths are all gone.
@@ -136,6 +191,7 @@ sleep 2
 dmsetup table "${wwids[1]}" || true
 same ll-gone -ll
 same l-gone -l
+same U-gone -U "$(basename "$(readlink -f "/dev/mapper/${wwids[1]}")")"
 
 # wwids file handling: -a, -w, -W (exit codes and the file).
 rm -f /etc/multipath/wwids
