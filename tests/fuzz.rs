@@ -235,6 +235,40 @@ proptest! {
     }
 
     #[test]
+    fn sysfs_and_udev_attributes(
+        edits in prop::collection::vec(prop::option::of(prop::collection::vec(any::<u8>(), 0..80)), ATTRS.len()),
+        props in prop::collection::btree_map("[A-Z_]{1,12}", ".{0,40}", 0..6),
+    ) {
+        // Every attribute discovery reads, each either valid or anything,
+        // in a disk's sysfs tree (an iSCSI one, so the transport readers
+        // run too): valid ones let the reader get past its first checks.
+        let tree = SysfsTree::new();
+        let values: Vec<Vec<u8>> = ATTRS
+            .iter()
+            .zip(edits)
+            .map(|((_, valid), e)| e.unwrap_or_else(|| valid.to_vec()))
+            .collect();
+        for ((rel, _), v) in ATTRS.iter().zip(&values) {
+            tree.write(rel, v);
+        }
+        let root = mpathd::discovery::sysfs::SysfsRoot::new(&tree.0);
+        let _ = mpathd::discovery::sysfs::read_path(&root, "sda");
+        for v in &values {
+            let text = String::from_utf8_lossy(v);
+            let _ = text.parse::<mpathd::model::DevT>();
+            let _ = text.parse::<mpathd::model::Hcil>();
+            let _ = mpathd::model::DevState::from_sysfs(&text);
+            let _ = mpathd::transport::Endpoint::from_path_component(&text);
+        }
+        let mut props: std::collections::BTreeMap<String, String> = props;
+        props.insert("ID_SERIAL".into(), String::from_utf8_lossy(&values[0]).into_owned());
+        let vpd = String::from_utf8_lossy(&values[1]).into_owned();
+        if let Ok((w, _)) = mpathd::discovery::identity::choose_wwid(&props, "ID_SERIAL", Some(&vpd)) {
+            prop_assert!(mpathd::discovery::identity::validate_wwid(&w).is_ok());
+        }
+    }
+
+    #[test]
     fn reservation_keys_and_read_keys(input in bytes_or_mutated(&[b"0x1a2b:aptpl", b"file", &[0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x12, 0x34]])) {
         let text = String::from_utf8_lossy(&input);
         if let Ok(k) = text.parse::<mpathd::pr::PrKey>() {
@@ -245,9 +279,99 @@ proptest! {
     }
 }
 
+/// The attributes a SCSI disk's sysfs tree holds, relative to the root,
+/// each with a valid sample.
+const ATTRS: &[(&str, &[u8])] = &[
+    ("block/sda/dev", b"8:0\n"),
+    ("block/sda/size", b"65536\n"),
+    ("block/sda/ro", b"0\n"),
+    ("block/sda/device/vendor", b"LIO-ORG \n"),
+    ("block/sda/device/model", b"FILEIO          \n"),
+    ("block/sda/device/rev", b"4.0 \n"),
+    ("block/sda/device/state", b"running\n"),
+    ("block/sda/device/timeout", b"30\n"),
+    ("block/sda/device/access_state", b"active/optimized\n"),
+    ("block/sda/device/dh_state", b"alua\n"),
+    ("block/sda/device/preferred_path", b"0\n"),
+    (
+        "block/sda/device/vpd_pg80",
+        &[0, 0x80, 0, 4, b'a', b'b', b'c', b'd'],
+    ),
+    (
+        "block/sda/device/vpd_pg83",
+        &[
+            0, 0x83, 0, 20, 1, 3, 0, 16, 0x60, 1, 0x40, 5, 0xc0, 0xff, 0xee, 0, 0, 0, 0, 0, 0, 0,
+            0, 1,
+        ],
+    ),
+    (
+        "block/sda/device/inquiry",
+        b"\0\0\x06\x02\x1fLIO-ORG FILEIO          4.0 ",
+    ),
+    ("class/iscsi_host/host3/ipaddress", b"192.168.201.1\n"),
+    (
+        "class/iscsi_session/session1/targetname",
+        b"iqn.2003-01.org.example:t\n",
+    ),
+    (
+        "class/iscsi_connection/connection1:0/persistent_address",
+        b"192.168.201.2\n",
+    ),
+    (
+        "class/iscsi_connection/connection1:0/persistent_port",
+        b"3260\n",
+    ),
+];
+
+/// A fake sysfs tree: `block/sda` links to an iSCSI-attached disk, as the
+/// kernel lays it out. Removed on drop.
+struct SysfsTree(std::path::PathBuf);
+
+impl SysfsTree {
+    fn new() -> SysfsTree {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "mpathd-fuzz-sysfs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let sdev = root.join("devices/platform/host3/session1/target3:0:0/3:0:0:0");
+        let bdir = sdev.join("block/sda");
+        std::fs::create_dir_all(&bdir).expect("tree");
+        std::fs::create_dir_all(root.join("block")).expect("tree");
+        std::fs::create_dir_all(root.join("class/iscsi_host/host3")).expect("tree");
+        std::os::unix::fs::symlink(&bdir, root.join("block/sda")).expect("tree");
+        std::os::unix::fs::symlink(&sdev, bdir.join("device")).expect("tree");
+        SysfsTree(root)
+    }
+
+    fn write(&self, rel: &str, content: &[u8]) {
+        let p = self.0.join(rel);
+        if let Some(d) = p.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let _ = std::fs::write(p, content);
+    }
+}
+
+impl Drop for SysfsTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn seeds_parse() {
     // The samples themselves are valid: mutations start from real inputs.
+    let tree = SysfsTree::new();
+    for (rel, v) in ATTRS {
+        tree.write(rel, v);
+    }
+    let root = mpathd::discovery::sysfs::SysfsRoot::new(&tree.0);
+    let p = mpathd::discovery::sysfs::read_path(&root, "sda").expect("valid tree");
+    assert_eq!(p.info.transport, mpathd::model::Transport::Iscsi);
     assert!(MultipathTable::from_str(std::str::from_utf8(TABLE_SEEDS[0]).unwrap_or("")).is_ok());
     assert!(MultipathStatus::from_str(std::str::from_utf8(STATUS_SEEDS[0]).unwrap_or("")).is_ok());
     assert!(mpathd::ipc::parse("show topology").is_ok());
