@@ -148,7 +148,14 @@ pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
             // Warnings go nowhere: udev logs a program's stderr per event.
             let claim = Config::load(&paths)
                 .map_err(|e| e.to_string())
-                .and_then(|(c, _)| crate::discovery::claim::claim_device(dev, &c, &cli.wwids_file));
+                .and_then(|(c, _)| {
+                    crate::discovery::claim::claim_device(
+                        dev,
+                        &c,
+                        &cli.wwids_file,
+                        crate::discovery::claim::ClaimRules::Daemon,
+                    )
+                });
             match claim {
                 Ok(c) => {
                     print!("{}", c.udev_properties());

@@ -156,6 +156,8 @@ struct FileParser<'a> {
     diags: &'a mut Vec<Diagnostic>,
     file: Arc<str>,
     stack: Vec<Open>,
+    /// Top-level sections opened so far in this file, with their line.
+    roots_seen: Vec<(String, u32)>,
 }
 
 /// Parse multipath.conf text, appending what it sets to `cfg`. Later
@@ -171,6 +173,7 @@ pub fn parse_into(cfg: &mut Config, text: &str, file_name: &str, diags: &mut Vec
             name: String::new(),
             loc: Loc::new(&file, 0, 0),
         }],
+        roots_seen: Vec::new(),
     };
     for (n, line) in text.lines().enumerate() {
         p.line(n as u32 + 1, line);
@@ -302,6 +305,9 @@ impl FileParser<'_> {
         let parent = self.top();
         let known_section = keywords::ROOT_SECTIONS.contains(&name)
             || matches!(name, "device" | "multipath" | "protocol");
+        if parent == Frame::Root && keywords::ROOT_SECTIONS.contains(&name) {
+            self.repeated_root(n, col, name);
+        }
         let frame = match Self::child(parent, name) {
             Some(f) => f,
             None if parent == Frame::Root && name == "device" => {
@@ -404,6 +410,28 @@ impl FileParser<'_> {
             name: name.to_string(),
             loc,
         });
+    }
+
+    /// A top-level section opened twice in one file: multipath-tools logs
+    /// "duplicate keyword" and does not apply the second one, mpathd merges
+    /// it into the first. Either way the file says one thing and means
+    /// another to one of them, so it is said.
+    fn repeated_root(&mut self, n: u32, col: u32, name: &str) {
+        match self.roots_seen.iter().find(|(s, _)| s == name) {
+            Some((_, first)) => {
+                let first = *first;
+                self.warn(
+                    n,
+                    col,
+                    format!(
+                        "second '{name}' section in this file (the first is at line {first}): \
+                         mpathd merges it into the first, multipathd logs \"duplicate keyword\" \
+                         and does not apply it. Move its lines into the first '{name}' section"
+                    ),
+                );
+            }
+            None => self.roots_seen.push((name.to_string(), n)),
+        }
     }
 
     fn blacklist(&mut self, exceptions: bool) -> &mut Blacklist {

@@ -1122,3 +1122,20 @@ fn reservation_key_bad_value_or_place_is_named() {
         "{d:?}"
     );
 }
+
+#[test]
+fn a_repeated_top_level_section_is_merged_and_said() {
+    let (cfg, diags) = parse(
+        "blacklist {\n\tdevnode \"^sr\"\n}\ndefaults {\n\tpolling_interval 3\n}\nblacklist {\n\twwid \"abc\"\n}\n",
+    );
+    let d = diags
+        .iter()
+        .find(|d| d.to_string().contains("second 'blacklist' section"))
+        .expect("warned");
+    assert!(d.to_string().contains("first is at line 1"), "{d}");
+    assert!(d.to_string().contains("test.conf:7"), "{d}");
+    assert!(cfg.blacklist.wwid.iter().any(|w| w.text == "abc"));
+    // One of each is fine.
+    let (_, diags) = parse("blacklist {\n}\nblacklist_exceptions {\n}\n");
+    assert!(!diags.iter().any(|d| d.to_string().contains("second")));
+}

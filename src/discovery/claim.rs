@@ -114,10 +114,25 @@ pub fn claim(input: &ClaimInput<'_>, filter: &dyn PathFilter) -> Claim {
 /// Decides the claim for `dev` on this host: its udev properties from the
 /// environment (the event's), the configuration, the wwids file, the maps
 /// in sysfs and the disks udev knows with the same WWID.
+/// Whose rules decide a path that is not in a map yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRules {
+    /// mpathd's own (`mpathd config claim`): the daemon's decision,
+    /// siblings counted, so a path is claimed before its map exists.
+    Daemon,
+    /// multipath-tools' `multipath -c` (`uevent: false`) and `-u`
+    /// (`uevent: true`): outside greedy mode a path whose WWID is in no
+    /// map and not in the wwids file is not claimed (except that -u in
+    /// smart mode counts siblings); the daemon makes the map and then
+    /// triggers a change event that claims it.
+    MultipathTools { uevent: bool },
+}
+
 pub fn claim_device(
     dev: &str,
     config: &crate::config::Config,
     wwids_file: &std::path::Path,
+    rules: ClaimRules,
 ) -> Result<Claim, String> {
     use super::sysfs::{is_scsi_disk_name, SysfsRoot};
     let root = SysfsRoot::default();
@@ -160,7 +175,7 @@ pub fn claim_device(
     let wait_until = std::env::var("FIND_MULTIPATHS_WAIT_UNTIL")
         .ok()
         .and_then(|v| v.parse().ok());
-    Ok(claim(
+    let verdict = claim(
         &ClaimInput {
             path: &info,
             identity_error: notes.identity_error,
@@ -172,7 +187,42 @@ pub fn claim_device(
             now: epoch_now(),
         },
         config,
-    ))
+    );
+    Ok(match rules {
+        ClaimRules::Daemon => verdict,
+        ClaimRules::MultipathTools { uevent } => {
+            multipath_tools_rules(verdict, &info, settings.find_multipaths, &known, uevent)
+        }
+    })
+}
+
+/// multipath-tools' `is_path_valid` after the blacklist: greedy claims,
+/// a WWID in the wwids file or in a map claims, and otherwise only `-u`
+/// in smart mode may (the daemon's verdict: a sibling, or wait).
+fn multipath_tools_rules(
+    verdict: Claim,
+    info: &PathInfo,
+    mode: crate::model::FindMultipaths,
+    known: &KnownWwids,
+    uevent: bool,
+) -> Claim {
+    use crate::model::FindMultipaths as F;
+    let Some(wwid) = info.wwid.as_deref() else {
+        return verdict;
+    };
+    let recorded = known.in_wwids_file.contains(wwid) || known.with_map.contains(wwid);
+    if matches!(verdict, Claim::No { .. }) || mode == F::Greedy || recorded {
+        return verdict;
+    }
+    if uevent && mode == F::Smart {
+        return verdict;
+    }
+    Claim::No {
+        why: format!(
+            "find_multipaths {}: WWID {wwid} is in no map and not in the wwids file (the daemon makes the map, then a change event claims the path)",
+            super::filter::mode_name(mode)
+        ),
+    }
 }
 
 /// The other SCSI disks whose VPD page 0x83 gives `wwid` (one small
@@ -370,5 +420,46 @@ mod tests {
         std::fs::create_dir_all(d.join("sda")).unwrap();
         assert_eq!(wwids_with_map(&d), ["3600a".to_string()].into());
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn multipath_tools_claims_only_recorded_wwids_outside_greedy() {
+        use FindMultipaths as F;
+        let info = PathInfo {
+            dev: "sdb".into(),
+            wwid: Some("3600a".into()),
+            ..PathInfo::default()
+        };
+        let yes = || Claim::Yes {
+            why: "siblings".into(),
+        };
+        let none = KnownWwids::default();
+        let rules = |mode, known: &KnownWwids, uevent| {
+            multipath_tools_rules(yes(), &info, mode, known, uevent)
+        };
+        assert_eq!(rules(F::Greedy, &none, true), yes());
+        for mode in [F::Yes, F::No, F::Strict] {
+            assert!(
+                matches!(rules(mode, &none, true), Claim::No { .. }),
+                "{mode:?}"
+            );
+        }
+        // Smart counts siblings under udev only.
+        assert_eq!(rules(F::Smart, &none, true), yes());
+        assert!(matches!(rules(F::Smart, &none, false), Claim::No { .. }));
+        let mut file = KnownWwids::default();
+        file.in_wwids_file.insert("3600a".into());
+        assert_eq!(rules(F::Yes, &file, false), yes());
+        let mut mapped = KnownWwids::default();
+        mapped.with_map.insert("3600a".into());
+        assert_eq!(rules(F::No, &mapped, true), yes());
+        // A blacklisted path stays unclaimed whatever is recorded.
+        let no = Claim::No {
+            why: "blacklisted".into(),
+        };
+        assert_eq!(
+            multipath_tools_rules(no.clone(), &info, F::Greedy, &file, true),
+            no
+        );
     }
 }

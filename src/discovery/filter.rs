@@ -101,7 +101,7 @@ pub fn smart_timeout(find_multipaths_timeout: i32, known_hardware: bool) -> Dura
     }
 }
 
-fn mode_name(m: FindMultipaths) -> &'static str {
+pub(crate) fn mode_name(m: FindMultipaths) -> &'static str {
     match m {
         FindMultipaths::No => "off",
         FindMultipaths::Yes => "on",

@@ -128,10 +128,14 @@ fn check_path(args: &Args, config: &Config, udev: bool) -> Result<u8, MpError> {
     } else {
         std::path::PathBuf::from(DEFAULT_WWIDS_FILE)
     };
-    let claim = crate::discovery::claim::claim_device(dev, config, &wwids)
+    let rules = crate::discovery::claim::ClaimRules::MultipathTools { uevent: udev };
+    let claim = crate::discovery::claim::claim_device(dev, config, &wwids, rules)
         .map_err(|e| MpError::Config(format!("{dev}: {e}")))?;
+    // -u answers udev, which imports the printed value only when the
+    // program exits 0; -c answers by its exit code.
     let (value, code) = match &claim {
         Claim::Yes { .. } => ("1", RTVL_OK),
+        Claim::No { .. } if udev => ("0", RTVL_OK),
         Claim::No { .. } => ("0", RTVL_FAIL),
         // smart mode, still waiting for a second path: udev must wait too.
         Claim::Maybe { .. } if udev => ("2", RTVL_OK),

@@ -140,8 +140,15 @@ claim_steps() { # TAG: -u on a path of a map and on a path of no map, -U on a ma
     same "u-$1" -u "$sda"
     WRAP=(udev_env "$sdb1")
     same "u-nomap-$1" -u "$sdb1"
+    U_steps "U-$1" "${wwids[0]}"
+}
+# U_steps STEP WWID: -U as udev's rules run it on the map's dm device.
+U_steps() {
+    local dm
+    dm=$(basename "$(readlink -f "/dev/mapper/$2")")
+    WRAP=(udev_env "$dm")
+    same "$1" -U "$dm"
     WRAP=()
-    same "U-$1" -U "$(basename "$(readlink -f "/dev/mapper/${wwids[0]}")")"
 }
 mapfile -t lun1 < <(lun_paths 1)
 sdb1=${lun1[0]}
@@ -167,7 +174,9 @@ rm -f /etc/multipath/wwids
 printf '%s\n' "${CONF/find_multipaths greedy/find_multipaths strict}" >/etc/multipath.conf
 claim_steps strict-nowwids
 cp "$CASE_OUT/wwids.saved" /etc/multipath/wwids
-printf '%s\nblacklist {\n\twwid "%s"\n}\n' "$CONF" "${wwids[0]}" >/etc/multipath.conf
+# (One blacklist section: multipath-tools does not apply a second one.)
+printf '%s\n' "${CONF/blacklist \{/blacklist \{
+	wwid \"${wwids[0]}\"}" >/etc/multipath.conf
 claim_steps blacklisted
 printf '%s\n' "$CONF" >/etc/multipath.conf
 kill "$claim_pid"
@@ -182,7 +191,7 @@ sleep 1
 dmsetup status "${wwids[0]}"
 same ll-failed -ll
 same l-failed -l
-same U-failed -U "$(basename "$(readlink -f "/dev/mapper/${wwids[0]}")")"
+U_steps U-failed "${wwids[0]}"
 path_online "$sda"
 
 # A map whose paths are all gone.
@@ -191,7 +200,7 @@ sleep 2
 dmsetup table "${wwids[1]}" || true
 same ll-gone -ll
 same l-gone -l
-same U-gone -U "$(basename "$(readlink -f "/dev/mapper/${wwids[1]}")")"
+U_steps U-gone "${wwids[1]}"
 
 # wwids file handling: -a, -w, -W (exit codes and the file).
 rm -f /etc/multipath/wwids
