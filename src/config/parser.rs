@@ -535,25 +535,75 @@ impl FileParser<'_> {
         let valid_here = is_bl_rule
             || section
                 .is_some_and(|s| s.accepts(kw) || (kw == "checker" && s.accepts("path_checker")));
+        let Some(val) = self.value_token(n, toks, frame, valid_here) else {
+            return;
+        };
+        let vloc = self.loc(n, val.col);
+        let kloc = self.loc(n, kw_tok.col);
+        match frame {
+            Frame::Root | Frame::Devices | Frame::Multipaths => {
+                self.outside_section(n, kw_tok, frame);
+            }
+            Frame::Blacklist { exceptions } if is_bl_rule => {
+                if let Some(v) = check_rule(kw, &val.text, &vloc, self.diags) {
+                    let bl = self.blacklist(exceptions);
+                    let list = match kw {
+                        "devnode" => &mut bl.devnode,
+                        "wwid" => &mut bl.wwid,
+                        "property" => &mut bl.property,
+                        _ => &mut bl.protocol,
+                    };
+                    list.push(v);
+                }
+            }
+            Frame::Blacklist { exceptions } => {
+                let hint = suggest(kw, ["devnode", "wwid", "property", "protocol", "device"])
+                    .map(|s| format!(" (did you mean '{s}'?)"))
+                    .unwrap_or_default();
+                let sname = if exceptions {
+                    "blacklist_exceptions"
+                } else {
+                    "blacklist"
+                };
+                self.warn(
+                    n,
+                    kw_tok.col,
+                    format!("unknown keyword '{kw}' in the '{sname}' section{hint}: ignored"),
+                );
+            }
+            Frame::Skip => {}
+            _ => {
+                let Some(section) = section else { return };
+                let Some(attrs) = attrs_of(self.cfg, frame) else {
+                    return;
+                };
+                ingest(attrs, section, kw, &val.text, &kloc, &vloc, self.diags);
+            }
+        }
+    }
+
+    /// The value of a `keyword value` line, or None with the error said:
+    /// a section name without its brace, no value, or more than one.
+    fn value_token<'t>(
+        &mut self,
+        n: u32,
+        toks: &'t [Token],
+        frame: Frame,
+        valid_here: bool,
+    ) -> Option<&'t Token> {
+        let kw_tok = toks.first()?;
+        let kw = kw_tok.text.as_str();
         let section_word = keywords::ROOT_SECTIONS.contains(&kw)
             || matches!(kw, "device" | "multipath" | "protocol");
-        if !valid_here && section_word && Self::child(frame, kw).is_some() {
+        if !valid_here && section_word && (Self::child(frame, kw).is_some() || frame == Frame::Root)
+        {
             self.err(
                 n,
                 kw_tok.col,
                 format!("expected '{{' after '{kw}' on the same line"),
             );
-            return;
+            return None;
         }
-        if !valid_here && (section_word && frame == Frame::Root) {
-            self.err(
-                n,
-                kw_tok.col,
-                format!("expected '{{' after '{kw}' on the same line"),
-            );
-            return;
-        }
-        // Value presence and stray tokens.
         let Some(val) = toks.get(1) else {
             let col = kw_tok.col + kw.chars().count() as u32;
             let bang = if matches!(frame, Frame::Blacklist { .. }) {
@@ -562,7 +612,7 @@ impl FileParser<'_> {
                 ""
             };
             self.err(n, col, format!("missing value for '{kw}'{bang}"));
-            return;
+            return None;
         };
         if let Some(extra) = toks.get(2) {
             let hint = if !val.quoted {
@@ -578,93 +628,50 @@ impl FileParser<'_> {
                     extra.text
                 ),
             );
-            return;
+            return None;
         }
-        let vloc = self.loc(n, val.col);
-        let kloc = self.loc(n, kw_tok.col);
-        match frame {
-            Frame::Root | Frame::Devices | Frame::Multipaths => {
-                let inside = match frame {
-                    Frame::Devices => "'devices' holds only 'device { }' subsections",
-                    Frame::Multipaths => "'multipaths' holds only 'multipath { }' subsections",
-                    _ => "settings must be inside a section",
-                };
-                let belongs = sections_of(kw);
-                let hint = if belongs.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ('{kw}' belongs in {})", belongs.join(", "))
-                };
-                self.err(
-                    n,
-                    kw_tok.col,
-                    format!("'{kw}' outside its section: {inside}{hint}"),
-                );
-            }
-            Frame::Blacklist { exceptions } => {
-                if is_bl_rule {
-                    if let Some(v) = check_rule(kw, &val.text, &vloc, self.diags) {
-                        let bl = self.blacklist(exceptions);
-                        let list = match kw {
-                            "devnode" => &mut bl.devnode,
-                            "wwid" => &mut bl.wwid,
-                            "property" => &mut bl.property,
-                            _ => &mut bl.protocol,
-                        };
-                        list.push(v);
-                    }
-                } else {
-                    let hint = suggest(kw, ["devnode", "wwid", "property", "protocol", "device"])
-                        .map(|s| format!(" (did you mean '{s}'?)"))
-                        .unwrap_or_default();
-                    self.warn(
-                        n,
-                        kw_tok.col,
-                        format!(
-                            "unknown keyword '{kw}' in the '{}' section{hint}: ignored",
-                            if exceptions {
-                                "blacklist_exceptions"
-                            } else {
-                                "blacklist"
-                            }
-                        ),
-                    );
-                }
-            }
-            Frame::Skip => {}
-            _ => {
-                let Some(section) = section else { return };
-                let attrs: &mut Attrs = match frame {
-                    Frame::Defaults => &mut self.cfg.defaults,
-                    Frame::Overrides => &mut self.cfg.overrides,
-                    Frame::Device { idx } => match self.cfg.devices.get_mut(idx) {
-                        Some(e) => &mut e.attrs,
-                        None => return,
-                    },
-                    Frame::Protocol { idx } => match self.cfg.overrides_protocols.get_mut(idx) {
-                        Some(e) => &mut e.attrs,
-                        None => return,
-                    },
-                    Frame::Multipath { idx } => match self.cfg.multipaths.get_mut(idx) {
-                        Some(e) => &mut e.attrs,
-                        None => return,
-                    },
-                    Frame::BlacklistDevice { exceptions, idx } => {
-                        let bl = if exceptions {
-                            &mut self.cfg.blacklist_exceptions
-                        } else {
-                            &mut self.cfg.blacklist
-                        };
-                        match bl.device.get_mut(idx) {
-                            Some(e) => &mut e.attrs,
-                            None => return,
-                        }
-                    }
-                    _ => return,
-                };
-                ingest(attrs, section, kw, &val.text, &kloc, &vloc, self.diags);
-            }
+        Some(val)
+    }
+
+    /// A setting at top level or directly in `devices`/`multipaths`.
+    fn outside_section(&mut self, n: u32, kw_tok: &Token, frame: Frame) {
+        let kw = kw_tok.text.as_str();
+        let inside = match frame {
+            Frame::Devices => "'devices' holds only 'device { }' subsections",
+            Frame::Multipaths => "'multipaths' holds only 'multipath { }' subsections",
+            _ => "settings must be inside a section",
+        };
+        let belongs = sections_of(kw);
+        let hint = if belongs.is_empty() {
+            String::new()
+        } else {
+            format!(" ('{kw}' belongs in {})", belongs.join(", "))
+        };
+        self.err(
+            n,
+            kw_tok.col,
+            format!("'{kw}' outside its section: {inside}{hint}"),
+        );
+    }
+}
+
+/// The attribute table a frame's settings go into.
+fn attrs_of(cfg: &mut Config, frame: Frame) -> Option<&mut Attrs> {
+    match frame {
+        Frame::Defaults => Some(&mut cfg.defaults),
+        Frame::Overrides => Some(&mut cfg.overrides),
+        Frame::Device { idx } => cfg.devices.get_mut(idx).map(|e| &mut e.attrs),
+        Frame::Protocol { idx } => cfg.overrides_protocols.get_mut(idx).map(|e| &mut e.attrs),
+        Frame::Multipath { idx } => cfg.multipaths.get_mut(idx).map(|e| &mut e.attrs),
+        Frame::BlacklistDevice { exceptions, idx } => {
+            let bl = if exceptions {
+                &mut cfg.blacklist_exceptions
+            } else {
+                &mut cfg.blacklist
+            };
+            bl.device.get_mut(idx).map(|e| &mut e.attrs)
         }
+        _ => None,
     }
 }
 

@@ -291,24 +291,8 @@ impl<P: PathProbe> CheckRunner<P> {
     /// chunk and each checked on its own call at once, so one hung device
     /// delays the others by one deadline at most and never fails them.
     pub async fn check_chunk(&self, items: Vec<ChunkItem>) -> Vec<CheckOutcome> {
-        let n = items.len();
-        let mut out: Vec<Option<CheckOutcome>> = (0..n).map(|_| None).collect();
-        // (index into items, flight id) of the checks that may start.
-        let mut started: Vec<(usize, u64)> = Vec::with_capacity(n);
-        {
-            let mut f = lock(&self.shared);
-            for (i, it) in items.iter().enumerate() {
-                match f.begin(&it.path.dev, it.deadline()) {
-                    Ok(id) => started.push((i, id)),
-                    Err(b) => {
-                        out[i] = Some((
-                            unanswered_check(it.checker, it.timeout, Unanswered::Busy(b)),
-                            None,
-                        ))
-                    }
-                }
-            }
-        }
+        let mut out: Vec<Option<CheckOutcome>> = (0..items.len()).map(|_| None).collect();
+        let started = self.begin_chunk(&items, &mut out);
         if started.is_empty() {
             return out.into_iter().flatten().collect();
         }
@@ -323,19 +307,18 @@ impl<P: PathProbe> CheckRunner<P> {
                 _permit: None,
             })
             .collect();
-        let permit = match tokio::time::timeout(longest, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            _ => {
-                drop(guards);
-                for &(i, _) in &started {
-                    let it = &items[i];
-                    out[i] = Some((
-                        unanswered_check(it.checker, it.timeout, Unanswered::NoSlot),
-                        None,
-                    ));
-                }
-                return out.into_iter().flatten().collect();
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(longest, self.slots.clone().acquire_owned()).await
+        else {
+            drop(guards);
+            for &(i, _) in &started {
+                let it = &items[i];
+                out[i] = Some((
+                    unanswered_check(it.checker, it.timeout, Unanswered::NoSlot),
+                    None,
+                ));
             }
+            return out.into_iter().flatten().collect();
         };
         let progress = Arc::new(Mutex::new(ChunkProgress {
             done: (0..started.len()).map(|_| None).collect(),
@@ -343,78 +326,14 @@ impl<P: PathProbe> CheckRunner<P> {
             abandoned: false,
         }));
         let jobs: Vec<ChunkItem> = started.iter().map(|&(i, _)| items[i].clone()).collect();
-        let probe = self.probe.clone();
-        let prog = progress.clone();
+        let (probe, prog) = (self.probe.clone(), progress.clone());
         let spawned = Instant::now();
-        let mut handle = tokio::task::spawn_blocking(move || {
+        let handle = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            for (k, (job, guard)) in jobs.iter().zip(guards).enumerate() {
-                {
-                    let mut p = lock_progress(&prog);
-                    if p.abandoned {
-                        break;
-                    }
-                    p.current = Some((k, Instant::now()));
-                }
-                // A panicking probe fails its own item, not the chunk.
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_check_then_prio(&*probe, job)
-                }))
-                .unwrap_or_else(|_| {
-                    let c = CheckResult::standard(job.checker, ChkState::Down)
-                        .with_detail("checker call panicked");
-                    (c, None)
-                });
-                // Record before the guard frees the path for its next check.
-                lock_progress(&prog).done[k] = Some(r);
-                drop(guard);
-            }
+            run_chunk(&*probe, &jobs, guards, &prog);
         });
-        // Wait item by item: each gets its deadline from its own start.
-        let mut wait = deadlines[0];
-        let hung: Option<usize> = loop {
-            if tokio::time::timeout(wait, &mut handle).await.is_ok() {
-                break None;
-            }
-            let mut p = lock_progress(&progress);
-            match p.current {
-                Some((k, t0)) if p.done[k].is_none() => {
-                    let left = deadlines[k].saturating_sub(t0.elapsed());
-                    if left.is_zero() {
-                        p.abandoned = true;
-                        break Some(k);
-                    }
-                    wait = left;
-                }
-                // Not started yet, or between two items.
-                _ if p.current.is_none() && spawned.elapsed() >= longest => {
-                    // The blocking pool never ran it: give up on the lot.
-                    p.abandoned = true;
-                    break None;
-                }
-                _ => wait = Duration::from_millis(10),
-            }
-        };
-        let mut rerun: Vec<usize> = Vec::new();
-        {
-            let mut p = lock_progress(&progress);
-            for (k, &(i, id)) in started.iter().enumerate() {
-                let it = &items[i];
-                if let Some(r) = p.done[k].take() {
-                    out[i] = Some(r);
-                } else if hung == Some(k) {
-                    lock(&self.shared).abandon(&it.path.dev, id);
-                    out[i] = Some((
-                        unanswered_check(it.checker, it.timeout, Unanswered::TimedOut),
-                        None,
-                    ));
-                } else {
-                    // Never started: free the path and check it on its own.
-                    lock(&self.shared).finish(&it.path.dev, id);
-                    rerun.push(i);
-                }
-            }
-        }
+        let hung = wait_chunk(handle, &progress, &deadlines, longest, spawned).await;
+        let rerun = self.settle_chunk(&items, &started, hung, &progress, &mut out);
         let reruns = rerun.iter().map(|&i| {
             let it = &items[i];
             self.check_then_prio(it.path.clone(), it.checker, it.spec.clone(), it.timeout)
@@ -423,6 +342,60 @@ impl<P: PathProbe> CheckRunner<P> {
             out[*i] = Some(r);
         }
         out.into_iter().flatten().collect()
+    }
+
+    /// Marks the chunk's paths in flight: (index into items, flight id) of
+    /// those that may start; a busy path's outcome goes straight to `out`.
+    fn begin_chunk(
+        &self,
+        items: &[ChunkItem],
+        out: &mut [Option<CheckOutcome>],
+    ) -> Vec<(usize, u64)> {
+        let mut started = Vec::with_capacity(items.len());
+        let mut f = lock(&self.shared);
+        for (i, it) in items.iter().enumerate() {
+            match f.begin(&it.path.dev, it.deadline()) {
+                Ok(id) => started.push((i, id)),
+                Err(b) => {
+                    out[i] = Some((
+                        unanswered_check(it.checker, it.timeout, Unanswered::Busy(b)),
+                        None,
+                    ))
+                }
+            }
+        }
+        started
+    }
+
+    /// Takes the chunk's results: answered items into `out`, the hung one
+    /// as a timeout (abandoned, counted stuck); returns the items that
+    /// never started, freed to be checked on their own.
+    fn settle_chunk(
+        &self,
+        items: &[ChunkItem],
+        started: &[(usize, u64)],
+        hung: Option<usize>,
+        progress: &Mutex<ChunkProgress>,
+        out: &mut [Option<CheckOutcome>],
+    ) -> Vec<usize> {
+        let mut rerun = Vec::new();
+        let mut p = lock_progress(progress);
+        for (k, &(i, id)) in started.iter().enumerate() {
+            let it = &items[i];
+            if let Some(r) = p.done[k].take() {
+                out[i] = Some(r);
+            } else if hung == Some(k) {
+                lock(&self.shared).abandon(&it.path.dev, id);
+                out[i] = Some((
+                    unanswered_check(it.checker, it.timeout, Unanswered::TimedOut),
+                    None,
+                ));
+            } else {
+                lock(&self.shared).finish(&it.path.dev, id);
+                rerun.push(i);
+            }
+        }
+        rerun
     }
 
     /// Whether `dev` has a call in flight (a new one would not be started).
@@ -476,6 +449,73 @@ struct ChunkProgress {
     current: Option<(usize, Instant)>,
     /// The caller stopped waiting: do not start what is left.
     abandoned: bool,
+}
+
+/// The blocking side of a chunk: its checks one after another, each
+/// result recorded before its guard frees the path, until the waiting
+/// side abandons the rest.
+fn run_chunk<P: PathProbe>(
+    probe: &P,
+    jobs: &[ChunkItem],
+    guards: Vec<FlightGuard>,
+    prog: &Mutex<ChunkProgress>,
+) {
+    for (k, (job, guard)) in jobs.iter().zip(guards).enumerate() {
+        {
+            let mut p = lock_progress(prog);
+            if p.abandoned {
+                break;
+            }
+            p.current = Some((k, Instant::now()));
+        }
+        // A panicking probe fails its own item, not the chunk.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_check_then_prio(probe, job)
+        }))
+        .unwrap_or_else(|_| {
+            let c = CheckResult::standard(job.checker, ChkState::Down)
+                .with_detail("checker call panicked");
+            (c, None)
+        });
+        lock_progress(prog).done[k] = Some(r);
+        drop(guard);
+    }
+}
+
+/// Waits for a chunk item by item, each with its deadline from its own
+/// start. Returns the item that outlived its deadline, if one did (the
+/// chunk is then abandoned).
+async fn wait_chunk(
+    mut handle: tokio::task::JoinHandle<()>,
+    progress: &Mutex<ChunkProgress>,
+    deadlines: &[Duration],
+    longest: Duration,
+    spawned: Instant,
+) -> Option<usize> {
+    let mut wait = deadlines[0];
+    loop {
+        if tokio::time::timeout(wait, &mut handle).await.is_ok() {
+            return None;
+        }
+        let mut p = lock_progress(progress);
+        match p.current {
+            Some((k, t0)) if p.done[k].is_none() => {
+                let left = deadlines[k].saturating_sub(t0.elapsed());
+                if left.is_zero() {
+                    p.abandoned = true;
+                    return Some(k);
+                }
+                wait = left;
+            }
+            // Not started yet, or between two items.
+            _ if p.current.is_none() && spawned.elapsed() >= longest => {
+                // The blocking pool never ran it: give up on the lot.
+                p.abandoned = true;
+                return None;
+            }
+            _ => wait = Duration::from_millis(10),
+        }
+    }
 }
 
 fn lock_progress(p: &Mutex<ChunkProgress>) -> MutexGuard<'_, ChunkProgress> {

@@ -82,6 +82,56 @@ pub(super) fn pg_state_shown(m: &Map, i: usize) -> PgState {
 /// snapshot's allocation when neither the map nor any of its paths'
 /// snapshots changed, since at 256 maps rebuilding all of them for one
 /// failed path was most of a publish.
+/// What a map's snapshot shows that the map does not hold as is.
+struct Shown {
+    nr_active: usize,
+    write_prot: bool,
+    dm_st: &'static str,
+    pr: PrFlag,
+    pr_key: Option<PrKey>,
+}
+
+/// Whether the cached snapshot still shows `m` (paths compared by
+/// pointer: a path's snapshot is new when it changed).
+fn unchanged<'a>(
+    c: &MapSnapCache,
+    m: &Map,
+    shown: &Shown,
+    snap_of: &dyn Fn(&String) -> Option<&'a Arc<PathSnapshot>>,
+) -> bool {
+    let s = &c.snap;
+    let same_groups = s.path_groups.len() == m.groups.len()
+        && s.path_groups
+            .iter()
+            .zip(&m.groups)
+            .enumerate()
+            .all(|(i, (sg, g))| {
+                sg.prio == g.prio && sg.dm_state == pg_state_shown(m, i) && {
+                    let mut now_paths = g.paths.iter().filter_map(|(d, _, _)| snap_of(d));
+                    sg.paths
+                        .iter()
+                        .all(|p| now_paths.next().is_some_and(|q| Arc::ptr_eq(p, q)))
+                        && now_paths.next().is_none()
+                }
+            });
+    Arc::ptr_eq(&c.settings, &m.settings)
+        && c.table == m.table
+        && s.name == m.name
+        && s.wwid == m.wwid
+        && s.dm_minor == m.dm_minor
+        && s.vendor == m.vendor
+        && s.product == m.product
+        && s.rev == m.rev
+        && s.size == m.size
+        && s.nr_active == shown.nr_active
+        && s.write_prot == shown.write_prot
+        && s.dm_st == shown.dm_st
+        && s.stats == m.stats
+        && s.pr == shown.pr
+        && s.pr_key == shown.pr_key
+        && same_groups
+}
+
 pub(super) fn map_snapshot(
     m: &mut Map,
     paths: &HashMap<&str, &Arc<PathSnapshot>>,
@@ -102,41 +152,15 @@ pub(super) fn map_snapshot(
     }
     let queueing = QueueingShown::of(m, now);
     let dm_st = if m.suspended { "suspend" } else { "active" };
+    let shown = Shown {
+        nr_active,
+        write_prot,
+        dm_st,
+        pr,
+        pr_key,
+    };
     if let Some(c) = &m.snap {
-        let s = &c.snap;
-        let same_groups = s.path_groups.len() == m.groups.len()
-            && s.path_groups
-                .iter()
-                .zip(&m.groups)
-                .enumerate()
-                .all(|(i, (sg, g))| {
-                    sg.prio == g.prio && sg.dm_state == pg_state_shown(m, i) && {
-                        // By pointer: a path's snapshot is new when it changed.
-                        let mut now_paths = g.paths.iter().filter_map(|(d, _, _)| snap_of(d));
-                        sg.paths
-                            .iter()
-                            .all(|p| now_paths.next().is_some_and(|q| Arc::ptr_eq(p, q)))
-                            && now_paths.next().is_none()
-                    }
-                });
-        let same = Arc::ptr_eq(&c.settings, &m.settings)
-            && c.table == m.table
-            && c.queueing == queueing
-            && s.name == m.name
-            && s.wwid == m.wwid
-            && s.dm_minor == m.dm_minor
-            && s.vendor == m.vendor
-            && s.product == m.product
-            && s.rev == m.rev
-            && s.size == m.size
-            && s.nr_active == nr_active
-            && s.write_prot == write_prot
-            && s.dm_st == dm_st
-            && s.stats == m.stats
-            && s.pr == pr
-            && s.pr_key == pr_key
-            && same_groups;
-        if same {
+        if c.queueing == queueing && unchanged(c, m, &shown, &snap_of) {
             return Arc::clone(&c.snap);
         }
     }
