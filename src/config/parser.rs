@@ -353,26 +353,41 @@ impl FileParser<'_> {
                 return;
             }
             None => {
-                let here = self.section_name();
-                let cands: Vec<&str> = match parent {
-                    Frame::Root => keywords::ROOT_SECTIONS.to_vec(),
-                    Frame::Blacklist { .. } | Frame::Devices => vec!["device"],
-                    Frame::Overrides => vec!["protocol"],
-                    Frame::Multipaths => vec!["multipath"],
-                    _ => vec![],
-                };
-                let hint = suggest(name, cands.iter().copied())
-                    .map(|s| format!(" (did you mean '{s}'?)"))
-                    .unwrap_or_default();
-                self.warn(
-                    n,
-                    col,
-                    format!("unknown section '{name}' in {here}{hint}: skipped up to its '}}'"),
-                );
+                self.unknown_section(n, col, name, parent);
                 Frame::Skip
             }
         };
-        let frame = match frame {
+        let frame = self.register(frame, &loc);
+        self.stack.push(Open {
+            frame,
+            name: name.to_string(),
+            loc,
+        });
+    }
+
+    fn unknown_section(&mut self, n: u32, col: u32, name: &str, parent: Frame) {
+        let here = self.section_name();
+        let cands: Vec<&str> = match parent {
+            Frame::Root => keywords::ROOT_SECTIONS.to_vec(),
+            Frame::Blacklist { .. } | Frame::Devices => vec!["device"],
+            Frame::Overrides => vec!["protocol"],
+            Frame::Multipaths => vec!["multipath"],
+            _ => vec![],
+        };
+        let hint = suggest(name, cands.iter().copied())
+            .map(|s| format!(" (did you mean '{s}'?)"))
+            .unwrap_or_default();
+        self.warn(
+            n,
+            col,
+            format!("unknown section '{name}' in {here}{hint}: skipped up to its '}}'"),
+        );
+    }
+
+    /// A new entry for the sections that make one (device, multipath,
+    /// protocol, blacklist device), and the frame pointing at it.
+    fn register(&mut self, frame: Frame, loc: &Loc) -> Frame {
+        match frame {
             Frame::Device { .. } => {
                 self.cfg.devices.push(Entry::at(loc.clone()));
                 Frame::Device {
@@ -404,12 +419,7 @@ impl FileParser<'_> {
                 Frame::Overrides
             }
             f => f,
-        };
-        self.stack.push(Open {
-            frame,
-            name: name.to_string(),
-            loc,
-        });
+        }
     }
 
     /// A top-level section opened twice in one file: multipath-tools logs

@@ -146,87 +146,140 @@ pub fn decide(
         }
     }
 
-    let mode = settings.find_multipaths;
-    let mname = mode_name(mode);
+    let d = Decider {
+        known,
+        settings,
+        now,
+        conflict_of,
+        siblings,
+    };
     let verdicts = paths
         .iter()
         .zip(&filtered)
-        .map(|(c, f)| {
-            let dev = c.info.dev.clone();
-            let skip = |why: String| Verdict {
-                dev: dev.clone(),
-                decision: Decision::Skip,
-                why,
-            };
-            let exception = match f {
-                FilterResult::Blacklisted { by } => return skip(format!("blacklisted by {by}")),
-                FilterResult::Excepted { by } => format!(" (blacklist exception {by})"),
-                FilterResult::Allowed => String::new(),
-            };
-            let Some(wwid) = c.info.wwid.clone() else {
-                let why = c
-                    .identity_error
-                    .clone()
-                    .unwrap_or_else(|| "identity not read".to_string());
-                return skip(format!("no usable WWID: {why}"));
-            };
-            if let Some(conf) = conflict_of.get(wwid.as_str()) {
-                return skip(conf.why_for(&dev));
+        .map(|(c, f)| d.path(c, f))
+        .collect();
+    (verdicts, conflicts)
+}
+
+/// What [`decide`] knows of all paths, to decide one.
+struct Decider<'a> {
+    known: &'a dyn WwidsKnown,
+    settings: &'a Settings,
+    now: Instant,
+    conflict_of: BTreeMap<&'a str, &'a IdentityConflict>,
+    siblings: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+impl Decider<'_> {
+    fn path(&self, c: &Candidate<'_>, f: &FilterResult) -> Verdict {
+        let dev = c.info.dev.clone();
+        let exception = match f {
+            FilterResult::Blacklisted { by } => {
+                return Verdict::skip(dev, format!("blacklisted by {by}"))
             }
-            let multipath = |why: String| Verdict {
-                dev: dev.clone(),
-                decision: Decision::Multipath { wwid: wwid.clone() },
-                why: format!("{why}{exception}"),
-            };
-            if known.has_map(&wwid) {
-                return multipath(format!("WWID {wwid} has a map"));
-            }
-            let in_file = known.in_wwids_file(&wwid);
-            let sibs = siblings.get(wwid.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            let others: Vec<&str> = sibs.iter().copied().filter(|d| *d != dev).collect();
-            match mode {
-                FindMultipaths::No | FindMultipaths::Greedy => {
-                    multipath(format!("find_multipaths {mname}: every path not blacklisted"))
-                }
-                _ if in_file => multipath(format!("WWID {wwid} is in the wwids file")),
-                FindMultipaths::Strict => skip(format!(
-                    "find_multipaths strict: WWID {wwid} is not in the wwids file"
-                )),
-                _ if !others.is_empty() => multipath(format!(
+            FilterResult::Excepted { by } => format!(" (blacklist exception {by})"),
+            FilterResult::Allowed => String::new(),
+        };
+        let Some(wwid) = c.info.wwid.clone() else {
+            let why = c
+                .identity_error
+                .clone()
+                .unwrap_or_else(|| "identity not read".to_string());
+            return Verdict::skip(dev, format!("no usable WWID: {why}"));
+        };
+        if let Some(conf) = self.conflict_of.get(wwid.as_str()) {
+            let why = conf.why_for(&dev);
+            return Verdict::skip(dev, why);
+        }
+        let mut v = self.by_mode(c, dev, wwid);
+        if matches!(v.decision, Decision::Multipath { .. }) {
+            v.why.push_str(&exception);
+        }
+        v
+    }
+
+    /// A path that passed the blacklist, has a WWID and no conflict.
+    fn by_mode(&self, c: &Candidate<'_>, dev: String, wwid: String) -> Verdict {
+        let multipath = |dev: String, why: String| Verdict {
+            dev,
+            decision: Decision::Multipath { wwid: wwid.clone() },
+            why,
+        };
+        if self.known.has_map(&wwid) {
+            return multipath(dev, format!("WWID {wwid} has a map"));
+        }
+        let mode = self.settings.find_multipaths;
+        let in_file = self.known.in_wwids_file(&wwid);
+        let sibs = self
+            .siblings
+            .get(wwid.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let others: Vec<&str> = sibs.iter().copied().filter(|d| *d != dev).collect();
+        match mode {
+            FindMultipaths::No | FindMultipaths::Greedy => multipath(
+                dev,
+                format!(
+                    "find_multipaths {}: every path not blacklisted",
+                    mode_name(mode)
+                ),
+            ),
+            _ if in_file => multipath(dev, format!("WWID {wwid} is in the wwids file")),
+            FindMultipaths::Strict => Verdict::skip(
+                dev,
+                format!("find_multipaths strict: WWID {wwid} is not in the wwids file"),
+            ),
+            _ if !others.is_empty() => {
+                let why = format!(
                     "{} paths with WWID {wwid} (also {})",
                     others.len() + 1,
                     others.join(", ")
-                )),
-                FindMultipaths::Yes => skip(format!(
-                    "find_multipaths on: only path with WWID {wwid}, not in the wwids file"
-                )),
-                FindMultipaths::Smart => {
-                    let tmo = smart_timeout(settings.find_multipaths_timeout, c.known_hardware);
-                    let until = c.first_seen + tmo;
-                    if now < until {
-                        Verdict {
-                            dev: dev.clone(),
-                            decision: Decision::Wait {
-                                wwid: wwid.clone(),
-                                until,
-                            },
-                            why: format!(
-                                "find_multipaths smart: waiting {} s more for a second path with WWID {wwid} (timeout {} s)",
-                                secs_left(until, now),
-                                tmo.as_secs()
-                            ),
-                        }
-                    } else {
-                        skip(format!(
-                            "find_multipaths smart: no second path with WWID {wwid} within {} s; released",
-                            tmo.as_secs()
-                        ))
-                    }
-                }
+                );
+                multipath(dev, why)
             }
-        })
-        .collect();
-    (verdicts, conflicts)
+            FindMultipaths::Yes => Verdict::skip(
+                dev,
+                format!("find_multipaths on: only path with WWID {wwid}, not in the wwids file"),
+            ),
+            FindMultipaths::Smart => self.smart(c, dev, wwid),
+        }
+    }
+
+    /// find_multipaths smart, one path so far: wait for a second one until
+    /// the timeout, then release.
+    fn smart(&self, c: &Candidate<'_>, dev: String, wwid: String) -> Verdict {
+        let tmo = smart_timeout(self.settings.find_multipaths_timeout, c.known_hardware);
+        let until = c.first_seen + tmo;
+        if self.now >= until {
+            return Verdict::skip(
+                dev,
+                format!(
+                    "find_multipaths smart: no second path with WWID {wwid} within {} s; released",
+                    tmo.as_secs()
+                ),
+            );
+        }
+        let why = format!(
+            "find_multipaths smart: waiting {} s more for a second path with WWID {wwid} (timeout {} s)",
+            secs_left(until, self.now),
+            tmo.as_secs()
+        );
+        Verdict {
+            dev,
+            decision: Decision::Wait { wwid, until },
+            why,
+        }
+    }
+}
+
+impl Verdict {
+    fn skip(dev: String, why: String) -> Verdict {
+        Verdict {
+            dev,
+            decision: Decision::Skip,
+            why,
+        }
+    }
 }
 
 #[cfg(test)]
