@@ -136,6 +136,15 @@ pub fn claim_device(
 ) -> Result<Claim, String> {
     use super::sysfs::{is_scsi_disk_name, SysfsRoot};
     let root = SysfsRoot::default();
+    // A path a map already holds stays claimed whatever the configuration
+    // says now (multipath-tools checks this first too): releasing it would
+    // hand a device in use to LVM or systemd. The daemon takes it out of
+    // the map if it must, and that change event releases it.
+    if let Some(map) = multipath_holder(&root.path().join("block"), dev) {
+        return Ok(Claim::Yes {
+            why: format!("{dev} is a path of map {map}"),
+        });
+    }
     let cfg = config.clone();
     let uid: super::UidAttributeFn =
         std::sync::Arc::new(move |i: &PathInfo| cfg.resolve(i).uid_attribute);
@@ -263,6 +272,20 @@ pub fn wwids_with_map(sys_block: &std::path::Path) -> BTreeSet<String> {
         .filter_map(|e| std::fs::read_to_string(e.path().join("dm/uuid")).ok())
         .filter_map(|u| u.trim().strip_prefix("mpath-").map(str::to_string))
         .collect()
+}
+
+/// The multipath map (its dm name) holding `dev`, if one does.
+fn multipath_holder(sys_block: &std::path::Path, dev: &str) -> Option<String> {
+    let holders = std::fs::read_dir(sys_block.join(dev).join("holders")).ok()?;
+    holders.flatten().find_map(|h| {
+        let dm = sys_block.join(h.file_name()).join("dm");
+        let uuid = std::fs::read_to_string(dm.join("uuid")).ok()?;
+        uuid.trim().starts_with("mpath-").then(|| {
+            std::fs::read_to_string(dm.join("name"))
+                .map(|n| n.trim().to_string())
+                .unwrap_or_else(|_| h.file_name().to_string_lossy().into_owned())
+        })
+    })
 }
 
 /// The udev properties a program started by `IMPORT{program}` sees: its
@@ -461,5 +484,28 @@ mod tests {
             multipath_tools_rules(no.clone(), &info, F::Greedy, &file, true),
             no
         );
+    }
+
+    #[test]
+    fn a_path_held_by_a_multipath_map_is_found() {
+        let d = std::env::temp_dir().join(format!("mpathd-holder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        for p in [
+            "sda/holders/dm-0",
+            "sdb/holders/dm-1",
+            "sdc/holders",
+            "dm-0/dm",
+            "dm-1/dm",
+        ] {
+            std::fs::create_dir_all(d.join(p)).unwrap();
+        }
+        std::fs::write(d.join("dm-0/dm/uuid"), "mpath-3600a\n").unwrap();
+        std::fs::write(d.join("dm-0/dm/name"), "mpatha\n").unwrap();
+        std::fs::write(d.join("dm-1/dm/uuid"), "LVM-abc\n").unwrap();
+        assert_eq!(multipath_holder(&d, "sda").as_deref(), Some("mpatha"));
+        assert_eq!(multipath_holder(&d, "sdb"), None);
+        assert_eq!(multipath_holder(&d, "sdc"), None);
+        assert_eq!(multipath_holder(&d, "sdz"), None);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -157,8 +157,30 @@ fn check_map(args: &Args) -> Result<u8, MpError> {
         _ => arg.to_string(),
     };
     let maps = selected_maps(&dm, Some(&arg))?;
-    let usable = maps.iter().any(|m| m.status.nr_active_paths() > 0);
+    // As multipath-tools: a path the kernel still lists as active counts
+    // only while its device exists and is not offline (the kernel learns
+    // of a deleted path at the next I/O only).
+    let usable = maps.iter().any(|m| {
+        m.status
+            .groups
+            .iter()
+            .flat_map(|g| &g.paths)
+            .any(|p| p.state == crate::model::DmPathState::Active && device_up(p.dev))
+    });
     Ok(if usable { RTVL_OK } else { RTVL_FAIL })
+}
+
+/// Whether the block device `dev` exists and its SCSI device is running
+/// (or has no SCSI state to read).
+fn device_up(dev: crate::model::DevT) -> bool {
+    let sys = std::path::PathBuf::from(format!("/sys/dev/block/{dev}"));
+    if !sys.exists() {
+        return false;
+    }
+    match std::fs::read_to_string(sys.join("device/state")) {
+        Ok(s) => crate::model::DevState::from_sysfs(&s) == crate::model::DevState::Running,
+        Err(_) => true,
+    }
 }
 
 /// The WWID a device argument stands for: a map's, or the argument itself.

@@ -262,32 +262,8 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
         ..PathInfo::default()
     };
 
-    let devt = match read_bytes_at(&r.block, "dev") {
-        Ok(Some(b)) => text_of(b)
-            .parse::<DevT>()
-            .map_err(|e| device_error(dev, format!("{dev}/dev: {e}")))?,
-        Ok(None) => return Err(device_error(dev, format!("{dev}/dev: missing"))),
-        Err(e) => return Err(device_error(dev, format!("{dev}/dev: {e}"))),
-    };
-    info.devt = Some(devt);
-
-    // H:C:T:L is the name of the SCSI device the `device` link points to.
-    let target = readlinkat(&r.block, "device").map_err(|e| {
-        device_error(
-            dev,
-            format!(
-                "{dev}/device: not a SCSI device ({})",
-                std::io::Error::from(e)
-            ),
-        )
-    })?;
-    let hcil_name = Path::new(&target)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| device_error(dev, format!("{dev}/device: link has no name")))?;
-    let hcil: Hcil = hcil_name
-        .parse()
-        .map_err(|e| device_error(dev, format!("{dev}/device: not a SCSI device: {e}")))?;
+    info.devt = Some(read_devt(&r.block, dev)?);
+    let hcil = read_hcil(&r.block, dev)?;
     info.hcil = Some(hcil);
     match open_dir_at(Some(&r.block), Path::new("device")) {
         Ok(fd) => r.device = Some(fd),
@@ -322,23 +298,7 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
         }
     }
 
-    let mut vpd_wwid = None;
-    let mut vpd_wwid_designator = None;
-    if let Some(page) = r.bytes("device/vpd_pg83") {
-        match vpd::parse_pg83(&page) {
-            Ok(pg) => {
-                if let Some(w) = &pg.warning {
-                    r.note("device/vpd_pg83", w);
-                }
-                info.tpg_id = vpd::target_port_group(&pg);
-                if let Some((w, src)) = vpd::wwid_from_pg83(&pg) {
-                    vpd_wwid = Some(w);
-                    vpd_wwid_designator = Some(src);
-                }
-            }
-            Err(e) => r.note("device/vpd_pg83", e),
-        }
-    }
+    let (vpd_wwid, vpd_wwid_designator) = read_pg83(&mut r, &mut info).unzip();
     if let Some(page) = r.bytes("device/vpd_pg80") {
         match vpd::parse_pg80(&page) {
             Ok(s) => info.serial = Some(s),
@@ -365,6 +325,56 @@ pub fn read_path(root: &SysfsRoot, dev: &str) -> Result<SysfsPath> {
     })
 }
 
+/// The block device's number (`dev`).
+fn read_devt(block: &OwnedFd, dev: &str) -> Result<DevT> {
+    match read_bytes_at(block, "dev") {
+        Ok(Some(b)) => text_of(b)
+            .parse::<DevT>()
+            .map_err(|e| device_error(dev, format!("{dev}/dev: {e}"))),
+        Ok(None) => Err(device_error(dev, format!("{dev}/dev: missing"))),
+        Err(e) => Err(device_error(dev, format!("{dev}/dev: {e}"))),
+    }
+}
+
+/// H:C:T:L: the name of the SCSI device the `device` link points to.
+fn read_hcil(block: &OwnedFd, dev: &str) -> Result<Hcil> {
+    let target = readlinkat(block, "device").map_err(|e| {
+        device_error(
+            dev,
+            format!(
+                "{dev}/device: not a SCSI device ({})",
+                std::io::Error::from(e)
+            ),
+        )
+    })?;
+    let hcil_name = Path::new(&target)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| device_error(dev, format!("{dev}/device: link has no name")))?;
+    hcil_name
+        .parse()
+        .map_err(|e| device_error(dev, format!("{dev}/device: not a SCSI device: {e}")))
+}
+
+/// VPD page 0x83: the target port group into `info`, and the identity
+/// (WWID, designator) it gives, if any.
+fn read_pg83(r: &mut Reader<'_>, info: &mut PathInfo) -> Option<(String, &'static str)> {
+    let page = r.bytes("device/vpd_pg83")?;
+    match vpd::parse_pg83(&page) {
+        Ok(pg) => {
+            if let Some(w) = &pg.warning {
+                r.note("device/vpd_pg83", w);
+            }
+            info.tpg_id = vpd::target_port_group(&pg);
+            vpd::wwid_from_pg83(&pg)
+        }
+        Err(e) => {
+            r.note("device/vpd_pg83", e);
+            None
+        }
+    }
+}
+
 fn is_pci_name(s: &str) -> bool {
     // dddd:bb:dd.f
     let b = s.as_bytes();
@@ -374,6 +384,60 @@ fn is_pci_name(s: &str) -> bool {
             10 => c == b'.',
             _ => c.is_ascii_hexdigit(),
         })
+}
+
+fn read_opt(p: PathBuf) -> Option<String> {
+    read_text(&p).ok().flatten().filter(|s| !s.is_empty())
+}
+
+/// An FC target's node and port names (`class/fc_transport/targetH:C:T`).
+fn read_fc_target(root: &SysfsRoot, r: &mut Reader<'_>, hcil: Hcil, info: &mut PathInfo) {
+    let tgt = root.path().join("class/fc_transport").join(format!(
+        "target{}:{}:{}",
+        hcil.host, hcil.channel, hcil.target
+    ));
+    info.target_wwnn = read_opt(tgt.join("node_name"));
+    info.target_wwpn = read_opt(tgt.join("port_name"));
+    if info.target_wwnn.is_none() {
+        r.note(
+            "device",
+            format!("FC target node name not found under {}", tgt.display()),
+        );
+    }
+}
+
+/// The iSCSI session in the device's path (`sessionN`): its target name
+/// and the portal of its connection.
+fn read_iscsi_session(root: &SysfsRoot, r: &mut Reader<'_>, names: &[String], info: &mut PathInfo) {
+    let Some(session) = names.iter().find(|n| {
+        n.strip_prefix("session")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+    }) else {
+        r.note("device", "iSCSI host but no session in the device path");
+        return;
+    };
+    let sdir = root.path().join("class/iscsi_session").join(session);
+    info.target_wwnn = read_opt(sdir.join("targetname"));
+    if info.target_wwnn.is_none() {
+        r.note("device", format!("{session}: no iSCSI target name"));
+    }
+    info.properties
+        .insert(PROP_ISCSI_SESSION.to_string(), session.clone());
+    let conn = root
+        .path()
+        .join("class/iscsi_connection")
+        .join(format!("connection{}:0", &session["session".len()..]));
+    let addr = read_opt(conn.join("persistent_address")).or_else(|| read_opt(conn.join("address")));
+    let port = read_opt(conn.join("persistent_port")).or_else(|| read_opt(conn.join("port")));
+    if let Some(addr) = addr {
+        let portal = match port {
+            Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
+            Some(p) => format!("{addr}:{p}"),
+            None => addr,
+        };
+        info.properties
+            .insert(PROP_ISCSI_PORTAL.to_string(), portal);
+    }
 }
 
 /// Transport from the SCSI host's class: FC and SAS hosts get node/port
@@ -408,7 +472,6 @@ fn read_transport(
         .find(|w| w[1] == host && is_pci_name(&w[0]))
         .map(|w| w[0].clone());
 
-    let read_opt = |p: PathBuf| read_text(&p).ok().flatten().filter(|s| !s.is_empty());
     info.endpoint = names
         .iter()
         .filter_map(|n| Endpoint::from_path_component(n))
@@ -425,54 +488,12 @@ fn read_transport(
         info.transport = Transport::Fcp;
         info.host_wwnn = read_opt(class("fc_host").join("node_name"));
         info.host_wwpn = read_opt(class("fc_host").join("port_name"));
-        let tgt = root.path().join("class/fc_transport").join(format!(
-            "target{}:{}:{}",
-            hcil.host, hcil.channel, hcil.target
-        ));
-        info.target_wwnn = read_opt(tgt.join("node_name"));
-        info.target_wwpn = read_opt(tgt.join("port_name"));
-        if info.target_wwnn.is_none() {
-            r.note(
-                "device",
-                format!("FC target node name not found under {}", tgt.display()),
-            );
-        }
+        read_fc_target(root, r, hcil, info);
         info.host_adapter = pci_adapter;
     } else if kind == Some("iscsi_host") {
         info.transport = Transport::Iscsi;
         info.host_adapter = read_opt(class("iscsi_host").join("ipaddress"));
-        match names.iter().find(|n| {
-            n.strip_prefix("session")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
-        }) {
-            Some(session) => {
-                let sdir = root.path().join("class/iscsi_session").join(session);
-                info.target_wwnn = read_opt(sdir.join("targetname"));
-                if info.target_wwnn.is_none() {
-                    r.note("device", format!("{session}: no iSCSI target name"));
-                }
-                info.properties
-                    .insert(PROP_ISCSI_SESSION.to_string(), session.clone());
-                let conn = root
-                    .path()
-                    .join("class/iscsi_connection")
-                    .join(format!("connection{}:0", &session["session".len()..]));
-                let addr = read_opt(conn.join("persistent_address"))
-                    .or_else(|| read_opt(conn.join("address")));
-                let port =
-                    read_opt(conn.join("persistent_port")).or_else(|| read_opt(conn.join("port")));
-                if let Some(addr) = addr {
-                    let portal = match port {
-                        Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
-                        Some(p) => format!("{addr}:{p}"),
-                        None => addr,
-                    };
-                    info.properties
-                        .insert(PROP_ISCSI_PORTAL.to_string(), portal);
-                }
-            }
-            None => r.note("device", "iSCSI host but no session in the device path"),
-        }
+        read_iscsi_session(root, r, &names, info);
     } else if kind == Some("sas_host") {
         info.transport = Transport::Sas;
         info.host_adapter = pci_adapter;

@@ -149,6 +149,8 @@ U_steps() {
     WRAP=(udev_env "$dm")
     same "$1" -U "$dm"
     WRAP=()
+    # Why multipath-tools answered as it did, for the record.
+    udev_env "$dm" "$THEIRS" -v4 -U "$dm" >"$CASE_OUT/$1.theirs.v4" 2>&1 || true
 }
 mapfile -t lun1 < <(lun_paths 1)
 sdb1=${lun1[0]}
