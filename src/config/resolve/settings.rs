@@ -107,24 +107,34 @@ fn resolve_detection_prio_checker_pgpolicy(
     p: &PathCtx<'_>,
 ) {
     let d = Settings::default();
-    let PathCtx { info, tpgs, scsi } = *p;
-    let detect_prio = r.yes("detect_prio", d.detect_prio);
-    let detect_checker = r.yes("detect_checker", d.detect_checker);
-    let detect_pgpolicy = r.yes("detect_pgpolicy", d.detect_pgpolicy);
-    let detect_pgpolicy_use_tpg = r.yes("detect_pgpolicy_use_tpg", d.detect_pgpolicy_use_tpg);
+    s.detect_prio = r.yes("detect_prio", d.detect_prio);
+    s.detect_checker = r.yes("detect_checker", d.detect_checker);
+    s.detect_pgpolicy = r.yes("detect_pgpolicy", d.detect_pgpolicy);
+    s.detect_pgpolicy_use_tpg = r.yes("detect_pgpolicy_use_tpg", d.detect_pgpolicy_use_tpg);
     let rdac = r.rdac();
+    let (prio, prio_args) = resolve_prio(r, s.detect_prio, rdac, p);
+    s.path_checker = resolve_checker(r, s.detect_checker, rdac, p);
+    s.path_grouping_policy = resolve_pgpolicy(r, s, &prio, p);
+    s.prio = prio;
+    s.prio_args = prio_args;
+}
 
-    // prio / prio_args
-    let (mut prio, mut prio_args);
-    if detect_prio && scsi && tpgs != 0 {
+/// prio and prio_args: detect_prio for ALUA paths, else the configured
+/// ones; alua on a path without TPGS falls back to const.
+fn resolve_prio(
+    r: &mut Resolver<'_>,
+    detect_prio: bool,
+    rdac: bool,
+    p: &PathCtx<'_>,
+) -> (String, String) {
+    let PathCtx { info, tpgs, scsi } = *p;
+    let (mut prio, mut prio_args) = if detect_prio && scsi && tpgs != 0 {
         let access = info.is_some_and(|i| i.access_state.is_some());
-        prio = if (tpgs == 2 || !rdac) && access {
+        let prio = if (tpgs == 2 || !rdac) && access {
             "sysfs"
         } else {
             "alua"
-        }
-        .to_string();
-        prio_args = String::new();
+        };
         let why = format!(
             "detect_prio (path reports TPGS {tpgs}{})",
             if prio == "sysfs" {
@@ -135,49 +145,10 @@ fn resolve_detection_prio_checker_pgpolicy(
         );
         r.note("prio", why.clone());
         r.note("prio_args", why);
+        (prio.to_string(), String::new())
     } else {
-        match r.layers.iter().position(|l| l.attrs.contains_key("prio")) {
-            Some(i) => {
-                let l = &r.layers[i];
-                let v = &l.attrs["prio"];
-                prio = v.text.clone();
-                let po = l.origin(v);
-                // Device entries: the first one with prio_args gives the
-                // args (set_prio_from_vec); other layers: the same layer.
-                let args = if l.kind == LayerKind::Device {
-                    r.layers[i..]
-                        .iter()
-                        .filter(|l| l.kind == LayerKind::Device)
-                        .find_map(|l| {
-                            l.attrs
-                                .get("prio_args")
-                                .map(|v| (v.text.clone(), l.origin(v)))
-                        })
-                } else {
-                    l.attrs
-                        .get("prio_args")
-                        .map(|v| (v.text.clone(), l.origin(v)))
-                };
-                r.note("prio", po.clone());
-                match args {
-                    Some((a, o)) => {
-                        prio_args = a;
-                        r.note("prio_args", o);
-                    }
-                    None => {
-                        prio_args = String::new();
-                        r.note("prio_args", po);
-                    }
-                }
-            }
-            None => {
-                prio = d.prio.clone();
-                prio_args = String::new();
-                r.note("prio", "built-in default".into());
-                r.note("prio_args", "built-in default".into());
-            }
-        }
-    }
+        configured_prio(r)
+    };
     if prio == "alua" && tpgs == 0 && info.is_some() {
         prio = "const".into();
         prio_args = String::new();
@@ -186,40 +157,92 @@ fn resolve_detection_prio_checker_pgpolicy(
             "emergency fallback: prio alua, but the path reports no TPGS (ALUA) support".into(),
         );
     }
+    (prio, prio_args)
+}
 
-    // path_checker
-    let path_checker = if detect_checker && scsi && tpgs != 0 {
-        if rdac {
-            r.note("path_checker", "detect_checker (RDAC array)".into());
-            "rdac".to_string()
-        } else {
-            r.note(
-                "path_checker",
-                format!("detect_checker (path reports TPGS {tpgs})"),
-            );
-            "tur".to_string()
-        }
-    } else {
-        r.get("path_checker").unwrap_or(d.path_checker.clone())
+/// The configured prio and its args. Device entries: the first one with
+/// prio_args gives the args (set_prio_from_vec); other layers: the layer
+/// that sets prio.
+fn configured_prio(r: &mut Resolver<'_>) -> (String, String) {
+    let Some(i) = r.layers.iter().position(|l| l.attrs.contains_key("prio")) else {
+        r.note("prio", "built-in default".into());
+        r.note("prio_args", "built-in default".into());
+        return (Settings::default().prio, String::new());
     };
+    let l = &r.layers[i];
+    let v = &l.attrs["prio"];
+    let prio = v.text.clone();
+    let po = l.origin(v);
+    let args = if l.kind == LayerKind::Device {
+        r.layers[i..]
+            .iter()
+            .filter(|l| l.kind == LayerKind::Device)
+            .find_map(|l| {
+                l.attrs
+                    .get("prio_args")
+                    .map(|v| (v.text.clone(), l.origin(v)))
+            })
+    } else {
+        l.attrs
+            .get("prio_args")
+            .map(|v| (v.text.clone(), l.origin(v)))
+    };
+    r.note("prio", po.clone());
+    match args {
+        Some((a, o)) => {
+            r.note("prio_args", o);
+            (prio, a)
+        }
+        None => {
+            r.note("prio_args", po);
+            (prio, String::new())
+        }
+    }
+}
 
-    // path_grouping_policy
+/// path_checker: detect_checker for ALUA paths (rdac on RDAC arrays, tur
+/// otherwise), else the configured one.
+fn resolve_checker(
+    r: &mut Resolver<'_>,
+    detect_checker: bool,
+    rdac: bool,
+    p: &PathCtx<'_>,
+) -> String {
+    if !(detect_checker && p.scsi && p.tpgs != 0) {
+        return r
+            .get("path_checker")
+            .unwrap_or(Settings::default().path_checker);
+    }
+    if rdac {
+        r.note("path_checker", "detect_checker (RDAC array)".into());
+        "rdac".to_string()
+    } else {
+        r.note(
+            "path_checker",
+            format!("detect_checker (path reports TPGS {})", p.tpgs),
+        );
+        "tur".to_string()
+    }
+}
+
+/// path_grouping_policy: detect_pgpolicy for ALUA prioritizers, else the
+/// configured one; group_by_tpg without an ALUA prio falls back to failover.
+fn resolve_pgpolicy(r: &mut Resolver<'_>, s: &Settings, prio: &str, p: &PathCtx<'_>) -> PgPolicy {
     let alua_like = prio == "alua" || prio == "sysfs";
-    let mut pgp = if detect_pgpolicy && alua_like && info.is_some() {
-        let p = if detect_pgpolicy_use_tpg {
-            PgPolicy::GroupByTpg
-        } else {
-            PgPolicy::GroupByPrio
-        };
+    let mut pgp = if s.detect_pgpolicy && alua_like && p.info.is_some() {
         r.note(
             "path_grouping_policy",
             format!("detect_pgpolicy (prio {prio})"),
         );
-        p
+        if s.detect_pgpolicy_use_tpg {
+            PgPolicy::GroupByTpg
+        } else {
+            PgPolicy::GroupByPrio
+        }
     } else {
         r.get("path_grouping_policy")
             .and_then(|t| t.parse().ok())
-            .unwrap_or(d.path_grouping_policy)
+            .unwrap_or(Settings::default().path_grouping_policy)
     };
     if pgp == PgPolicy::GroupByTpg && !alua_like {
         pgp = PgPolicy::Failover;
@@ -228,14 +251,7 @@ fn resolve_detection_prio_checker_pgpolicy(
             "emergency fallback: group_by_tpg needs prio alua or sysfs".into(),
         );
     }
-    s.detect_prio = detect_prio;
-    s.detect_checker = detect_checker;
-    s.detect_pgpolicy = detect_pgpolicy;
-    s.detect_pgpolicy_use_tpg = detect_pgpolicy_use_tpg;
-    s.prio = prio;
-    s.prio_args = prio_args;
-    s.path_checker = path_checker;
-    s.path_grouping_policy = pgp;
+    pgp
 }
 
 /// path_selector and failback.
