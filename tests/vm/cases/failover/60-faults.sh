@@ -74,7 +74,8 @@ writer_stop() { # NAME EXTRA -> RESULT line; sets ERRORS, LOSS
     out=$("$INTEG" verify "/dev/mapper/$W" "$BLOCKS" "$CASE_OUT/journal-$name" 2>"$CASE_OUT/verify-$name.err") || true
     echo "RESULT faults $name $2 $(cat "$CASE_OUT/write-$name.txt") $out" | tee -a "$CASE_OUT/results.txt"
     ERRORS=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$CASE_OUT/write-$name.txt")
-    case " $out " in *" mismatched=0 "*" unreadable=0 "*) LOSS=0 ;; *) LOSS=1 ;; esac
+    LOSS=1
+    case " $out " in *" mismatched=0 unreadable=0 "*) LOSS=0 ;; esac
 }
 
 # errors_between NAME FROM_MS TO_MS -> failed writes returned in the window
