@@ -40,6 +40,29 @@ pub(crate) fn split_invert(text: &str) -> (bool, &str) {
     }
 }
 
+/// An unsupported keyword is an error unless it holds multipath-tools'
+/// default (then it changes nothing).
+fn unsupported(kw: &str, text: &str, kloc: &Loc, diags: &mut Vec<Diagnostic>) {
+    let default = super::hwtable::BUILTIN_DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == kw)
+        .map(|(_, v)| *v);
+    if default == Some(text) {
+        return;
+    }
+    diags.push(Diagnostic::at(
+        Severity::Error,
+        kloc,
+        format!(
+            "'{kw}' is not supported by mpathd (see UNSUPPORTED KEYWORDS in \
+             mpathd.conf(5)); delete this line{}",
+            default
+                .map(|d| format!(" or set it to multipath-tools' default '{d}'"))
+                .unwrap_or_default()
+        ),
+    ));
+}
+
 /// Validate and store one attribute of an attribute section. Shared by the
 /// multipath.conf and the TOML readers.
 pub(crate) fn ingest(
@@ -105,23 +128,7 @@ pub(crate) fn ingest(
         diags.push(Diagnostic::at(sev, vloc, msg));
     }
     if keywords::support(kw) == Support::Unsupported {
-        let default = super::hwtable::BUILTIN_DEFAULTS
-            .iter()
-            .find(|(k, _)| *k == kw)
-            .map(|(_, v)| *v);
-        if default != Some(text.as_str()) {
-            diags.push(Diagnostic::at(
-                Severity::Error,
-                kloc,
-                format!(
-                    "'{kw}' is not supported by mpathd (see UNSUPPORTED KEYWORDS in \
-                     mpathd.conf(5)); delete this line{}",
-                    default
-                        .map(|d| format!(" or set it to multipath-tools' default '{d}'"))
-                        .unwrap_or_default()
-                ),
-            ));
-        }
+        unsupported(kw, &text, kloc, diags);
     }
     if let Some(prev) = attrs.get(kw) {
         let at = prev
@@ -165,33 +172,7 @@ fn value_lints(kw: &str, v: &str) -> Vec<(Severity, String)> {
              use rr_min_io_rq, and service-time/queue-length ignore both"
                 .to_string(),
         )),
-        "features" => {
-            let words: Vec<&str> = v.split_whitespace().collect();
-            match words.first().map(|w| w.parse::<usize>()) {
-                Some(Ok(n)) if n == words.len() - 1 => {}
-                Some(Ok(n)) => out.push((
-                    Severity::Warning,
-                    format!(
-                        "features \"{v}\" announces {n} word(s) but lists {}: the count \
-                         must equal the number of words after it",
-                        words.len() - 1
-                    ),
-                )),
-                _ => out.push((
-                    Severity::Warning,
-                    format!("features \"{v}\" must start with the number of words that follow, e.g. \"1 {v}\""),
-                )),
-            }
-            if words.contains(&"queue_if_no_path") {
-                out.push((
-                    Severity::Warning,
-                    "features \"queue_if_no_path\" is deprecated: use 'no_path_retry queue' \
-                     (mpathd, like multipathd, turns it into no_path_retry queue when \
-                     no_path_retry is not set, and ignores it when it is)"
-                        .to_string(),
-                ));
-            }
-        }
+        "features" => out.extend(features_lints(v)),
         "hardware_handler" => {
             let words: Vec<&str> = v.split_whitespace().collect();
             let ok = match words.first().map(|w| w.parse::<usize>()) {
@@ -235,27 +216,61 @@ fn value_lints(kw: &str, v: &str) -> Vec<(Severity, String)> {
         "prio" => {
             out.extend(crate::prio::substitute_note(v).map(|n| (Severity::Warning, n)));
         }
-        "path_selector" => {
-            let mut words = v.split_whitespace();
-            let name = words.next().unwrap_or("");
-            if !keywords::SELECTORS.contains(&name) {
-                out.push((
-                    Severity::Warning,
-                    format!(
-                        "unknown path_selector \"{v}\"; known: {}",
-                        keywords::SELECTORS.join(", ")
-                    ),
-                ));
-            } else if words.next().is_none() {
-                out.push((
-                    Severity::Warning,
-                    format!("path_selector \"{v}\" lacks its argument count: write \"{name} 0\""),
-                ));
-            }
-        }
+        "path_selector" => out.extend(selector_lint(v)),
         _ => {}
     }
     out
+}
+
+/// features: a word count that matches, and the deprecated
+/// queue_if_no_path.
+fn features_lints(v: &str) -> Vec<(Severity, String)> {
+    let mut out = Vec::new();
+    let words: Vec<&str> = v.split_whitespace().collect();
+    match words.first().map(|w| w.parse::<usize>()) {
+        Some(Ok(n)) if n == words.len() - 1 => {}
+        Some(Ok(n)) => out.push((
+            Severity::Warning,
+            format!(
+                "features \"{v}\" announces {n} word(s) but lists {}: the count \
+                 must equal the number of words after it",
+                words.len() - 1
+            ),
+        )),
+        _ => out.push((
+            Severity::Warning,
+            format!(
+                "features \"{v}\" must start with the number of words that follow, e.g. \"1 {v}\""
+            ),
+        )),
+    }
+    if words.contains(&"queue_if_no_path") {
+        out.push((
+            Severity::Warning,
+            "features \"queue_if_no_path\" is deprecated: use 'no_path_retry queue' \
+             (mpathd, like multipathd, turns it into no_path_retry queue when \
+             no_path_retry is not set, and ignores it when it is)"
+                .to_string(),
+        ));
+    }
+    out
+}
+
+/// path_selector: a known selector with its argument count.
+fn selector_lint(v: &str) -> Option<(Severity, String)> {
+    let mut words = v.split_whitespace();
+    let name = words.next().unwrap_or("");
+    let msg = if !keywords::SELECTORS.contains(&name) {
+        format!(
+            "unknown path_selector \"{v}\"; known: {}",
+            keywords::SELECTORS.join(", ")
+        )
+    } else if words.next().is_none() {
+        format!("path_selector \"{v}\" lacks its argument count: write \"{name} 0\"")
+    } else {
+        return None;
+    };
+    Some((Severity::Warning, msg))
 }
 
 /// Sections where `kw` is valid, for "belongs in" hints.
