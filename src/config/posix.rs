@@ -42,29 +42,7 @@ pub fn translate(p: &str) -> Result<String, String> {
                 continue;
             }
             '\\' => {
-                let Some(&n) = chars.get(i + 1) else {
-                    return Err(format!(
-                        "regular expression \"{p}\" ends with a lone backslash"
-                    ));
-                };
-                if n.is_ascii_digit() {
-                    return Err(format!(
-                        "back-references (\\{n}) are not supported in \"{p}\""
-                    ));
-                }
-                if n.is_ascii_alphanumeric() && !matches!(n, 'w' | 'W' | 's' | 'S' | 'b' | 'B') {
-                    // glibc treats an unknown escaped letter as the letter.
-                    out.push(n);
-                } else if n == '<' || n == '>' {
-                    out.push_str(r"\b");
-                } else if n.is_ascii_alphanumeric() {
-                    // \w \W \s \S \b \B: GNU extensions regex knows too.
-                    out.push('\\');
-                    out.push(n);
-                } else {
-                    // An escaped punctuation or other character is itself.
-                    out.push_str(&regex::escape(&n.to_string()));
-                }
+                escape(p, chars.get(i + 1).copied(), &mut out)?;
                 i += 2;
                 have_atom = true;
                 continue;
@@ -92,17 +70,7 @@ pub fn translate(p: &str) -> Result<String, String> {
             }
             '{' => {
                 // An interval only when it looks like one; else a literal.
-                let rest: String = chars[i..].iter().collect();
-                let is_interval = rest
-                    .find('}')
-                    .map(|end| {
-                        let inner = &rest[1..end];
-                        !inner.is_empty()
-                            && inner.chars().all(|c| c.is_ascii_digit() || c == ',')
-                            && inner.chars().next().is_some_and(|c| c.is_ascii_digit())
-                    })
-                    .unwrap_or(false);
-                if is_interval && have_atom {
+                if have_atom && starts_interval(&chars[i..]) {
                     out.push('{');
                     in_interval = true;
                 } else {
@@ -127,6 +95,44 @@ pub fn translate(p: &str) -> Result<String, String> {
         i += 1;
     }
     Ok(out)
+}
+
+/// The translation of `\n` (n the escaped character, None at the end).
+fn escape(p: &str, n: Option<char>, out: &mut String) -> Result<(), String> {
+    let Some(n) = n else {
+        return Err(format!(
+            "regular expression \"{p}\" ends with a lone backslash"
+        ));
+    };
+    if n.is_ascii_digit() {
+        return Err(format!(
+            "back-references (\\{n}) are not supported in \"{p}\""
+        ));
+    }
+    if n.is_ascii_alphanumeric() && !matches!(n, 'w' | 'W' | 's' | 'S' | 'b' | 'B') {
+        // glibc treats an unknown escaped letter as the letter.
+        out.push(n);
+    } else if n == '<' || n == '>' {
+        out.push_str(r"\b");
+    } else if n.is_ascii_alphanumeric() {
+        // \w \W \s \S \b \B: GNU extensions regex knows too.
+        out.push('\\');
+        out.push(n);
+    } else {
+        // An escaped punctuation or other character is itself.
+        out.push_str(&regex::escape(&n.to_string()));
+    }
+    Ok(())
+}
+
+/// Whether `rest` (from a `{`) is an interval `{m}`, `{m,}` or `{m,n}`.
+fn starts_interval(rest: &[char]) -> bool {
+    let Some(end) = rest.iter().position(|&c| c == '}') else {
+        return false;
+    };
+    let inner = &rest[1..end];
+    inner.first().is_some_and(|c| c.is_ascii_digit())
+        && inner.iter().all(|c| c.is_ascii_digit() || *c == ',')
 }
 
 /// Translate a bracket expression starting at `chars[start] == '['`.
