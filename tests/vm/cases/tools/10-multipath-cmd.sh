@@ -123,8 +123,9 @@ else
 fi
 assert_eq "$t_theirs" "$(dmsetup table "${wwids[1]}")" "table of a map our multipath created"
 
-# -u as udev's rules run it: the path's udev properties in the
-# environment (multipath-tools reads the device from there), ACTION=add.
+# -u and -U as udev's rules run them: the device's udev properties in the
+# environment, with ACTION and SEQNUM as an event has them (libudev reads
+# the device of -U from there and refuses an environment without them).
 udev_env() { # DEV CMD...
     local d=$1
     shift
@@ -132,6 +133,7 @@ udev_env() { # DEV CMD...
         set -a
         eval "$(udevadm info -q property -x "/dev/$d")"
         ACTION=add
+        SEQNUM=1
         exec "$@"
     )
 }
