@@ -659,112 +659,141 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
     build(&kws).ok_or(ParseError::MissingArgument)
 }
 
-fn build(kws: &[(Kw, Option<String>)]) -> Option<Command> {
-    use Command as C;
-    use Kw::*;
-    let param = |code: Kw| -> String {
-        kws.iter()
+/// The keywords of one request and their parameters.
+struct Params<'a>(&'a [(Kw, Option<String>)]);
+
+impl Params<'_> {
+    fn param(&self, code: Kw) -> String {
+        self.0
+            .iter()
             .find(|(k, _)| *k == code)
             .and_then(|(_, p)| p.clone())
             .unwrap_or_default()
-    };
-    let map = || convert_dev(&param(Map), false);
-    let path = || convert_dev(&param(Path), true);
+    }
+    fn map(&self) -> String {
+        convert_dev(&self.param(Kw::Map), false)
+    }
+    fn path(&self) -> String {
+        convert_dev(&self.param(Kw::Path), true)
+    }
+}
+
+fn build(kws: &[(Kw, Option<String>)]) -> Option<Command> {
     let codes: Vec<Kw> = kws.iter().map(|(k, _)| *k).collect();
-    Some(match codes.as_slice() {
-        [List, Paths] => C::ShowPaths,
-        [List, Paths, Reasons] => C::ShowPathsReasons,
-        [List, Paths, Format] => C::ShowPathsFormat {
-            format: param(Format),
+    let p = Params(kws);
+    match codes.as_slice() {
+        [Kw::List, rest @ ..] => build_query(rest, &p),
+        _ => build_action(&codes, &p),
+    }
+}
+
+/// `show`/`list` commands, by the keywords after `list`.
+fn build_query(codes: &[Kw], p: &Params<'_>) -> Option<Command> {
+    use Command as C;
+    use Kw::*;
+    Some(match codes {
+        [Paths] => C::ShowPaths,
+        [Paths, Reasons] => C::ShowPathsReasons,
+        [Paths, Format] => C::ShowPathsFormat {
+            format: p.param(Format),
             raw: false,
         },
-        [List, Paths, Raw, Format] => C::ShowPathsFormat {
-            format: param(Format),
+        [Paths, Raw, Format] => C::ShowPathsFormat {
+            format: p.param(Format),
             raw: true,
         },
-        [List, Path] => C::ShowPath { path: path() },
-        [List, Maps] => C::ShowMaps,
-        [List, Status] => C::ShowStatus,
-        [List, Daemon] => C::ShowDaemon,
-        [List, Maps, Status] => C::ShowMapsStatus,
-        [List, Maps, Stats] => C::ShowMapsStats,
-        [List, Maps, Format] => C::ShowMapsFormat {
-            format: param(Format),
+        [Path] => C::ShowPath { path: p.path() },
+        [Maps] => C::ShowMaps,
+        [Status] => C::ShowStatus,
+        [Daemon] => C::ShowDaemon,
+        [Maps, Status] => C::ShowMapsStatus,
+        [Maps, Stats] => C::ShowMapsStats,
+        [Maps, Format] => C::ShowMapsFormat {
+            format: p.param(Format),
             raw: false,
         },
-        [List, Maps, Raw, Format] => C::ShowMapsFormat {
-            format: param(Format),
+        [Maps, Raw, Format] => C::ShowMapsFormat {
+            format: p.param(Format),
             raw: true,
         },
-        [List, Maps, Topology] | [List, Topology] => C::ShowTopology,
-        [List, Maps, Json] => C::ShowMapsJson,
-        [List, Map, Topology] => C::ShowMapTopology { map: map() },
-        [List, Map, Format] => C::ShowMapFormat {
-            map: map(),
-            format: param(Format),
+        [Maps, Topology] | [Topology] => C::ShowTopology,
+        [Maps, Json] => C::ShowMapsJson,
+        [Map, Topology] => C::ShowMapTopology { map: p.map() },
+        [Map, Format] => C::ShowMapFormat {
+            map: p.map(),
+            format: p.param(Format),
             raw: false,
         },
-        [List, Map, Raw, Format] => C::ShowMapFormat {
-            map: map(),
-            format: param(Format),
+        [Map, Raw, Format] => C::ShowMapFormat {
+            map: p.map(),
+            format: p.param(Format),
             raw: true,
         },
-        [List, Map, Json] => C::ShowMapJson { map: map() },
-        [List, Config, Local] => C::ShowConfigLocal,
-        [List, Config] => C::ShowConfig,
-        [List, Blacklist] => C::ShowBlacklist,
-        [List, Devices] => C::ShowDevices,
-        [List, Metrics] => C::ShowMetrics,
-        [List, Redundancy] => C::ShowRedundancy { json: false },
-        [List, Redundancy, Json] => C::ShowRedundancy { json: true },
-        [List, Wildcards] => C::ShowWildcards,
+        [Map, Json] => C::ShowMapJson { map: p.map() },
+        [Config, Local] => C::ShowConfigLocal,
+        [Config] => C::ShowConfig,
+        [Blacklist] => C::ShowBlacklist,
+        [Devices] => C::ShowDevices,
+        [Metrics] => C::ShowMetrics,
+        [Redundancy] => C::ShowRedundancy { json: false },
+        [Redundancy, Json] => C::ShowRedundancy { json: true },
+        [Wildcards] => C::ShowWildcards,
+        _ => return None,
+    })
+}
+
+/// Commands that act on maps and paths, and the daemon's own.
+fn build_action(codes: &[Kw], p: &Params<'_>) -> Option<Command> {
+    use Command as C;
+    use Kw::*;
+    Some(match codes {
         [Reset, Maps, Stats] => C::ResetMapsStats,
-        [Reset, Map, Stats] => C::ResetMapStats { map: map() },
-        [Add, Path] => C::AddPath { path: path() },
-        [Del, Path] => C::DelPath { path: path() },
-        [Add, Map] => C::AddMap { map: map() },
-        [Del, Map] => C::DelMap { map: map() },
+        [Reset, Map, Stats] => C::ResetMapStats { map: p.map() },
+        [Add, Path] => C::AddPath { path: p.path() },
+        [Del, Path] => C::DelPath { path: p.path() },
+        [Add, Map] => C::AddMap { map: p.map() },
+        [Del, Map] => C::DelMap { map: p.map() },
         [Del, Maps] => C::DelMaps,
         [Switch, Map, Group] => C::SwitchGroup {
-            map: map(),
-            group: atoi(&param(Group)),
+            map: p.map(),
+            group: atoi(&p.param(Group)),
         },
         [Reconfigure] => C::Reconfigure,
         [Reconfigure, All] => C::ReconfigureAll,
-        [Suspend, Map] => C::SuspendMap { map: map() },
-        [Resume, Map] => C::ResumeMap { map: map() },
-        [Resize, Map] => C::ResizeMap { map: map() },
-        [Reload, Map] => C::ReloadMap { map: map() },
-        [Reset, Map] => C::ResetMap { map: map() },
-        [Reinstate, Path] => C::ReinstatePath { path: path() },
-        [Fail, Path] => C::FailPath { path: path() },
-        [DisableQ, Map] => C::DisableQueueingMap { map: map() },
-        [RestoreQ, Map] => C::RestoreQueueingMap { map: map() },
+        [Suspend, Map] => C::SuspendMap { map: p.map() },
+        [Resume, Map] => C::ResumeMap { map: p.map() },
+        [Resize, Map] => C::ResizeMap { map: p.map() },
+        [Reload, Map] => C::ReloadMap { map: p.map() },
+        [Reset, Map] => C::ResetMap { map: p.map() },
+        [Reinstate, Path] => C::ReinstatePath { path: p.path() },
+        [Fail, Path] => C::FailPath { path: p.path() },
+        [DisableQ, Map] => C::DisableQueueingMap { map: p.map() },
+        [RestoreQ, Map] => C::RestoreQueueingMap { map: p.map() },
         [DisableQ, Maps] => C::DisableQueueingMaps,
         [RestoreQ, Maps] => C::RestoreQueueingMaps,
         [Quit] => C::Quit,
         [Shutdown] => C::Shutdown,
-        [GetPrStatus, Map] => C::GetPrStatus { map: map() },
-        [SetPrStatus, Map] => C::SetPrStatus { map: map() },
+        [GetPrStatus, Map] => C::GetPrStatus { map: p.map() },
+        [SetPrStatus, Map] => C::SetPrStatus { map: p.map() },
         [SetPrStatus, Map, PathList] => C::SetPrStatusPathList {
-            map: map(),
-            pathlist: param(PathList),
+            map: p.map(),
+            pathlist: p.param(PathList),
         },
-        [UnsetPrStatus, Map] => C::UnsetPrStatus { map: map() },
+        [UnsetPrStatus, Map] => C::UnsetPrStatus { map: p.map() },
         [ForceQ, Daemon] => C::ForceQueueingDaemon,
         [RestoreQ, Daemon] => C::RestoreQueueingDaemon,
-        [GetPrKey, Map] => C::GetPrKey { map: map() },
+        [GetPrKey, Map] => C::GetPrKey { map: p.map() },
         [SetPrKey, Map, Key] => C::SetPrKey {
-            map: map(),
-            key: param(Key),
+            map: p.map(),
+            key: p.param(Key),
         },
-        [UnsetPrKey, Map] => C::UnsetPrKey { map: map() },
-        [SetMarginal, Path] => C::SetMarginalPath { path: path() },
-        [UnsetMarginal, Path] => C::UnsetMarginalPath { path: path() },
-        [UnsetMarginal, Map] => C::UnsetMarginalMap { map: map() },
-        [GetPrHold, Map] => C::GetPrHold { map: map() },
-        [SetPrHold, Map] => C::SetPrHold { map: map() },
-        [UnsetPrHold, Map] => C::UnsetPrHold { map: map() },
+        [UnsetPrKey, Map] => C::UnsetPrKey { map: p.map() },
+        [SetMarginal, Path] => C::SetMarginalPath { path: p.path() },
+        [UnsetMarginal, Path] => C::UnsetMarginalPath { path: p.path() },
+        [UnsetMarginal, Map] => C::UnsetMarginalMap { map: p.map() },
+        [GetPrHold, Map] => C::GetPrHold { map: p.map() },
+        [SetPrHold, Map] => C::SetPrHold { map: p.map() },
+        [UnsetPrHold, Map] => C::UnsetPrHold { map: p.map() },
         _ => return None,
     })
 }
