@@ -146,6 +146,53 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// `devices[i]`: its attributes, and a warning when it lacks what
+    /// makes it match one array.
+    fn device(&mut self, i: usize, d: &Table) -> Entry {
+        let loc = self.loc_of("vendor");
+        let mut e = Entry::at(loc.clone());
+        self.attrs(
+            d,
+            SectionKind::Device,
+            &mut e.attrs,
+            &format!("devices[{i}]"),
+        );
+        if !e.attrs.contains_key("vendor") {
+            self.diags.push(Diagnostic::at(
+                Severity::Error,
+                &loc,
+                format!("devices[{i}] has no vendor: it would match every device"),
+            ));
+        } else if !e.attrs.contains_key("product") {
+            self.diags.push(Diagnostic::at(
+                Severity::Warning,
+                &loc,
+                format!("devices[{i}] has no product: it applies to every product of the vendor"),
+            ));
+        }
+        e
+    }
+
+    /// `multipaths[i]`: its attributes; without a wwid it never matches.
+    fn multipath(&mut self, i: usize, m: &Table) -> Entry {
+        let loc = self.loc_of("wwid");
+        let mut e = Entry::at(loc.clone());
+        self.attrs(
+            m,
+            SectionKind::Multipath,
+            &mut e.attrs,
+            &format!("multipaths[{i}]"),
+        );
+        if !e.attrs.contains_key("wwid") {
+            self.diags.push(Diagnostic::at(
+                Severity::Warning,
+                &loc,
+                format!("multipaths[{i}] has no wwid: it never matches"),
+            ));
+        }
+        e
+    }
+
     fn loc_of(&mut self, key: &str) -> Loc {
         let at = find_key(self.text, key, self.cursor);
         if at != self.cursor || self.text.get(at..).is_some_and(|t| t.starts_with(key)) {
@@ -210,22 +257,7 @@ pub(crate) fn parse_toml_into(
     let parsed: TomlConfig = match toml::from_str(text) {
         Ok(p) => p,
         Err(e) => {
-            let (line, col) = e
-                .span()
-                .map(|s| {
-                    let start = s.start.min(text.len());
-                    let before = text.get(..start).unwrap_or("");
-                    let line_start = before.rfind('\n').map(|p| p + 1).unwrap_or(0);
-                    let col = before.get(line_start..).unwrap_or("").chars().count() as u32 + 1;
-                    (line_of(text, start), col)
-                })
-                .unwrap_or((0, 0));
-            let msg = e.message().to_string();
-            diags.push(Diagnostic::at(
-                Severity::Error,
-                &Loc::new(&file, line, col),
-                msg,
-            ));
+            diags.push(syntax_error(&e, text, &file));
             return;
         }
     };
@@ -248,28 +280,7 @@ pub(crate) fn parse_toml_into(
         "blacklist_exceptions",
     );
     for (i, d) in parsed.devices.iter().enumerate() {
-        let loc = cx.loc_of("vendor");
-        let mut e = Entry::at(loc.clone());
-        cx.attrs(
-            d,
-            SectionKind::Device,
-            &mut e.attrs,
-            &format!("devices[{i}]"),
-        );
-        if !e.attrs.contains_key("vendor") {
-            cx.diags.push(Diagnostic::at(
-                Severity::Error,
-                &loc,
-                format!("devices[{i}] has no vendor: it would match every device"),
-            ));
-        } else if !e.attrs.contains_key("product") {
-            cx.diags.push(Diagnostic::at(
-                Severity::Warning,
-                &loc,
-                format!("devices[{i}] has no product: it applies to every product of the vendor"),
-            ));
-        }
-        cfg.devices.push(e);
+        cfg.devices.push(cx.device(i, d));
     }
     if let Some(o) = &parsed.overrides {
         cfg.has_overrides = true;
@@ -292,24 +303,28 @@ pub(crate) fn parse_toml_into(
         }
     }
     for (i, m) in parsed.multipaths.iter().enumerate() {
-        let loc = cx.loc_of("wwid");
-        let mut e = Entry::at(loc.clone());
-        cx.attrs(
-            m,
-            SectionKind::Multipath,
-            &mut e.attrs,
-            &format!("multipaths[{i}]"),
-        );
-        if !e.attrs.contains_key("wwid") {
-            cx.diags.push(Diagnostic::at(
-                Severity::Warning,
-                &loc,
-                format!("multipaths[{i}] has no wwid: it never matches"),
-            ));
-        }
-        cfg.multipaths.push(e);
+        cfg.multipaths.push(cx.multipath(i, m));
     }
     cfg.refresh();
+}
+
+/// A TOML syntax error at its line and column.
+fn syntax_error(e: &toml::de::Error, text: &str, file: &Arc<str>) -> Diagnostic {
+    let (line, col) = e
+        .span()
+        .map(|s| {
+            let start = s.start.min(text.len());
+            let before = text.get(..start).unwrap_or("");
+            let line_start = before.rfind('\n').map(|p| p + 1).unwrap_or(0);
+            let col = before.get(line_start..).unwrap_or("").chars().count() as u32 + 1;
+            (line_of(text, start), col)
+        })
+        .unwrap_or((0, 0));
+    Diagnostic::at(
+        Severity::Error,
+        &Loc::new(file, line, col),
+        e.message().to_string(),
+    )
 }
 
 fn to_value(kw: &str, text: &str) -> toml::Value {
