@@ -505,15 +505,7 @@ impl Daemon {
             if let Some(f) = &self.on_tick {
                 f();
             }
-            // Wake exactly when the next check is due, not at the next
-            // tick: a failed path is reinstated within its interval.
-            let next_check = match self.engine.next_check_due_ms() {
-                Some(due) => {
-                    let at = self.start + std::time::Duration::from_millis(due);
-                    tokio::time::Instant::from_std(at.max(Instant::now()))
-                }
-                None => tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
-            };
+            let next_check = self.next_check_at();
             let backlog = !(inputs.paths.is_empty()
                 && inputs.dm_events.is_empty()
                 && self.probe_rx.is_empty()
@@ -524,31 +516,14 @@ impl Daemon {
                 _ = tokio::time::sleep_until(next_check) => self.drive(Vec::new()),
                 _ = sleep_until_opt(publish_at), if publish_at.is_some() => self.publish(),
                 batch = inputs.paths.recv() => match batch {
-                    Some(events) => {
-                        self.seen_coldplug = true;
-                        for ev in &events {
-                            if let Event::PathRemoved(dev) = ev {
-                                self.exec.prober.forget(dev);
-                            }
-                        }
-                        self.drive(events);
-                    }
+                    Some(events) => self.on_paths(events),
                     None => {
                         warn!("discovery stopped");
                         // Keep serving: maps and checkers still work.
                         inputs.paths = mpsc::channel(1).1;
                     }
                 },
-                Some(first) = self.probe_rx.recv() => {
-                    let mut events = vec![first];
-                    while let Ok(more) = self.probe_rx.try_recv() {
-                        events.push(more);
-                    }
-                    for ms in events.iter().filter_map(|r| r.check_ms) {
-                        self.check_latency.record(ms);
-                    }
-                    self.drive(events.into_iter().map(Event::Probed).collect());
-                }
+                Some(first) = self.probe_rx.recv() => self.on_probed(first),
                 Some(first) = self.applied_rx.recv() => {
                     let mut events = first;
                     while let Ok(more) = self.applied_rx.try_recv() {
@@ -556,20 +531,7 @@ impl Daemon {
                     }
                     self.drive(events);
                 }
-                Some(names) = inputs.dm_events.recv() => {
-                    let mut events = Vec::new();
-                    for n in names {
-                        match self.exec.kernel.status(&n) {
-                            Ok(live) => events.push(Event::dm_status(&n, live)),
-                            // A map being created: its load reports in.
-                            Err(e @ crate::Error::NoActiveTable(_)) => {
-                                debug!(map = %n, error = %e, "status after dm event")
-                            }
-                            Err(e) => warn!(map = %n, error = %e, "status after dm event"),
-                        }
-                    }
-                    self.drive(events);
-                }
+                Some(names) = inputs.dm_events.recv() => self.on_dm_events(names),
                 Some((req, reply)) = inputs.requests.recv() => {
                     let shutdown = matches!(req, Request::Shutdown);
                     let r = self.handle_request(req);
@@ -586,14 +548,69 @@ impl Daemon {
                 }
             }
         }
+        self.stop();
+    }
+
+    /// When the next check falls due: the loop wakes exactly then, not at
+    /// the next tick, so a failed path is reinstated within its interval.
+    fn next_check_at(&self) -> tokio::time::Instant {
+        match self.engine.next_check_due_ms() {
+            Some(due) => {
+                let at = self.start + std::time::Duration::from_millis(due);
+                tokio::time::Instant::from_std(at.max(Instant::now()))
+            }
+            None => tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
+        }
+    }
+
+    fn on_paths(&mut self, events: Vec<Event>) {
+        self.seen_coldplug = true;
+        for ev in &events {
+            if let Event::PathRemoved(dev) = ev {
+                self.exec.prober.forget(dev);
+            }
+        }
+        self.drive(events);
+    }
+
+    /// Probe results arrive one by one: take all that are waiting.
+    fn on_probed(&mut self, first: ProbeResult) {
+        let mut events = vec![first];
+        while let Ok(more) = self.probe_rx.try_recv() {
+            events.push(more);
+        }
+        for ms in events.iter().filter_map(|r| r.check_ms) {
+            self.check_latency.record(ms);
+        }
+        self.drive(events.into_iter().map(Event::Probed).collect());
+    }
+
+    /// dm events name maps: read each one's status for the engine.
+    fn on_dm_events(&mut self, names: Vec<String>) {
+        let mut events = Vec::new();
+        for n in names {
+            match self.exec.kernel.status(&n) {
+                Ok(live) => events.push(Event::dm_status(&n, live)),
+                // A map being created: its load reports in.
+                Err(e @ crate::Error::NoActiveTable(_)) => {
+                    debug!(map = %n, error = %e, "status after dm event")
+                }
+                Err(e) => warn!(map = %n, error = %e, "status after dm event"),
+            }
+        }
+        self.drive(events);
+    }
+
+    /// Leaving the loop: maps stay; with queue_without_daemon no, queueing
+    /// is switched off first, since without a daemon nobody would ever
+    /// reinstate a path and queued I/O would hang forever.
+    fn stop(&mut self) {
         info!("shutting down; maps stay in place");
         let keep_queueing = self
             .queue_without_daemon
             .unwrap_or(self.config.policy.defaults().queue_without_daemon);
         if !keep_queueing {
-            // queue_without_daemon no: without a daemon nobody would ever
-            // reinstate a path, so queued I/O must not hang forever.
-            let mut actions: Vec<Action> = self
+            let actions: Vec<Action> = self
                 .engine
                 .queueing_maps()
                 .into_iter()
@@ -608,10 +625,7 @@ impl Daemon {
                     "queue_without_daemon no: queueing switched off"
                 );
             }
-            let follow = self
-                .exec
-                .apply(std::mem::take(&mut actions), &self.probe_tx);
-            drop(follow);
+            drop(self.exec.apply(actions, &self.probe_tx));
         }
         let mut snap = (**self.snapshot_tx.borrow()).clone();
         snap.state = "shutdown".into();
