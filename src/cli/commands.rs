@@ -51,121 +51,125 @@ fn write_out(output: Option<&Path>, text: &str) -> ExitCode {
 pub fn run_config_cmd(cli: &Cli, cmd: &ConfigCmd) -> ExitCode {
     let paths = cli.config_paths();
     match cmd {
-        ConfigCmd::Check { file } => {
-            let p = match file {
-                // A single file: no drop-ins (an empty dir that cannot exist).
-                Some(f) => ConfigPaths {
-                    main: f.clone(),
-                    conf_dir: PathBuf::from("/nonexistent/mpathd-check"),
-                },
-                None => paths,
-            };
-            let diags = Config::check(&p);
-            let errors = print_diags(&diags);
-            if errors {
-                ExitCode::FAILURE
+        ConfigCmd::Check { file } => check_config(file.as_ref(), paths),
+        ConfigCmd::Show { toml } => with_config(&paths, |cfg| {
+            if *toml {
+                print!("{}", cfg.to_toml_string());
             } else {
-                println!(
-                    "{}: configuration OK ({} warning(s))",
-                    p.main.display(),
-                    diags.len()
-                );
-                ExitCode::SUCCESS
+                print!("{}", cfg.show_config());
             }
-        }
-        ConfigCmd::Show { toml } => match Config::load(&paths) {
-            Ok((cfg, diags)) => {
-                print_diags(&diags);
-                if *toml {
-                    print!("{}", cfg.to_toml_string());
-                } else {
-                    print!("{}", cfg.show_config());
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }),
         ConfigCmd::Explain {
             vendor,
             product,
             revision,
             wwid,
-        } => match Config::load(&paths) {
-            Ok((cfg, diags)) => {
-                print_diags(&diags);
-                print!(
-                    "{}",
-                    cfg.explain(vendor, product, revision, wwid.as_deref())
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
+        } => with_config(&paths, |cfg| {
+            print!(
+                "{}",
+                cfg.explain(vendor, product, revision, wwid.as_deref())
+            );
+        }),
+        ConfigCmd::Convert { input, output } => convert_config(input, output.as_deref()),
+        ConfigCmd::ClaimPath { dev } => claim_path(cli, &paths, dev),
+    }
+}
+
+/// `config check [FILE]`: a single file is checked without drop-ins.
+fn check_config(file: Option<&PathBuf>, paths: ConfigPaths) -> ExitCode {
+    let p = match file {
+        Some(f) => ConfigPaths {
+            main: f.clone(),
+            conf_dir: PathBuf::from("/nonexistent/mpathd-check"),
         },
-        ConfigCmd::Convert { input, output } => {
-            let name = input.display().to_string();
-            let bytes = match std::fs::read(input) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("mpathd: cannot read {name}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let is_toml = input.extension().is_some_and(|e| e == "toml");
-            let parsed = if is_toml {
-                match String::from_utf8(bytes) {
-                    Ok(t) => Config::from_toml_str(&t, &name),
-                    Err(_) => {
-                        eprintln!("{name}: not UTF-8");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                Config::parse_bytes(&bytes, &name)
-            };
-            match parsed {
-                Ok((cfg, diags)) => {
-                    print_diags(&diags);
-                    let text = if is_toml {
-                        cfg.to_conf_string()
-                    } else {
-                        cfg.to_toml_string()
-                    };
-                    write_out(output.as_deref(), &text)
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+        None => paths,
+    };
+    let diags = Config::check(&p);
+    if print_diags(&diags) {
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "{}: configuration OK ({} warning(s))",
+        p.main.display(),
+        diags.len()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Loads the configuration (its warnings printed) and runs `f` on it.
+fn with_config(paths: &ConfigPaths, f: impl FnOnce(&Config)) -> ExitCode {
+    match Config::load(paths) {
+        Ok((cfg, diags)) => {
+            print_diags(&diags);
+            f(&cfg);
+            ExitCode::SUCCESS
         }
-        ConfigCmd::ClaimPath { dev } => {
-            // Warnings go nowhere: udev logs a program's stderr per event.
-            let claim = Config::load(&paths)
-                .map_err(|e| e.to_string())
-                .and_then(|(c, _)| {
-                    crate::discovery::claim::claim_device(
-                        dev,
-                        &c,
-                        &cli.wwids_file,
-                        crate::discovery::claim::ClaimRules::Daemon,
-                    )
-                });
-            match claim {
-                Ok(c) => {
-                    print!("{}", c.udev_properties());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("mpathd: claim {dev}: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `config convert IN [OUT]`: multipath.conf to TOML, or TOML (`.toml`)
+/// back to multipath.conf.
+fn convert_config(input: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let name = input.display().to_string();
+    let bytes = match std::fs::read(input) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("mpathd: cannot read {name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let is_toml = input.extension().is_some_and(|e| e == "toml");
+    let parsed = if is_toml {
+        let Ok(t) = String::from_utf8(bytes) else {
+            eprintln!("{name}: not UTF-8");
+            return ExitCode::FAILURE;
+        };
+        Config::from_toml_str(&t, &name)
+    } else {
+        Config::parse_bytes(&bytes, &name)
+    };
+    match parsed {
+        Ok((cfg, diags)) => {
+            print_diags(&diags);
+            let text = if is_toml {
+                cfg.to_conf_string()
+            } else {
+                cfg.to_toml_string()
+            };
+            write_out(output, &text)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `config claim DEV`: the udev properties that claim (or release) a path.
+fn claim_path(cli: &Cli, paths: &ConfigPaths, dev: &str) -> ExitCode {
+    // Warnings go nowhere: udev logs a program's stderr per event.
+    let claim = Config::load(paths)
+        .map_err(|e| e.to_string())
+        .and_then(|(c, _)| {
+            crate::discovery::claim::claim_device(
+                dev,
+                &c,
+                &cli.wwids_file,
+                crate::discovery::claim::ClaimRules::Daemon,
+            )
+        });
+    match claim {
+        Ok(c) => {
+            print!("{}", c.udev_properties());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mpathd: claim {dev}: {e}");
+            ExitCode::FAILURE
         }
     }
 }
