@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
+use crate::model::{DmPathState, PgState};
 
 fn d(s: &str) -> DevT {
     s.parse().unwrap_or_else(|e| panic!("{e}"))
