@@ -101,7 +101,7 @@ fn timed(n: usize, mut f: impl FnMut()) -> (f64, f64) {
 fn coldplug(e: &mut Engine, paths: u32, now: &mut u64) -> (Duration, Duration) {
     let t = Instant::now();
     let a = e.handle_batch(
-        (0..paths).map(|i| Event::PathAdded(path(i))).collect(),
+        (0..paths).map(|i| Event::path_added(path(i))).collect(),
         *now,
     );
     let coldplug = t.elapsed();
@@ -223,7 +223,7 @@ fn main() {
     let mut next = paths;
     let (hot_med, _) = timed(64, || {
         now += 10;
-        e.handle(Event::PathAdded(path(next)), now);
+        e.handle(Event::path_added(path(next)), now);
         next += 1;
     });
     let snap = Arc::new(e.snapshot());

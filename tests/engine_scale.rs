@@ -65,7 +65,7 @@ fn engine_cost_at_scale() {
     let mut evs = Vec::new();
     for lun in 0..luns {
         for host in 0..4 {
-            evs.push(Event::PathAdded(path(lun * 4 + host, lun, host)));
+            evs.push(Event::path_added(path(lun * 4 + host, lun, host)));
         }
     }
     let t = Instant::now();
@@ -119,13 +119,13 @@ fn engine_cost_at_scale() {
     for k in 0..n {
         now += 10;
         let i = luns * 4 + k;
-        e.handle(Event::PathAdded(path(i, luns + k / 4, k % 4)), now);
+        e.handle(Event::path_added(path(i, luns + k / 4, k % 4)), now);
     }
     println!("hot add: {:?} per new path", t.elapsed() / n);
     let t = Instant::now();
     for k in 0..n {
         now += 10;
-        e.handle(Event::PathChanged(path(k, k / 4, k % 4)), now);
+        e.handle(Event::path_changed(path(k, k / 4, k % 4)), now);
     }
     println!("unchanged change event: {:?} each", t.elapsed() / n);
     let t = Instant::now();

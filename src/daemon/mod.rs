@@ -19,6 +19,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
+use crate::discovery::{BatchKind, PathBatch, PathEvent};
 use crate::model::{ChkState, DaemonSnapshot, PathInfo};
 use crate::policy::{Action, Engine, Event, MapCommand, Policy};
 pub use crate::policy::{ProbeRequest, ProbeResult};
@@ -196,7 +197,7 @@ pub type Reply = Result<(), crate::CommandError>;
 /// Inputs of the run loop.
 pub struct Inputs {
     /// Coalesced batches of path events from discovery.
-    pub paths: mpsc::Receiver<Vec<Event>>,
+    pub paths: mpsc::Receiver<PathBatch>,
     /// Names of maps whose dm event counter moved.
     pub dm_events: mpsc::Receiver<Vec<String>>,
     pub requests: mpsc::Receiver<(Request, oneshot::Sender<Reply>)>,
@@ -432,7 +433,7 @@ impl Daemon {
                 let mut events = Vec::new();
                 for dev in self.engine.map_members(&n) {
                     let info = reader(&dev).map_err(CommandError::Failed)?;
-                    events.push(Event::PathChanged(info));
+                    events.push(Event::path_changed(info));
                 }
                 self.drive(events);
                 // The reply must find its effect in the next query.
@@ -446,7 +447,7 @@ impl Daemon {
                     return Err(CommandError::Invalid(format!("blacklisted by {by}")));
                 }
                 let info = self.path_reader()?(&dev).map_err(CommandError::Failed)?;
-                self.drive(vec![Event::PathAdded(info)]);
+                self.drive(vec![Event::path_added(info)]);
                 self.publish();
                 Ok(())
             }
@@ -516,7 +517,7 @@ impl Daemon {
                 _ = tokio::time::sleep_until(next_check) => self.drive(Vec::new()),
                 _ = sleep_until_opt(publish_at), if publish_at.is_some() => self.publish(),
                 batch = inputs.paths.recv() => match batch {
-                    Some(events) => self.on_paths(events),
+                    Some(batch) => self.on_paths(batch),
                     None => {
                         warn!("discovery stopped");
                         // Keep serving: maps and checkers still work.
@@ -563,14 +564,14 @@ impl Daemon {
         }
     }
 
-    fn on_paths(&mut self, events: Vec<Event>) {
-        self.seen_coldplug = true;
-        for ev in &events {
-            if let Event::PathRemoved(dev) = ev {
+    fn on_paths(&mut self, batch: PathBatch) {
+        self.seen_coldplug |= batch.kind == BatchKind::Coldplug;
+        for ev in &batch.events {
+            if let PathEvent::Remove(dev) = ev {
                 self.exec.prober.forget(dev);
             }
         }
-        self.drive(events);
+        self.drive(vec![Event::Paths(batch)]);
     }
 
     /// Probe results arrive one by one: take all that are waiting.

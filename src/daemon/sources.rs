@@ -6,9 +6,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use super::Request;
-use crate::discovery::{PathEvent, PathSource, UdevPathSource};
+use crate::discovery::{PathBatch, PathSource, UdevPathSource};
 use crate::ipc::{self, reply, Command};
-use crate::policy::{Event, MapCommand};
+use crate::policy::MapCommand;
 use crate::{Error, Result};
 
 use super::systemd::notify;
@@ -185,25 +185,7 @@ pub(super) fn dm_events() -> mpsc::Receiver<Vec<String>> {
     rx
 }
 
-/// udev: discovery's coalesced batches as engine events.
-pub(super) fn udev_paths(source: &UdevPathSource) -> Result<mpsc::Receiver<Vec<Event>>> {
-    let (tx, rx) = mpsc::channel::<Vec<Event>>(64);
-    let mut batches = source.start()?;
-    tokio::spawn(async move {
-        while let Some(batch) = batches.recv().await {
-            let events: Vec<Event> = batch
-                .events
-                .into_iter()
-                .map(|e| match e {
-                    PathEvent::Add(i) => Event::PathAdded(i),
-                    PathEvent::Change(i) => Event::PathChanged(i),
-                    PathEvent::Remove(d) => Event::PathRemoved(d),
-                })
-                .collect();
-            if tx.send(events).await.is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
+/// udev: discovery's coalesced batches, the coldplug first.
+pub(super) fn udev_paths(source: &UdevPathSource) -> Result<mpsc::Receiver<PathBatch>> {
+    source.start()
 }

@@ -231,10 +231,14 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
         shutdown: stop_rx,
     }));
     paths_tx
-        .send(vec![
-            Event::PathAdded(path("sdb", 16)),
-            Event::PathAdded(path("sdc", 32)),
-        ])
+        .send(PathBatch {
+            kind: BatchKind::Coldplug,
+            events: vec![
+                PathEvent::Add(path("sdb", 16)),
+                PathEvent::Add(path("sdc", 32)),
+            ],
+            notes: Default::default(),
+        })
         .await
         .map_err(|_| "send")
         .ok();
@@ -324,7 +328,9 @@ async fn a_storm_of_events_ends_with_its_last_state_published() {
         let mut p = path(&format!("sd{}", (b'a' + (i % 26) as u8) as char), i);
         p.dev = format!("{}{}", p.dev, i / 26);
         p.wwid = Some(format!("360{:02}", i / 4));
-        paths_tx.send(vec![Event::PathAdded(p)]).await.ok();
+        let mut batch = PathBatch::new(BatchKind::Uevents);
+        batch.events.push(PathEvent::Add(p));
+        paths_tx.send(batch).await.ok();
     }
     // Whatever was held back goes out within the publish gap.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;

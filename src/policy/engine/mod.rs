@@ -15,6 +15,7 @@ use crate::model::{
 };
 
 use crate::discovery::filter::{decide, Candidate, Decision, WwidsKnown};
+use crate::discovery::{BatchKind, PathBatch, PathEvent};
 use crate::model::PathFilter;
 
 use super::grouping::{group_paths, GroupInput, PathGroup};
@@ -159,6 +160,9 @@ pub struct Engine {
     wwids: BTreeSet<String>,
     /// Identity conflicts already logged (once each).
     logged_conflicts: BTreeSet<String>,
+    /// Why discovery found no identity for a path, by path: the reason
+    /// `show paths reasons` gives.
+    identity_errors: HashMap<String, String>,
     /// The engine's clock origin, for discovery's decision (Instant-based).
     epoch: Instant,
     /// `now_ms` is real time since `epoch` (see `use_real_clock`).
@@ -243,6 +247,7 @@ impl Engine {
             held: BTreeSet::new(),
             wwids: BTreeSet::new(),
             logged_conflicts: BTreeSet::new(),
+            identity_errors: HashMap::new(),
             epoch: Instant::now(),
             real_clock: false,
             bindings: BTreeMap::new(),
@@ -344,23 +349,8 @@ impl Engine {
 
     fn apply(&mut self, ev: Event) -> Vec<Action> {
         match ev {
-            Event::PathAdded(info) | Event::PathChanged(info) => {
-                self.update_path_info(info);
-                Vec::new()
-            }
-            Event::PathRemoved(dev) => {
-                if let Some(p) = self.paths.remove(&dev) {
-                    info!(path = %dev, "path removed");
-                    self.reindex(&dev, p.info.wwid.as_deref(), None);
-                    if let Some(w) = &p.info.wwid {
-                        self.paths_changed(w);
-                    }
-                    self.changed = true;
-                }
-                self.dirty_paths.remove(&dev);
-                for m in self.maps.values_mut() {
-                    m.members.retain(|d| d != &dev);
-                }
+            Event::Paths(batch) => {
+                self.apply_paths(batch);
                 Vec::new()
             }
             Event::Probed(r) => {

@@ -71,6 +71,42 @@ impl Engine {
         }
     }
 
+    /// A batch from discovery, in order; each path's identity note kept
+    /// (or cleared) with it.
+    pub(super) fn apply_paths(&mut self, mut batch: PathBatch) {
+        for ev in batch.events {
+            let dev = ev.dev().to_string();
+            let note = batch.notes.remove(&dev).and_then(|n| n.identity_error);
+            let reason_changed = match note.filter(|_| !matches!(ev, PathEvent::Remove(_))) {
+                Some(e) => self.identity_errors.insert(dev.clone(), e.clone()) != Some(e),
+                None => self.identity_errors.remove(&dev).is_some(),
+            };
+            // A new reason is decided again even if the path is unchanged.
+            if reason_changed && self.paths.contains_key(&dev) {
+                self.dirty_paths.insert(dev);
+            }
+            match ev {
+                PathEvent::Add(info) | PathEvent::Change(info) => self.update_path_info(info),
+                PathEvent::Remove(dev) => self.remove_path(&dev),
+            }
+        }
+    }
+
+    fn remove_path(&mut self, dev: &str) {
+        if let Some(p) = self.paths.remove(dev) {
+            info!(path = %dev, "path removed");
+            self.reindex(dev, p.info.wwid.as_deref(), None);
+            if let Some(w) = &p.info.wwid {
+                self.paths_changed(w);
+            }
+            self.changed = true;
+        }
+        self.dirty_paths.remove(dev);
+        for m in self.maps.values_mut() {
+            m.members.retain(|d| d != dev);
+        }
+    }
+
     pub(super) fn update_path_info(&mut self, info: PathInfo) {
         let resolved = self.policy.resolve(&info);
         let settings = self.intern(resolved);

@@ -253,7 +253,7 @@ fn setprkey_only_under_reservation_key_file() {
 fn keys_from_the_prkeys_file_at_start() {
     let mut e = engine(keyed(ReservationKey::File));
     e.handle(Event::KnownPrKeys([("3600a".to_string(), KEY)].into()), 0);
-    let a = e.handle_batch(vec![Event::PathAdded(path("sdb", 16, "3600a"))], 0);
+    let a = e.handle_batch(vec![Event::path_added(path("sdb", 16, "3600a"))], 0);
     let pr = a.iter().find_map(|a| match a {
         Action::Probe(r) => Some(r.pr),
         _ => None,

@@ -188,7 +188,7 @@ impl Engine {
                 info: &p.info,
                 first_seen: self.epoch + Duration::from_millis(p.added_ms),
                 known_hardware: p.settings.known_hardware,
-                identity_error: None,
+                identity_error: self.identity_errors.get(&p.info.dev).cloned(),
             })
             .collect();
         let known = EngineWwids {

@@ -71,8 +71,8 @@ fn probed(dev: &str, chk: ChkState, prio: i32) -> Event {
 fn add_pair_probed(e: &mut Engine) -> Vec<Action> {
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(path("sdc", 32, "3600a")),
         ],
         0,
     );
@@ -90,8 +90,8 @@ pub(super) fn two_path_map(settings: Settings) -> Engine {
     let mut e = engine(settings);
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(path("sdc", 32, "3600a")),
         ],
         0,
     );
@@ -150,7 +150,7 @@ fn storm_of_paths_gives_one_create_per_map() {
     for lun in 0..50u32 {
         for host in 0..4u32 {
             let minor = lun * 64 + host * 16;
-            events.push(Event::PathAdded(path(
+            events.push(Event::path_added(path(
                 &format!("sd{lun}x{host}"),
                 minor,
                 &format!("36{lun:04}"),
@@ -276,8 +276,8 @@ fn identity_conflict_keeps_paths_out() {
     other.size = 1;
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(other),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(other),
         ],
         0,
     );
@@ -303,8 +303,8 @@ fn blacklist_and_missing_identity_explain_why() {
     noid.wwid = None;
     e.handle_batch(
         vec![
-            Event::PathAdded(path("sdz", 16, "3600b")),
-            Event::PathAdded(noid),
+            Event::path_added(path("sdz", 16, "3600b")),
+            Event::path_added(noid),
         ],
         0,
     );
@@ -322,6 +322,35 @@ fn blacklist_and_missing_identity_explain_why() {
         why("sdz")
     );
     assert!(why("sdd").starts_with("no usable WWID"), "{}", why("sdd"));
+
+    // Discovery's note says why there is no identity; the reason shows it,
+    // and a later event without the note clears it.
+    let mut noid = path("sdd", 48, "");
+    noid.wwid = None;
+    let mut batch = PathBatch::new(BatchKind::Uevents);
+    batch.events.push(PathEvent::Change(noid.clone()));
+    batch.notes.insert(
+        "sdd".into(),
+        crate::discovery::PathNotes {
+            identity_error: Some("udev property ID_SERIAL is not set".into()),
+            problems: Vec::new(),
+        },
+    );
+    e.handle(Event::Paths(batch), 1_000);
+    let why = |e: &mut Engine| {
+        e.snapshot()
+            .paths
+            .iter()
+            .find(|p| p.info.dev == "sdd")
+            .map(|p| p.why.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        &*why(&mut e),
+        "no usable WWID: udev property ID_SERIAL is not set"
+    );
+    e.handle(Event::path_changed(noid), 2_000);
+    assert_eq!(&*why(&mut e), "no usable WWID: identity not read");
 }
 
 #[test]
@@ -338,7 +367,7 @@ fn strict_waits_for_wwids_file() {
 #[test]
 fn last_path_removed_removes_map() {
     let mut e = two_path_map(settings());
-    let a = e.handle(Event::PathRemoved("sdb".into()), 1_000);
+    let a = e.handle(Event::path_removed("sdb".into()), 1_000);
     assert!(a.iter().any(|a| matches!(a, Action::ReloadMap { .. })));
     e.handle(
         Event::MapApplied {
@@ -350,7 +379,7 @@ fn last_path_removed_removes_map() {
         },
         1_050,
     );
-    let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+    let a = e.handle(Event::path_removed("sdc".into()), 1_100);
     assert!(a.contains(&Action::RemoveMap {
         name: "3600a".into(),
         deferred: false,
@@ -385,8 +414,8 @@ fn adopted_map_with_same_table_is_not_reloaded() {
     );
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(path("sdc", 32, "3600a")),
         ],
         0,
     );
@@ -523,8 +552,8 @@ fn offline_path_is_left_out_until_it_runs_again() {
     off.dev_state = DevState::Offline;
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(off),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(off),
         ],
         0,
     );
@@ -656,8 +685,8 @@ fn paths_in_doubt_are_probed_alone() {
     let mut e = engine(settings());
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(path("sdc", 32, "3600a")),
         ],
         0,
     );
@@ -693,7 +722,7 @@ fn applied_3600a(error: Option<&str>) -> Event {
 
 /// A third path, sdd, joins 3600a and is checked: one reload with it.
 fn third_path_joins(e: &mut Engine) {
-    let a = e.handle(Event::PathAdded(path("sdd", 48, "3600a")), 1_000);
+    let a = e.handle(Event::path_added(path("sdd", 48, "3600a")), 1_000);
     let a2 = e.handle(probed("sdd", ChkState::Up, 1), 1_100);
     // The kernel's table does not hold sdd until the reload is in: no
     // reinstate_path (dm would refuse it with EINVAL).
@@ -734,8 +763,8 @@ fn adopted_map_without_a_status_read_still_fails_and_reinstates_its_paths() {
     );
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(path("sdb", 16, "3600a")),
-            Event::PathAdded(path("sdc", 32, "3600a")),
+            Event::path_added(path("sdb", 16, "3600a")),
+            Event::path_added(path("sdc", 32, "3600a")),
         ],
         0,
     );
@@ -832,10 +861,10 @@ fn path_events_decided_per_wwid_agree_with_a_full_pass() {
                 if rnd(8) == 0 {
                     p.wwid = None;
                 }
-                Event::PathAdded(p)
+                Event::path_added(p)
             }
-            6 | 7 => Event::PathChanged(path(&dev, i as u32, &wwid)),
-            _ => Event::PathRemoved(dev.clone()),
+            6 | 7 => Event::path_changed(path(&dev, i as u32, &wwid)),
+            _ => Event::path_removed(dev.clone()),
         };
         now += 100;
         let a = e.handle(ev, now);
@@ -859,7 +888,7 @@ fn path_events_decided_per_wwid_agree_with_a_full_pass() {
 #[test]
 fn a_failed_remove_is_not_retried_until_paths_change() {
     let mut e = two_path_map(settings());
-    e.handle(Event::PathRemoved("sdb".into()), 1_000);
+    e.handle(Event::path_removed("sdb".into()), 1_000);
     e.handle(
         Event::MapApplied {
             name: "3600a".into(),
@@ -870,7 +899,7 @@ fn a_failed_remove_is_not_retried_until_paths_change() {
         },
         1_050,
     );
-    let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+    let a = e.handle(Event::path_removed("sdc".into()), 1_100);
     assert!(a.contains(&Action::RemoveMap {
         name: "3600a".into(),
         deferred: false,
@@ -936,7 +965,7 @@ fn a_path_whose_wwid_changes_leaves_its_old_map() {
     assert!(reloads(&a).is_empty(), "{a:?}");
     // The array remapped the LUN behind sdc: it is another device now and
     // must not stay in 3600a's table.
-    let a = e.handle(Event::PathChanged(path("sdc", 32, "3600b")), 2_000);
+    let a = e.handle(Event::path_changed(path("sdc", 32, "3600b")), 2_000);
     let r = reloads(&a);
     assert_eq!(r.len(), 1, "{a:?}");
     assert!(!r[0].contains("8:32"), "{}", r[0]);
@@ -996,10 +1025,10 @@ fn reused_snapshots_equal_ones_built_from_scratch() {
         let dev = format!("sd{}", (b'a' + i as u8) as char);
         let wwid = format!("36{:02}", i % 8);
         let ev = match rnd(10) {
-            0..=3 => Event::PathAdded(path(&dev, i as u32, &wwid)),
+            0..=3 => Event::path_added(path(&dev, i as u32, &wwid)),
             4..=6 => probed(&dev, ChkState::Down, 1 + rnd(3) as i32 * 10),
             7 | 8 => probed(&dev, ChkState::Up, 1 + rnd(3) as i32 * 10),
-            _ => Event::PathRemoved(dev.clone()),
+            _ => Event::path_removed(dev.clone()),
         };
         now += 100 + rnd(3000);
         let a = e.handle(ev, now);
@@ -1056,8 +1085,8 @@ fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
     let mut e = engine(settings());
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(iscsi_path("sdb", 16, "session1")),
-            Event::PathAdded(iscsi_path("sdc", 32, "session2")),
+            Event::path_added(iscsi_path("sdb", 16, "session1")),
+            Event::path_added(iscsi_path("sdc", 32, "session2")),
         ],
         0,
     );
@@ -1157,8 +1186,8 @@ fn no_path_retry_raises_dev_loss_for_fc_members() {
     };
     let a = e.handle_batch(
         vec![
-            Event::PathAdded(fc("sdb", 16)),
-            Event::PathAdded(fc("sdc", 32)),
+            Event::path_added(fc("sdb", 16)),
+            Event::path_added(fc("sdc", 32)),
         ],
         0,
     );
@@ -1187,9 +1216,9 @@ fn flush_on_last_del_fails_queued_io_before_the_remove() {
             flush_on_last_del: flush,
             ..settings()
         });
-        e.handle(Event::PathRemoved("sdb".into()), 1_000);
+        e.handle(Event::path_removed("sdb".into()), 1_000);
         e.handle(applied_3600a(None), 1_050);
-        let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+        let a = e.handle(Event::path_removed("sdc".into()), 1_100);
         let remove_at = a.iter().position(|x| matches!(x, Action::RemoveMap { .. }));
         assert!(remove_at.is_some(), "{a:?}");
         let fail_at = a.iter().position(
@@ -1257,7 +1286,7 @@ fn skip_kpartx_and_deferred_remove_reach_the_kernel_actions() {
         deferred_remove: true,
         ..settings()
     });
-    let a = e.handle(Event::PathRemoved("sdb".into()), 1_000);
+    let a = e.handle(Event::path_removed("sdb".into()), 1_000);
     assert!(
         a.iter().any(|x| matches!(
             x,
@@ -1269,7 +1298,7 @@ fn skip_kpartx_and_deferred_remove_reach_the_kernel_actions() {
         "{a:?}"
     );
     e.handle(applied_3600a(None), 1_050);
-    let a = e.handle(Event::PathRemoved("sdc".into()), 1_100);
+    let a = e.handle(Event::path_removed("sdc".into()), 1_100);
     assert!(a.contains(&Action::RemoveMap {
         name: "3600a".into(),
         deferred: true,

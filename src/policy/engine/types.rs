@@ -4,11 +4,10 @@ use super::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A batch of discovery events has been coalesced by discovery; each
-    /// is applied in order, then maps are reconciled once.
-    PathAdded(PathInfo),
-    PathChanged(PathInfo),
-    PathRemoved(String),
+    /// Paths discovery found, changed or lost, coalesced: each event is
+    /// applied in order, then maps are reconciled once. The notes say why
+    /// a path has no identity, for `show paths reasons`.
+    Paths(PathBatch),
     /// A checker (and, when asked, prioritizer) finished for a path.
     Probed(ProbeResult),
     /// A create/reload/remove was applied (or failed) by the executor.
@@ -174,6 +173,26 @@ pub enum MapCommand {
 }
 
 impl Event {
+    /// One path event as a batch of its own (`add path`, a resize's
+    /// re-read, tests).
+    pub fn path(ev: PathEvent) -> Event {
+        let mut batch = PathBatch::new(BatchKind::Uevents);
+        batch.events.push(ev);
+        Event::Paths(batch)
+    }
+
+    pub fn path_added(info: PathInfo) -> Event {
+        Event::path(PathEvent::Add(info))
+    }
+
+    pub fn path_changed(info: PathInfo) -> Event {
+        Event::path(PathEvent::Change(info))
+    }
+
+    pub fn path_removed(dev: String) -> Event {
+        Event::path(PathEvent::Remove(dev))
+    }
+
     /// The kernel's view of a live map, as the engine takes it.
     pub fn dm_status(name: &str, live: crate::dm::LiveMap) -> Event {
         let st = live.status;
