@@ -44,7 +44,7 @@ pub fn run(args: &Args) -> u8 {
         }
         Mode::List { check } => list(args, &config, check),
         Mode::CheckPath | Mode::UdevPath => check_path(args, &config, mode == Mode::UdevPath),
-        Mode::CheckMap | Mode::UdevMap => check_map(args),
+        Mode::CheckMap | Mode::UdevMap => check_map(args, &config),
         Mode::AddWwid | Mode::RemoveWwid => edit_wwids(args, mode == Mode::AddWwid),
         Mode::ResetWwids => reset_wwids(),
         Mode::Flush => flush_one(args),
@@ -148,7 +148,7 @@ fn check_path(args: &Args, config: &Config, udev: bool) -> Result<u8, MpError> {
     Ok(code)
 }
 
-fn check_map(args: &Args) -> Result<u8, MpError> {
+fn check_map(args: &Args, config: &Config) -> Result<u8, MpError> {
     let dm = dm()?;
     let arg = device_arg(args)?;
     // udev passes the kernel name (`multipath -U %k`): dm-N is the map.
@@ -158,16 +158,34 @@ fn check_map(args: &Args) -> Result<u8, MpError> {
     };
     let maps = selected_maps(&dm, Some(&arg))?;
     // As multipath-tools: a path the kernel still lists as active counts
-    // only while its device exists and is not offline (the kernel learns
-    // of a deleted path at the next I/O only).
+    // only while its device exists, is not offline (the kernel learns of a
+    // deleted path at the next I/O only) and is not blacklisted now.
     let usable = maps.iter().any(|m| {
-        m.status
-            .groups
-            .iter()
-            .flat_map(|g| &g.paths)
-            .any(|p| p.state == crate::model::DmPathState::Active && device_up(p.dev))
+        m.status.groups.iter().flat_map(|g| &g.paths).any(|p| {
+            p.state == crate::model::DmPathState::Active
+                && device_up(p.dev)
+                && !blacklisted(config, p.dev)
+        })
     });
     Ok(if usable { RTVL_OK } else { RTVL_FAIL })
+}
+
+/// Whether the configuration blacklists the path with device number `dev`.
+fn blacklisted(config: &Config, dev: crate::model::DevT) -> bool {
+    let Some(name) = std::fs::read_link(format!("/sys/dev/block/{dev}"))
+        .ok()
+        .and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
+    else {
+        return false;
+    };
+    let cfg = config.clone();
+    let uid: crate::discovery::UidAttributeFn =
+        std::sync::Arc::new(move |i: &crate::model::PathInfo| cfg.resolve(i).uid_attribute);
+    let root = crate::discovery::sysfs::SysfsRoot::default();
+    let props = crate::discovery::udev::udev_properties(&name);
+    crate::discovery::udev::build_path(&root, &name, props, &uid).is_ok_and(|(info, _)| {
+        crate::model::PathFilter::filter_path(config, &info).is_blacklisted()
+    })
 }
 
 /// Whether the block device `dev` exists and its SCSI device is running
