@@ -153,7 +153,7 @@ fn convert_config(input: &std::path::Path, output: Option<&std::path::Path>) -> 
 fn claim_path(cli: &Cli, paths: &ConfigPaths, dev: &str) -> ExitCode {
     // Warnings go nowhere: udev logs a program's stderr per event.
     let claim = Config::load(paths)
-        .map_err(|e| e.to_string())
+        .map_err(crate::Error::from)
         .and_then(|(c, _)| {
             crate::discovery::claim::claim_device(
                 dev,

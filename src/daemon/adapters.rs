@@ -340,8 +340,10 @@ impl WwidStore for StateFiles {
     }
 }
 
-/// Load the configuration; errors (with every diagnostic) as one string.
-pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, String> {
+/// Load the configuration; its warnings are logged, its errors returned.
+pub fn load_config(
+    paths: &ConfigPaths,
+) -> std::result::Result<LoadedConfig, crate::config::ConfigError> {
     match Config::load(paths) {
         Ok((cfg, diags)) => {
             for d in &diags {
@@ -358,7 +360,7 @@ pub fn load_config(paths: &ConfigPaths) -> std::result::Result<LoadedConfig, Str
                 uxsock_timeout_ms: cfg.daemon().uxsock_timeout_ms,
             })
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     }
 }
 

@@ -166,7 +166,8 @@ pub struct LoadedConfig {
 }
 
 /// What reloads the configuration (SIGHUP, `reconfigure`).
-pub type ConfigLoader = Box<dyn Fn() -> Result<LoadedConfig, String> + Send + Sync>;
+pub type ConfigLoader =
+    Box<dyn Fn() -> Result<LoadedConfig, crate::config::ConfigError> + Send + Sync>;
 
 /// Requests from the control socket that need the daemon.
 #[derive(Debug)]
@@ -190,7 +191,7 @@ pub enum Request {
 }
 
 /// Reads one path now (for `add path`, `resize map`).
-pub type PathReader = Box<dyn Fn(&str) -> Result<PathInfo, String> + Send + Sync>;
+pub type PathReader = Box<dyn Fn(&str) -> crate::Result<PathInfo> + Send + Sync>;
 
 pub type Reply = Result<(), crate::CommandError>;
 
@@ -432,7 +433,7 @@ impl Daemon {
                 let reader = self.path_reader()?;
                 let mut events = Vec::new();
                 for dev in self.engine.map_members(&n) {
-                    let info = reader(&dev).map_err(CommandError::Failed)?;
+                    let info = reader(&dev)?;
                     events.push(Event::path_changed(info));
                 }
                 self.drive(events);
@@ -446,7 +447,7 @@ impl Daemon {
                 {
                     return Err(CommandError::Invalid(format!("blacklisted by {by}")));
                 }
-                let info = self.path_reader()?(&dev).map_err(CommandError::Failed)?;
+                let info = self.path_reader()?(&dev)?;
                 self.drive(vec![Event::path_added(info)]);
                 self.publish();
                 Ok(())
@@ -489,7 +490,7 @@ impl Daemon {
             }
             Err(e) => {
                 error!(error = %e, "new configuration rejected; keeping the running one");
-                Err(CommandError::Invalid(e))
+                Err(CommandError::Invalid(e.to_string()))
             }
         };
         self.engine.set_busy(false);

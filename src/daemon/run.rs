@@ -16,7 +16,7 @@ use crate::discovery::{PathSource, UdevConfig, UdevPathSource, WwidsFile};
 use crate::dm::{DmOps, RealDm};
 use crate::ipc::{self, socket::SocketName, Server, ServerConfig};
 use crate::model::PathInfo;
-use crate::{Error, Result};
+use crate::Result;
 
 use super::adapters::{load_config, DmKernel, RunnerProber, StateFiles};
 use super::sources;
@@ -65,7 +65,7 @@ pub fn run_daemon(cli: &Cli) -> ExitCode {
 
 async fn daemon_main(cli: &Cli) -> Result<()> {
     let paths = cli.config_paths();
-    let config = load_config(&paths).map_err(Error::Config)?;
+    let config = load_config(&paths)?;
     let uxsock_timeout_ms = Arc::new(std::sync::atomic::AtomicU64::new(u64::from(
         config.uxsock_timeout_ms,
     )));
@@ -75,10 +75,7 @@ async fn daemon_main(cli: &Cli) -> Result<()> {
     let source = path_source(&config);
     let reader_source = source.clone();
     daemon.set_path_reader(Box::new(move |dev: &str| {
-        reader_source
-            .read_path(dev)
-            .map(|(info, _)| info)
-            .map_err(|e| e.to_string())
+        reader_source.read_path(dev).map(|(info, _)| info)
     }));
     // Adopt existing maps before the socket answers, so the first query
     // already sees them.

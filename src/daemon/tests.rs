@@ -206,7 +206,18 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
     let kernel = Arc::new(SimKernel::default());
     let wwids = Arc::new(MemWwids::default());
     let (snap_tx, mut snap_rx) = watch::channel(Arc::new(DaemonSnapshot::default()));
-    let loader: ConfigLoader = Box::new(|| Err("bad config at test.conf:1".into()));
+    let bad = || {
+        use crate::config::{ConfigError, Diagnostic, Loc, Severity};
+        let file: Arc<str> = Arc::from("test.conf");
+        ConfigError {
+            diagnostics: vec![Diagnostic::at(
+                Severity::Error,
+                &Loc::new(&file, 1, 1),
+                "bad config",
+            )],
+        }
+    };
+    let loader: ConfigLoader = Box::new(move || Err(bad()));
     let mut d = Daemon::new(
         config,
         loader,
@@ -272,9 +283,7 @@ async fn coldplug_creates_map_then_ready_and_commands_work() {
         .ok();
     assert_eq!(
         rx.await.ok(),
-        Some(Err(crate::CommandError::Invalid(
-            "bad config at test.conf:1".into()
-        )))
+        Some(Err(crate::CommandError::Invalid(bad().to_string())))
     );
     assert_eq!(&*snap_rx.borrow().config_dump, "defaults {\n}\n");
 
@@ -306,7 +315,11 @@ async fn a_storm_of_events_ends_with_its_last_state_published() {
     let (snap_tx, snap_rx) = watch::channel(Arc::new(DaemonSnapshot::default()));
     let mut d = Daemon::new(
         config,
-        Box::new(|| Err("no".into())),
+        Box::new(|| {
+            Err(crate::config::ConfigError {
+                diagnostics: Vec::new(),
+            })
+        }),
         Arc::new(SimKernel::default()),
         Arc::new(SimProber),
         Arc::new(MemWwids::default()),

@@ -133,7 +133,7 @@ pub fn claim_device(
     config: &crate::config::Config,
     wwids_file: &std::path::Path,
     rules: ClaimRules,
-) -> Result<Claim, String> {
+) -> crate::Result<Claim> {
     use super::sysfs::{is_scsi_disk_name, SysfsRoot};
     let root = SysfsRoot::default();
     // A path a map already holds stays claimed whatever the configuration
@@ -148,8 +148,7 @@ pub fn claim_device(
     let cfg = config.clone();
     let uid: super::UidAttributeFn =
         std::sync::Arc::new(move |i: &PathInfo| cfg.resolve(i).uid_attribute);
-    let (info, notes) =
-        super::udev::build_path(&root, dev, event_properties(), &uid).map_err(|e| e.to_string())?;
+    let (info, notes) = super::udev::build_path(&root, dev, event_properties(), &uid)?;
     let settings = config.resolve(&info);
     let known_hardware = settings.known_hardware;
     let in_wwids_file = match super::wwids::WwidsFile::new(wwids_file).read() {
