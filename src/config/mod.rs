@@ -70,7 +70,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use diag::{ConfigError, Diagnostic, Loc, Severity};
-pub use resolve::DaemonDefaults;
+pub use resolve::{DaemonDefaults, Explained};
 
 /// Where the configuration lives. Configurable for tests and packaging.
 #[derive(Debug, Clone, PartialEq, Eq)]

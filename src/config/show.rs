@@ -481,7 +481,7 @@ pub(crate) fn explain(
     };
     let bl = cfg.filter_path(&base);
     let _ = writeln!(out, "blacklist: {}", describe_filter(&bl));
-    let plain = cfg.resolve(&base);
+    let plain = cfg.resolve_explained(&base);
     out.push_str("settings for a path without ALUA (TPGS 0):\n");
     let lines = settings_lines(&plain);
     let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -496,7 +496,7 @@ pub(crate) fn explain(
     for note in substitutes(&plain) {
         let _ = writeln!(out, "  note: {note}");
     }
-    let alua = cfg.resolve(&PathInfo {
+    let alua = cfg.resolve_explained(&PathInfo {
         tpgs: 1,
         ..base.clone()
     });

@@ -313,7 +313,7 @@ fn assert_essm_settings(c: &Config) {
         tpgs: 1,
         ..path("eSSM_BIO", "testdisk_0")
     };
-    let s = c.resolve(&info);
+    let s = c.resolve_explained(&info);
     assert_eq!(s.path_grouping_policy, PgPolicy::GroupByPrio);
     assert_eq!(s.features.to_string(), "1 queue_if_no_path");
     assert_eq!(s.hardware_handler.to_string(), "1 alua");
@@ -393,7 +393,7 @@ fn essm_conf_example_file() {
     assert_eq!(s.rr_min_io, 100);
     assert_eq!(s.path_grouping_policy, PgPolicy::GroupByPrio);
     // The built-in entry alone gives the same for eSSM.
-    let b = Config::default().resolve(&PathInfo {
+    let b = Config::default().resolve_explained(&PathInfo {
         tpgs: 1,
         ..path("eSSM_BIO", "testdisk_0")
     });
@@ -425,7 +425,7 @@ fn precedence_full_chain() {
          multipaths {\n\tmultipath {\n\t\twwid 3600a\n\t\tno_path_retry 9\n\t}\n}\n",
     );
     let mut info = path("ACME", "Box1");
-    let s = c.resolve(&info);
+    let s = c.resolve_explained(&info);
     assert_eq!(s.failback, Failback::Deferred(33)); // later matching device entry
     assert_eq!(s.origins["failback"].source, "devices (test.conf:19)");
     assert_eq!(s.rr_min_io_rq, 4); // earlier device entry, later lacks it
@@ -440,7 +440,7 @@ fn precedence_full_chain() {
     assert_eq!(s.path_checker, "tur");
     assert_eq!(s.origins["path_checker"].source, "built-in default");
     info.wwid = Some("3600a".into());
-    let s = c.resolve(&info);
+    let s = c.resolve_explained(&info);
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(9)); // multipaths wins
     assert!(s.origins["no_path_retry"]
         .source
@@ -454,7 +454,7 @@ fn precedence_full_chain() {
 #[test]
 fn user_device_over_builtin_and_builtin_origin() {
     // HITACHI OPEN- is built in with group_by_prio/alua... use 3PARdata VV.
-    let s = Config::default().resolve(&path("3PARdata", "VV"));
+    let s = Config::default().resolve_explained(&path("3PARdata", "VV"));
     assert_eq!(s.no_path_retry, NoPathRetry::Retries(18));
     assert_eq!(
         s.origins["no_path_retry"].source,
@@ -476,7 +476,7 @@ fn overrides_protocol_subsection() {
     let mut info = path("X", "Y");
     assert_eq!(c.resolve(&info).dev_loss_tmo, Some(30));
     info.transport = Transport::Iscsi;
-    let s = c.resolve(&info);
+    let s = c.resolve_explained(&info);
     assert_eq!(s.dev_loss_tmo, Some(60));
     assert!(s.origins["dev_loss_tmo"]
         .source
@@ -523,7 +523,7 @@ fn detect_prio_checker_pgpolicy() {
     assert_eq!(s.hardware_handler.to_string(), "0");
 
     info.tpgs = 1;
-    let s = c.resolve(&info);
+    let s = c.resolve_explained(&info);
     assert_eq!(s.prio, "alua");
     assert!(s.origins["prio"].source.starts_with("detect_prio"));
     assert_eq!(s.path_checker, "tur");
@@ -564,7 +564,7 @@ fn detect_prio_checker_pgpolicy() {
 #[test]
 fn alua_without_tpgs_falls_back_to_const() {
     let (c, _) = parse("defaults {\n prio alua\n}\n");
-    let s = c.resolve(&path("X", "Y"));
+    let s = c.resolve_explained(&path("X", "Y"));
     assert_eq!(s.prio, "const");
     assert!(s.origins["prio"].source.contains("emergency fallback"));
 }
@@ -827,7 +827,7 @@ fn load_main_then_dropins_in_name_order() {
         conf_dir: conf_d.clone(),
     };
     let (c, d) = Config::load(&paths).unwrap();
-    let s = c.defaults_settings();
+    let s = c.defaults_explained();
     assert_eq!(s.polling_interval, 9);
     assert!(s.origins["polling_interval"].source.contains("20-b.conf:2"));
     assert_eq!(s.max_polling_interval, 99);
@@ -1018,7 +1018,7 @@ fn delay_checks_map_onto_san_path_err_and_partial_san_path_err_is_off() {
         })
     );
     let (c, _) = parse("defaults {\n san_path_err_threshold 3\n}\n");
-    let s = c.resolve(&PathInfo::default());
+    let s = c.resolve_explained(&PathInfo::default());
     assert_eq!(s.san_path_err, None);
     assert!(s.origins["san_path_err_threshold"]
         .source
@@ -1087,7 +1087,7 @@ fn reservation_key_in_defaults_and_multipaths() {
     assert_eq!(s.reservation_key, ReservationKey::File);
     assert!(s.all_tg_pt);
     p.wwid = Some("3600a".into());
-    let s = c.resolve(&p);
+    let s = c.resolve_explained(&p);
     assert_eq!(
         s.reservation_key,
         ReservationKey::Key(PrKey {

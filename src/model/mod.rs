@@ -442,6 +442,9 @@ pub enum FindMultipaths {
     Strict,
 }
 
+/// Where each setting came from, by keyword, for `config explain`.
+pub type Origins = BTreeMap<String, Origin>;
+
 /// One setting with where it came from, for `config explain`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -511,8 +514,6 @@ pub struct Settings {
     pub all_tg_pt: bool,
     /// A `devices` entry (built-in or configured) matched the path.
     pub known_hardware: bool,
-    /// Where each setting came from, keyed by keyword.
-    pub origins: BTreeMap<String, Origin>,
 }
 
 impl Default for Settings {
@@ -559,7 +560,6 @@ impl Default for Settings {
             reservation_key: crate::pr::ReservationKey::None,
             all_tg_pt: false,
             known_hardware: false,
-            origins: BTreeMap::new(),
         }
     }
 }

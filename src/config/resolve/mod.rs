@@ -38,8 +38,8 @@ use super::hwtable::{BUILTIN_DEFAULTS, BUILTIN_DEVICES};
 use super::ingest::split_invert;
 use super::{posix, Attrs, Blacklist, Config, Entry, Value};
 use crate::model::{
-    Failback, FilterResult, FindMultipaths, NoPathRetry, Origin, PathFilter, PathInfo, PgPolicy,
-    RrWeight, SanPathErr, Settings, Tmo, Transport,
+    Failback, FilterResult, FindMultipaths, NoPathRetry, Origin, Origins, PathFilter, PathInfo,
+    PgPolicy, RrWeight, SanPathErr, Settings, Tmo, Transport,
 };
 
 mod settings;
@@ -549,16 +549,41 @@ pub struct DaemonDefaults {
     pub max_fds: Option<u64>,
 }
 
+/// Resolved settings and where each came from (`config explain`); the
+/// policy core takes the settings alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub settings: Settings,
+    pub origins: Origins,
+}
+
+impl std::ops::Deref for Explained {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
 impl Config {
     /// Settings for one path. See the module docs of `config` and
     /// `resolve` for precedence and autodetection.
     pub fn resolve(&self, info: &PathInfo) -> Settings {
+        resolve(self, Some(info)).settings
+    }
+
+    /// [`Config::resolve`] with where each setting came from.
+    pub fn resolve_explained(&self, info: &PathInfo) -> Explained {
         resolve(self, Some(info))
     }
 
     /// Settings of no particular device: defaults over built-in defaults,
     /// no autodetection.
     pub fn defaults_settings(&self) -> Settings {
+        resolve(self, None).settings
+    }
+
+    /// [`Config::defaults_settings`] with where each came from.
+    pub fn defaults_explained(&self) -> Explained {
         resolve(self, None)
     }
 
@@ -632,7 +657,7 @@ impl PathFilter for Config {
         // exception or a blacklist rule decides; if none matches and the
         // uid_attribute property is present, the device is blacklisted.
         if !info.properties.is_empty() {
-            let uid = resolve(self, Some(info)).uid_attribute;
+            let uid = resolve(self, Some(info)).settings.uid_attribute;
             let mut res = None;
             for name in info.properties.keys() {
                 if let Some(e) = c.exceptions.property.iter().find(|r| r.matches(name)) {

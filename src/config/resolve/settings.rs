@@ -64,7 +64,7 @@ fn remove_feature(features: &str, word: &str) -> String {
     }
 }
 
-pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
+pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Explained {
     let mut r = Resolver {
         layers: layers(cfg, info),
         origins: BTreeMap::new(),
@@ -85,8 +85,10 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Settings {
     // A devices entry (built-in or configured) set something: smart
     // find_multipaths gives known hardware the full timeout.
     s.known_hardware = r.origins.values().any(|o| o.source.starts_with("devices"));
-    s.origins = r.origins;
-    s
+    Explained {
+        settings: s,
+        origins: r.origins,
+    }
 }
 
 /// What resolution knows of the path.
