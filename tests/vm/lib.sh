@@ -417,6 +417,9 @@ link set tgt0 up
 link set tgt1 up
 link set br0 up
 IP
+        # The bond passes traffic once it has chosen an active slave.
+        wait_for "[ -n \"\$(cat /sys/class/net/rigbond0/bonding/active_slave)\" ] && [ \"\$(cat /sys/class/net/rigbond0/carrier)\" = 1 ]" 30 ||
+            return 1
         ;;
     *) echo "iscsi_links: unknown ISCSI_LAYOUT '$ISCSI_LAYOUT'" >&2; return 1 ;;
     esac
@@ -498,9 +501,11 @@ CONF
     fi
     iscsid || return 1
     log "target ready, iscsid started"
+    # A link just brought up may not pass traffic yet (ARP, a bond's slave
+    # selection): discovery is retried for a while.
     for n in 0 1; do
         ip=$(iscsi_portal_ip $n)
-        iscsiadm -m discovery -t sendtargets -p "$ip" || return 1
+        wait_for "iscsiadm -m discovery -t sendtargets -p $ip" 60 || return 1
     done
     for n in 0 1; do
         iscsiadm -m node -T "$ISCSI_IQN" -p "$(iscsi_portal_ip $n):3260" --login || return 1

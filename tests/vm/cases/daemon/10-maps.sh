@@ -128,7 +128,11 @@ restart_slow() {
     MPATHD_PID=$!
     wait_for "$MPATHD_BIN/mpathd show daemon" 30
     wait_for "! $MPATHD_BIN/mpathd show status | grep -q '^busy: True'" 60
-    sleep 2
+    # Every path checked once: a first check that comes after the fault
+    # below would see it without any dm event.
+    wait_for "! $MPATHD_BIN/mpathd show paths raw format '%T' | grep -qvw ready" 60 ||
+        fail "paths not all checked ready after the restart"
+    sleep 1
 }
 w=${wwids[1]}
 mapfile -t lp < <(wwid_paths "$w")
