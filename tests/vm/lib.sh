@@ -701,6 +701,12 @@ stop_peer_multipathd() {
     PEER_MULTIPATHD_PID=
 }
 
+# map_active_paths MAP -> how many of MAP's paths the kernel's status marks
+# active (A); 0 when the map is missing.
+map_active_paths() {
+    dmsetup status "$1" 2>/dev/null | awk '{ n = 0; for (i = 1; i < NF; i++) if ($i ~ /^[0-9]+:[0-9]+$/ && $(i + 1) == "A") n++; print n + 0 }'
+}
+
 # mpath_map_count -> how many dm multipath maps exist. (`dmsetup ls` prints
 # "No devices found" when there is no dm device at all: never count its lines.)
 mpath_map_count() {

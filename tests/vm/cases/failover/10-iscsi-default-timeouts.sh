@@ -35,7 +35,7 @@ blacklist {
 }'
 
 # Both paths active in the kernel's status line.
-active_paths() { dmsetup status "$w" 2>/dev/null | awk '{ n = 0; for (i = 1; i < NF; i++) if ($i ~ /^[0-9]+:[0-9]+$/ && $(i + 1) == "A") n++; print n }'; }
+active_paths() { map_active_paths "$w"; }
 
 # measure NAME TRY: cut link 0 (the optimized path's) under a reader.
 measure() {

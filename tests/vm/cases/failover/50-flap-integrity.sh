@@ -30,7 +30,7 @@ blacklist {
 	devnode "^(sr|vd|loop|ram)"
 }'
 
-active() { dmsetup status "$w" 2>/dev/null | awk '{ n = 0; for (i = 1; i < NF; i++) if ($i ~ /^[0-9]+:[0-9]+$/ && $(i + 1) == "A") n++; print n + 0 }'; }
+active() { map_active_paths "$w"; }
 state() { for d in "$@"; do echo "$STATE" >"/sys/block/$d/device/state"; done; }
 down() { STATE=offline state "$@"; }
 up() { STATE=running state "$@"; }
