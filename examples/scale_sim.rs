@@ -16,7 +16,7 @@ use mpathd::ipc::codec;
 use mpathd::ipc::socket::SocketName;
 use mpathd::ipc::{Server, ServerConfig};
 use mpathd::model::{ChkState, DaemonSnapshot, DevT, PathInfo};
-use mpathd::policy::engine::{Action, Engine, Event, ProbeResult};
+use mpathd::policy::engine::{Action, Engine, Event, MapChange, ProbeResult};
 use tokio::sync::{mpsc, oneshot, watch};
 
 const CONF: &str =
@@ -122,7 +122,7 @@ fn coldplug(e: &mut Engine, paths: u32, now: &mut u64) -> (Duration, Duration) {
     let applied: Vec<Event> = a
         .into_iter()
         .filter_map(|a| match a {
-            Action::CreateMap { name, .. } => Some(Event::MapApplied {
+            Action::Map(MapChange::Create { name, .. }) => Some(Event::MapApplied {
                 name,
                 ok: true,
                 removed: false,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use mpathd::config::Config;
 use mpathd::daemon::adapters::ConfigPolicy;
 use mpathd::model::{ChkState, DevT, PathInfo};
-use mpathd::policy::engine::{Action, Engine, Event, ProbeResult};
+use mpathd::policy::engine::{Action, Engine, Event, MapChange, ProbeResult};
 
 const CONF: &str = "defaults {\n\tfind_multipaths yes\n\tuser_friendly_names no\n\tpolling_interval 5\n}\nblacklist {\n\tdevnode \"^(sr|vd|loop|ram)\"\n}\n";
 
@@ -96,11 +96,11 @@ fn engine_cost_at_scale() {
     let a = e.handle_batch(res, now);
     let creates = a
         .iter()
-        .filter(|a| matches!(a, Action::CreateMap { .. }))
+        .filter(|a| matches!(a, Action::Map(MapChange::Create { .. })))
         .count();
     println!("first checks -> {creates} creates: {:?}", t.elapsed());
     for a in a {
-        if let Action::CreateMap { name, .. } = a {
+        if let Action::Map(MapChange::Create { name, .. }) = a {
             e.handle(
                 Event::MapApplied {
                     name,

@@ -8,8 +8,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, error, warn};
 
 use super::{MapKernel, ProbeResult, Prober, WwidStore};
-use crate::dm::MultipathTable;
-use crate::policy::{Action, Event};
+use crate::policy::{Action, Event, MapChange};
 use crate::transport::{self, Outcome, TransportWriter};
 
 /// Map loads and removals that may run at once, off the run loop so it
@@ -31,37 +30,12 @@ pub struct Executor {
     slots: Arc<Semaphore>,
 }
 
-/// A create, reload or remove, runnable inline or on a blocking thread.
-#[derive(Debug, Clone)]
-enum MapChange {
-    Create {
-        name: String,
-        uuid: String,
-        size: u64,
-        table: MultipathTable,
-        skip_kpartx: bool,
-    },
-    Reload {
-        name: String,
-        size: u64,
-        table: MultipathTable,
-        skip_kpartx: bool,
-    },
-    Remove {
-        name: String,
-        deferred: bool,
-    },
+/// A map change, run inline or on a blocking thread.
+trait RunChange {
+    fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<crate::Error>);
 }
 
-impl MapChange {
-    fn name(&self) -> &str {
-        match self {
-            MapChange::Create { name, .. }
-            | MapChange::Reload { name, .. }
-            | MapChange::Remove { name, .. } => name,
-        }
-    }
-
+impl RunChange for MapChange {
     /// Apply and describe the outcome as events (plus the new status).
     fn run(self, k: &dyn MapKernel) -> (Vec<Event>, Option<crate::Error>) {
         let (name, result, removed, table) = match self {
@@ -230,43 +204,11 @@ impl Executor {
         for action in actions {
             match action {
                 Action::Probe(req) => probes.push(*req),
-                Action::CreateMap {
-                    name,
-                    uuid,
-                    size,
-                    table,
-                    skip_kpartx,
-                } => {
-                    self.change(
-                        MapChange::Create {
-                            name,
-                            uuid,
-                            size,
-                            table,
-                            skip_kpartx,
-                        },
-                        &mut events,
-                    );
-                }
-                Action::ReloadMap {
-                    name,
-                    size,
-                    table,
-                    skip_kpartx,
-                } => {
-                    self.change(
-                        MapChange::Reload {
-                            name,
-                            size,
-                            table,
-                            skip_kpartx,
-                        },
-                        &mut events,
-                    );
-                }
-                Action::RemoveMap { name, deferred } => {
-                    touched.remove(&name);
-                    self.change(MapChange::Remove { name, deferred }, &mut events);
+                Action::Map(change) => {
+                    if let MapChange::Remove { name, .. } = &change {
+                        touched.remove(name);
+                    }
+                    self.change(change, &mut events);
                 }
                 Action::Message { map, msg } => {
                     debug!(%map, %msg, "dm message");

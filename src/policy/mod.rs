@@ -13,7 +13,7 @@ pub mod grouping;
 pub mod redundancy;
 pub mod table;
 
-pub use engine::{Action, Engine, Event, MapCommand, ProbeRequest, ProbeResult};
+pub use engine::{Action, Engine, Event, MapChange, MapCommand, ProbeRequest, ProbeResult};
 
 use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
 

@@ -34,7 +34,7 @@ mod reservation;
 mod snapshot;
 mod types;
 
-pub use types::{Action, Event, MapCommand, ProbeRequest, ProbeResult};
+pub use types::{Action, Event, MapChange, MapCommand, ProbeRequest, ProbeResult};
 
 use queueing::QueueState;
 

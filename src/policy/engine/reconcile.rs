@@ -10,10 +10,10 @@ pub(super) fn requested_remove(m: &mut Map) -> Option<Action> {
         return None;
     }
     m.applying = true;
-    Some(Action::RemoveMap {
+    Some(Action::Map(MapChange::Remove {
         name: m.name.clone(),
         deferred: false,
-    })
+    }))
 }
 
 /// Remove a map none of whose paths is multipathed any more (unless it was
@@ -45,10 +45,10 @@ pub(super) fn remove_if_pathless(m: &mut Map) -> Vec<Action> {
     m.remove_requested = true;
     // deferred_remove: an open map (a mounted filesystem) goes at last
     // close instead of staying pathless.
-    actions.push(Action::RemoveMap {
+    actions.push(Action::Map(MapChange::Remove {
         name: m.name.clone(),
         deferred: m.settings.deferred_remove,
-    });
+    }));
     actions
 }
 
@@ -412,13 +412,13 @@ fn load_table(
         map.groups = groups;
         map.table = Some(table.clone());
         map.size = size;
-        return vec![Action::CreateMap {
+        return vec![Action::Map(MapChange::Create {
             name: map.name.clone(),
             uuid: format!("mpath-{wwid}"),
             size,
             table,
             skip_kpartx: map.settings.skip_kpartx,
-        }];
+        })];
     }
     if verdict == TableMatch::ReloadNeeded || map.size != size {
         info!(map = %map.name, %table, "reloading map");
@@ -430,12 +430,12 @@ fn load_table(
             map.size,
         ));
         map.size = size;
-        return vec![Action::ReloadMap {
+        return vec![Action::Map(MapChange::Reload {
             name: map.name.clone(),
             size,
             table,
             skip_kpartx: map.settings.skip_kpartx,
-        }];
+        })];
     }
     // Same table (maybe as the kernel rewrote it): keep groups for
     // display; a queueing difference is fixed by a message.

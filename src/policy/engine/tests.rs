@@ -97,7 +97,8 @@ pub(super) fn two_path_map(settings: Settings) -> Engine {
     );
     assert_eq!(probes(&a), vec!["sdb", "sdc"]);
     assert!(
-        !a.iter().any(|a| matches!(a, Action::CreateMap { .. })),
+        !a.iter()
+            .any(|a| matches!(a, Action::Map(MapChange::Create { .. }))),
         "waits for probes"
     );
     let a = e.handle_batch(
@@ -110,13 +111,13 @@ pub(super) fn two_path_map(settings: Settings) -> Engine {
     let create: Vec<_> = a
         .iter()
         .filter_map(|a| match a {
-            Action::CreateMap {
+            Action::Map(MapChange::Create {
                 name,
                 uuid,
                 table,
                 size,
                 ..
-            } => Some((name.clone(), uuid.clone(), table.to_string(), *size)),
+            }) => Some((name.clone(), uuid.clone(), table.to_string(), *size)),
             _ => None,
         })
         .collect();
@@ -166,7 +167,7 @@ fn storm_of_paths_gives_one_create_per_map() {
     let a = e.handle_batch(results, 10);
     let creates = a
         .iter()
-        .filter(|a| matches!(a, Action::CreateMap { .. }))
+        .filter(|a| matches!(a, Action::Map(MapChange::Create { .. })))
         .count();
     assert_eq!(creates, 50);
 }
@@ -205,7 +206,8 @@ fn kernel_failed_path_is_checked_at_once() {
     let mut e = two_path_map(settings());
     let a = e.handle(status_3600a(false, true, 1), 300);
     assert!(
-        !a.iter().any(|a| matches!(a, Action::ReloadMap { .. })),
+        !a.iter()
+            .any(|a| matches!(a, Action::Map(MapChange::Reload { .. }))),
         "a failed path never causes a reload"
     );
     let snap = e.snapshot();
@@ -246,7 +248,7 @@ fn prio_change_regroups_with_one_reload() {
     let reloads: Vec<_> = a
         .iter()
         .filter_map(|a| match a {
-            Action::ReloadMap { table, .. } => Some(table.to_string()),
+            Action::Map(MapChange::Reload { table, .. }) => Some(table.to_string()),
             _ => None,
         })
         .collect();
@@ -266,7 +268,9 @@ fn prio_change_regroups_with_one_reload() {
         5_100,
     );
     let a = e.handle(probed("sdb", ChkState::Up, 50), 30_000);
-    assert!(!a.iter().any(|a| matches!(a, Action::ReloadMap { .. })));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Map(MapChange::Reload { .. }))));
 }
 
 #[test]
@@ -288,7 +292,9 @@ fn identity_conflict_keeps_paths_out() {
             .collect(),
         10,
     );
-    assert!(!a2.iter().any(|a| matches!(a, Action::CreateMap { .. })));
+    assert!(!a2
+        .iter()
+        .any(|a| matches!(a, Action::Map(MapChange::Create { .. }))));
     let snap = e.snapshot();
     assert!(snap
         .paths
@@ -359,16 +365,22 @@ fn strict_waits_for_wwids_file() {
     s.find_multipaths = FindMultipaths::Strict;
     let mut e = engine(s);
     let a = add_pair_probed(&mut e);
-    assert!(!a.iter().any(|a| matches!(a, Action::CreateMap { .. })));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Map(MapChange::Create { .. }))));
     let a = e.handle(Event::KnownWwids(vec!["3600a".into()]), 20);
-    assert!(a.iter().any(|a| matches!(a, Action::CreateMap { .. })));
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Map(MapChange::Create { .. }))));
 }
 
 #[test]
 fn last_path_removed_removes_map() {
     let mut e = two_path_map(settings());
     let a = e.handle(Event::path_removed("sdb".into()), 1_000);
-    assert!(a.iter().any(|a| matches!(a, Action::ReloadMap { .. })));
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Map(MapChange::Reload { .. }))));
     e.handle(
         Event::MapApplied {
             name: "3600a".into(),
@@ -380,10 +392,10 @@ fn last_path_removed_removes_map() {
         1_050,
     );
     let a = e.handle(Event::path_removed("sdc".into()), 1_100);
-    assert!(a.contains(&Action::RemoveMap {
+    assert!(a.contains(&Action::Map(MapChange::Remove {
         name: "3600a".into(),
         deferred: false,
-    }));
+    })));
     e.handle(
         Event::MapApplied {
             name: "3600a".into(),
@@ -427,8 +439,10 @@ fn adopted_map_with_same_table_is_not_reloaded() {
         10,
     );
     assert!(
-        !a.iter()
-            .any(|a| matches!(a, Action::ReloadMap { .. } | Action::CreateMap { .. })),
+        !a.iter().any(|a| matches!(
+            a,
+            Action::Map(MapChange::Reload { .. }) | Action::Map(MapChange::Create { .. })
+        )),
         "{a:?}"
     );
     assert_eq!(e.snapshot().maps.len(), 1);
@@ -475,10 +489,10 @@ fn operator_commands() {
     );
     assert!(r.is_err());
     let (_, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_000);
-    assert!(a.contains(&Action::RemoveMap {
+    assert!(a.contains(&Action::Map(MapChange::Remove {
         name: "3600a".into(),
         deferred: false,
-    }));
+    })));
 }
 
 #[test]
@@ -510,14 +524,14 @@ fn user_friendly_names_bind_and_persist() {
     );
     assert!(a
         .iter()
-        .any(|a| matches!(a, Action::CreateMap { name, .. } if name == "mpathb")));
+        .any(|a| matches!(a, Action::Map(MapChange::Create { name, .. }) if name == "mpathb")));
 }
 
 fn creates(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::CreateMap { table, .. } => Some(table.to_string()),
+            Action::Map(MapChange::Create { table, .. }) => Some(table.to_string()),
             _ => None,
         })
         .collect()
@@ -527,7 +541,7 @@ fn reloads(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::ReloadMap { table, .. } => Some(table.to_string()),
+            Action::Map(MapChange::Reload { table, .. }) => Some(table.to_string()),
             _ => None,
         })
         .collect()
@@ -788,16 +802,15 @@ fn settle(e: &mut Engine, mut actions: Vec<Action>, now: &mut u64, chk: ChkState
         let mut follow = Vec::new();
         for a in &actions {
             match a {
-                Action::CreateMap { name, .. } | Action::ReloadMap { name, .. } => {
-                    follow.push(Event::MapApplied {
-                        name: name.clone(),
-                        ok: true,
-                        removed: false,
-                        dm_minor: None,
-                        error: None,
-                    })
-                }
-                Action::RemoveMap { name, .. } => follow.push(Event::MapApplied {
+                Action::Map(MapChange::Create { name, .. })
+                | Action::Map(MapChange::Reload { name, .. }) => follow.push(Event::MapApplied {
+                    name: name.clone(),
+                    ok: true,
+                    removed: false,
+                    dm_minor: None,
+                    error: None,
+                }),
+                Action::Map(MapChange::Remove { name, .. }) => follow.push(Event::MapApplied {
                     name: name.clone(),
                     ok: true,
                     removed: true,
@@ -900,10 +913,10 @@ fn a_failed_remove_is_not_retried_until_paths_change() {
         1_050,
     );
     let a = e.handle(Event::path_removed("sdc".into()), 1_100);
-    assert!(a.contains(&Action::RemoveMap {
+    assert!(a.contains(&Action::Map(MapChange::Remove {
         name: "3600a".into(),
         deferred: false,
-    }));
+    })));
     // The map is open: the kernel refuses.
     let a = e.handle(
         Event::MapApplied {
@@ -916,13 +929,15 @@ fn a_failed_remove_is_not_retried_until_paths_change() {
         1_200,
     );
     assert!(
-        !a.iter().any(|a| matches!(a, Action::RemoveMap { .. })),
+        !a.iter()
+            .any(|a| matches!(a, Action::Map(MapChange::Remove { .. }))),
         "{a:?}"
     );
     for t in 1..5 {
         let a = e.handle(Event::Tick, 1_200 + t * 1_000);
         assert!(
-            !a.iter().any(|a| matches!(a, Action::RemoveMap { .. })),
+            !a.iter()
+                .any(|a| matches!(a, Action::Map(MapChange::Remove { .. }))),
             "{a:?}"
         );
     }
@@ -1048,15 +1063,17 @@ fn del_map_during_a_load_removes_the_map_when_the_load_is_done() {
     // The operator removes the map while the reload runs: nothing yet.
     let (r, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_200);
     assert!(r.is_ok());
-    assert!(!a.iter().any(|a| matches!(a, Action::RemoveMap { .. })));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Map(MapChange::Remove { .. }))));
     // The reload finishes: the remove goes out then, not on some later
     // full pass.
     let a = e.handle(applied_3600a(None), 1_300);
     assert!(
-        a.contains(&Action::RemoveMap {
+        a.contains(&Action::Map(MapChange::Remove {
             name: "3600a".into(),
             deferred: false,
-        }),
+        })),
         "{a:?}"
     );
 }
@@ -1106,7 +1123,9 @@ fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
             secs: 5
         }]
     );
-    let create_at = a.iter().position(|x| matches!(x, Action::CreateMap { .. }));
+    let create_at = a
+        .iter()
+        .position(|x| matches!(x, Action::Map(MapChange::Create { .. })));
     let tune_at = a
         .iter()
         .position(|x| matches!(x, Action::TuneTransport { .. }));
@@ -1219,7 +1238,9 @@ fn flush_on_last_del_fails_queued_io_before_the_remove() {
         e.handle(Event::path_removed("sdb".into()), 1_000);
         e.handle(applied_3600a(None), 1_050);
         let a = e.handle(Event::path_removed("sdc".into()), 1_100);
-        let remove_at = a.iter().position(|x| matches!(x, Action::RemoveMap { .. }));
+        let remove_at = a
+            .iter()
+            .position(|x| matches!(x, Action::Map(MapChange::Remove { .. })));
         assert!(remove_at.is_some(), "{a:?}");
         let fail_at = a.iter().position(
             |x| matches!(x, Action::Message { msg, .. } if *msg == DmMessage::FailIfNoPath),
@@ -1290,19 +1311,19 @@ fn skip_kpartx_and_deferred_remove_reach_the_kernel_actions() {
     assert!(
         a.iter().any(|x| matches!(
             x,
-            Action::ReloadMap {
+            Action::Map(MapChange::Reload {
                 skip_kpartx: true,
                 ..
-            }
+            })
         )),
         "{a:?}"
     );
     e.handle(applied_3600a(None), 1_050);
     let a = e.handle(Event::path_removed("sdc".into()), 1_100);
-    assert!(a.contains(&Action::RemoveMap {
+    assert!(a.contains(&Action::Map(MapChange::Remove {
         name: "3600a".into(),
         deferred: true,
-    }));
+    })));
     // An operator's del map is never deferred: it fails if in use.
     let mut e = two_path_map(Settings {
         deferred_remove: true,
@@ -1310,10 +1331,10 @@ fn skip_kpartx_and_deferred_remove_reach_the_kernel_actions() {
     });
     let (r, a) = e.command(MapCommand::RemoveMap("3600a".into()), 2_000);
     assert!(r.is_ok());
-    assert!(a.contains(&Action::RemoveMap {
+    assert!(a.contains(&Action::Map(MapChange::Remove {
         name: "3600a".into(),
         deferred: false,
-    }));
+    })));
 }
 
 #[test]
@@ -1321,7 +1342,9 @@ fn del_map_is_not_undone_until_a_path_event_or_add_map() {
     let mut e = two_path_map(settings());
     let (r, a) = e.command(MapCommand::RemoveMap("3600a".into()), 1_000);
     assert!(r.is_ok());
-    assert!(a.iter().any(|x| matches!(x, Action::RemoveMap { .. })));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Map(MapChange::Remove { .. }))));
     let a = e.handle(
         Event::MapApplied {
             name: "3600a".into(),

@@ -92,26 +92,8 @@ pub struct ProbeRequest {
 pub enum Action {
     /// Run the checker (and the prioritizer when `with_prio`) on a path.
     Probe(Box<ProbeRequest>),
-    CreateMap {
-        name: String,
-        uuid: String,
-        size: u64,
-        table: MultipathTable,
-        /// No partition maps (kpartx) for this map.
-        skip_kpartx: bool,
-    },
-    ReloadMap {
-        name: String,
-        size: u64,
-        table: MultipathTable,
-        skip_kpartx: bool,
-    },
-    /// Partition maps first, then the map; `deferred`: at last close if
-    /// it is open.
-    RemoveMap {
-        name: String,
-        deferred: bool,
-    },
+    /// Create, reload or remove a map.
+    Map(MapChange),
     Message {
         map: String,
         msg: DmMessage,
@@ -139,6 +121,38 @@ pub enum Action {
         wwid: String,
         key: Option<PrKey>,
     },
+}
+
+/// A change of one map in the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapChange {
+    Create {
+        name: String,
+        uuid: String,
+        size: u64,
+        table: MultipathTable,
+        /// No partition maps (kpartx) for this map.
+        skip_kpartx: bool,
+    },
+    Reload {
+        name: String,
+        size: u64,
+        table: MultipathTable,
+        skip_kpartx: bool,
+    },
+    /// Partition maps first, then the map; `deferred`: at last close if
+    /// it is open.
+    Remove { name: String, deferred: bool },
+}
+
+impl MapChange {
+    pub fn name(&self) -> &str {
+        match self {
+            MapChange::Create { name, .. }
+            | MapChange::Reload { name, .. }
+            | MapChange::Remove { name, .. } => name,
+        }
+    }
 }
 
 /// Operator commands the engine handles (from the control socket).
