@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mpathd::client;
+use mpathd::client::{self, ClientError};
 use mpathd::ipc::reply;
 
 /// XenServer's tool exits with -1.
@@ -50,14 +50,31 @@ fn wait_for_daemon() -> bool {
     false
 }
 
-/// Ask the daemon; a `fail` reply or no answer is an error message.
-fn ask(cmd: &str) -> Result<String, String> {
+/// Why a mode printed nothing on stdout; the text goes to stderr as is.
+#[derive(Debug, thiserror::Error)]
+enum UtilError {
+    /// The daemon answered `fail`: its reason, with the reply's newline.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}\n")]
+    NoAnswer(#[from] ClientError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// A mode `main` lets through but `run` has no case for.
+    #[error("")]
+    NoSuchMode,
+}
+
+/// Ask the daemon; a `fail` reply or no answer is an error.
+fn ask(cmd: &str) -> Result<String, UtilError> {
     match client::query(cmd) {
-        Ok(r) if reply::is_fail(&r) => Err(r.trim_start_matches(reply::FAIL).to_string()),
+        Ok(r) if reply::is_fail(&r) => Err(UtilError::Refused(
+            r.trim_start_matches(reply::FAIL).to_string(),
+        )),
         // multipathd answers "ok" when there is nothing to show.
         Ok(r) if r == reply::OK => Ok(String::new()),
         Ok(r) => Ok(r),
-        Err(e) => Err(format!("{e}\n")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -97,7 +114,7 @@ const PATH_FIELDS: &[(&str, &str)] = &[
     ("uuid", "%w"),
 ];
 
-fn paths_json() -> Result<String, String> {
+fn paths_json() -> Result<String, UtilError> {
     let format: Vec<&str> = PATH_FIELDS.iter().map(|(_, w)| *w).collect();
     let text = ask(&format!("show paths raw format \"{}\"", format.join("\t")))?;
     let paths: Vec<serde_json::Value> = text
@@ -111,12 +128,10 @@ fn paths_json() -> Result<String, String> {
             serde_json::Value::Object(obj)
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "paths": paths }))
-        .map(|s| s + "\n")
-        .map_err(|e| e.to_string())
+    Ok(serde_json::to_string_pretty(&serde_json::json!({ "paths": paths }))? + "\n")
 }
 
-fn run(mode: &str, rest: &[String], json: bool) -> Result<String, String> {
+fn run(mode: &str, rest: &[String], json: bool) -> Result<String, UtilError> {
     match (mode, json) {
         ("list", false) => {
             let text = ask("show maps")?;
@@ -134,7 +149,7 @@ fn run(mode: &str, rest: &[String], json: bool) -> Result<String, String> {
             words.extend(rest.iter().cloned());
             ask(&client::command_from_args(&words))
         }
-        _ => Err(String::new()),
+        _ => Err(UtilError::NoSuchMode),
     }
 }
 
@@ -173,8 +188,8 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(msg) => {
-            eprint!("{msg}");
+        Err(e) => {
+            eprint!("{e}");
             ExitCode::FAILURE
         }
     }
@@ -191,6 +206,21 @@ mod tests {
             vec!["mpatha", "mpathb"]
         );
         assert!(map_names("").is_empty());
+    }
+
+    #[test]
+    fn errors_print_as_the_tool_prints_them() {
+        assert!(matches!(
+            run("bogus", &[], false),
+            Err(UtilError::NoSuchMode)
+        ));
+        assert_eq!(UtilError::NoSuchMode.to_string(), "");
+        assert_eq!(
+            UtilError::Refused("no such map\n".into()).to_string(),
+            "no such map\n"
+        );
+        let e = UtilError::from(ClientError::Connect("refused".into()));
+        assert_eq!(e.to_string(), "failed to connect to multipathd (refused)\n");
     }
 
     #[test]

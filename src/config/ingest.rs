@@ -107,8 +107,8 @@ pub(crate) fn ingest(
     }
     let (text, adjust) = match keywords::check_value(kw, raw) {
         Ok(v) => v,
-        Err(msg) => {
-            diags.push(Diagnostic::at(Severity::Error, vloc, msg));
+        Err(e) => {
+            diags.push(Diagnostic::at(Severity::Error, vloc, e.to_string()));
             return;
         }
     };

@@ -568,46 +568,33 @@ pub fn all_keywords() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
-/// Normalize and validate a value for `kw`. Returns the stored text, or
-/// an error message; `Ok((text, Some(warning)))` when the value was
-/// adjusted (e.g. capped) the way multipath-tools adjusts it.
-pub fn check_value(kw: &str, raw: &str) -> Result<(String, Option<String>), String> {
-    if kw == "reservation_key" {
-        return match raw.parse::<crate::pr::ReservationKey>() {
-            Ok(crate::pr::ReservationKey::None) => Err(format!(
-                "reservation_key \"{raw}\" is no key: give a key (0x...), file, or delete this line"
-            )),
-            Ok(_) => Ok((raw.to_string(), None)),
-            Err(e) => Err(format!("{e}, or the word file")),
-        };
-    }
-    match kind(kw) {
-        Kind::Str | Kind::Regex => Ok((raw.to_string(), None)),
-        Kind::YesNo => match raw {
-            "yes" | "1" => Ok(("yes".into(), None)),
-            "no" | "0" => Ok(("no".into(), None)),
-            _ => Err(format!("{kw} takes yes or no, not \"{raw}\"")),
-        },
-        Kind::Words(words) => {
-            if words.contains(&raw) {
-                Ok((raw.to_string(), None))
-            } else {
-                Err(words_error(kw, raw, words, None))
-            }
-        }
-        Kind::Int { min, max } => check_int(kw, raw, min, max, None),
-        Kind::IntOrWords { min, max, words } => {
-            if words.contains(&raw) {
-                Ok((raw.to_string(), None))
-            } else {
-                check_int(kw, raw, min, max, Some(words))
-            }
-        }
-    }
+/// Why a value is refused for its keyword; the text is what the
+/// configuration diagnostics show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// `reservation_key` parsed, but as no key (0).
+    #[error("reservation_key \"{0}\" is no key: give a key (0x...), file, or delete this line")]
+    NoReservationKey(String),
+    #[error("{0}, or the word file")]
+    BadReservationKey(#[source] crate::pr::PrError),
+    #[error("{kw} takes yes or no, not \"{raw}\"")]
+    NotYesNo { kw: String, raw: String },
+    /// Not one of the keyword's words (nor, with `numbers`, a number).
+    #[error("bad value \"{raw}\" for {kw}: expected {}", expected(.words, *.numbers, .raw))]
+    NotAWord {
+        kw: String,
+        raw: String,
+        words: &'static [&'static str],
+        /// The range when a number is accepted too.
+        numbers: Option<(i64, i64)>,
+    },
+    #[error("bad number \"{raw}\" for {kw}")]
+    NotANumber { kw: String, raw: String },
 }
 
-fn words_error(kw: &str, raw: &str, words: &[&str], numbers: Option<(i64, i64)>) -> String {
-    let mut msg = format!("bad value \"{raw}\" for {kw}: expected ");
+/// What a word-valued keyword accepts, with a suggestion for `raw`.
+fn expected(words: &[&str], numbers: Option<(i64, i64)>, raw: &str) -> String {
+    let mut msg = String::new();
     if let Some((min, max)) = numbers {
         if max >= BIG {
             msg.push_str(&format!("a number >= {min} or "));
@@ -622,20 +609,78 @@ fn words_error(kw: &str, raw: &str, words: &[&str], numbers: Option<(i64, i64)>)
     msg
 }
 
+/// Normalize and validate a value for `kw`. Returns the stored text;
+/// `Ok((text, Some(warning)))` when the value was adjusted (e.g. capped)
+/// the way multipath-tools adjusts it.
+pub fn check_value(kw: &str, raw: &str) -> Result<(String, Option<String>), ValueError> {
+    if kw == "reservation_key" {
+        return match raw.parse::<crate::pr::ReservationKey>() {
+            Ok(crate::pr::ReservationKey::None) => {
+                Err(ValueError::NoReservationKey(raw.to_string()))
+            }
+            Ok(_) => Ok((raw.to_string(), None)),
+            Err(e) => Err(ValueError::BadReservationKey(e)),
+        };
+    }
+    match kind(kw) {
+        Kind::Str | Kind::Regex => Ok((raw.to_string(), None)),
+        Kind::YesNo => match raw {
+            "yes" | "1" => Ok(("yes".into(), None)),
+            "no" | "0" => Ok(("no".into(), None)),
+            _ => Err(ValueError::NotYesNo {
+                kw: kw.to_string(),
+                raw: raw.to_string(),
+            }),
+        },
+        Kind::Words(words) => {
+            if words.contains(&raw) {
+                Ok((raw.to_string(), None))
+            } else {
+                Err(not_a_word(kw, raw, words, None))
+            }
+        }
+        Kind::Int { min, max } => check_int(kw, raw, min, max, None),
+        Kind::IntOrWords { min, max, words } => {
+            if words.contains(&raw) {
+                Ok((raw.to_string(), None))
+            } else {
+                check_int(kw, raw, min, max, Some(words))
+            }
+        }
+    }
+}
+
+fn not_a_word(
+    kw: &str,
+    raw: &str,
+    words: &'static [&'static str],
+    numbers: Option<(i64, i64)>,
+) -> ValueError {
+    ValueError::NotAWord {
+        kw: kw.to_string(),
+        raw: raw.to_string(),
+        words,
+        numbers,
+    }
+}
+
 fn check_int(
     kw: &str,
     raw: &str,
     min: i64,
     max: i64,
-    words: Option<&[&str]>,
-) -> Result<(String, Option<String>), String> {
+    words: Option<&'static [&'static str]>,
+) -> Result<(String, Option<String>), ValueError> {
     let t = raw.trim();
     let n: i64 = match t.parse() {
         Ok(n) => n,
         Err(_) => {
             return Err(match words {
-                Some(w) => words_error(kw, raw, w, Some((min, max))),
-                None => format!("bad number \"{raw}\" for {kw}"),
+                Some(w) => not_a_word(kw, raw, w, Some((min, max))),
+                None => ValueError::NotANumber {
+                    kw: kw.to_string(),
+                    raw: raw.to_string(),
+                },
             })
         }
     };
@@ -658,5 +703,58 @@ pub fn prints_bare(kw: &str, value: &str) -> bool {
         Kind::Int { .. } => true,
         Kind::IntOrWords { .. } => value.parse::<i64>().is_ok(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_by_kind() {
+        let e = |kw: &str, raw: &str| check_value(kw, raw).unwrap_err();
+        assert!(matches!(
+            e("reservation_key", "0x0"),
+            ValueError::NoReservationKey(_)
+        ));
+        assert!(matches!(
+            e("reservation_key", "0xzz"),
+            ValueError::BadReservationKey(crate::pr::PrError::BadKey(_))
+        ));
+        assert_eq!(
+            e("user_friendly_names", "maybe").to_string(),
+            "user_friendly_names takes yes or no, not \"maybe\""
+        );
+        assert_eq!(
+            e("rr_weight", "uniformm").to_string(),
+            "bad value \"uniformm\" for rr_weight: expected uniform, priorities \
+             (did you mean \"uniform\"?)"
+        );
+        let failback = e("failback", "later");
+        assert!(
+            matches!(
+                failback,
+                ValueError::NotAWord {
+                    numbers: Some((1, BIG)),
+                    ..
+                }
+            ),
+            "{failback:?}"
+        );
+        assert!(failback
+            .to_string()
+            .starts_with("bad value \"later\" for failback: expected a number >= 1 or manual"));
+        assert_eq!(
+            e("polling_interval", "5s"),
+            ValueError::NotANumber {
+                kw: "polling_interval".into(),
+                raw: "5s".into()
+            }
+        );
+        assert_eq!(
+            e("polling_interval", "5s").to_string(),
+            "bad number \"5s\" for polling_interval"
+        );
     }
 }

@@ -6,23 +6,80 @@
 //! Matching stays unanchored and case-sensitive, like regexec.
 
 use regex::Regex;
+use thiserror::Error;
+
+/// Why a pattern is refused; `at` is the character index of the offending
+/// construct in `pattern`.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum PatternError {
+    /// A bracket expression without its closing `]` (REG_EBRACK).
+    #[error("unterminated '[' in regular expression \"{pattern}\"")]
+    UnmatchedBracket { pattern: String, at: usize },
+    /// `*`, `+` or `?` with nothing before it to repeat (REG_BADRPT).
+    #[error(
+        "'{op}' at the start of \"{pattern}\" repeats nothing (a shell glob is not a \
+         regular expression: use \".*\" for \"anything\")"
+    )]
+    NothingToRepeat {
+        pattern: String,
+        op: char,
+        at: usize,
+    },
+    /// `(?`: Perl syntax the `regex` crate would accept with another meaning.
+    #[error("\"(?\" is not POSIX syntax in \"{pattern}\"")]
+    PerlGroup { pattern: String, at: usize },
+    /// A `\` as the last character (REG_EESCAPE).
+    #[error("regular expression \"{pattern}\" ends with a lone backslash")]
+    TrailingBackslash { pattern: String, at: usize },
+    /// `\1` .. `\9`: the `regex` crate has no back-references.
+    #[error("back-references (\\{digit}) are not supported in \"{pattern}\"")]
+    BackReference {
+        pattern: String,
+        digit: char,
+        at: usize,
+    },
+    /// The translation did not compile (or exceeds the size limit).
+    #[error("invalid regular expression \"{pattern}\": {}", gist(source))]
+    Invalid {
+        pattern: String,
+        source: regex::Error,
+    },
+}
+
+impl PatternError {
+    /// The character index of the refused construct, when there is one.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            PatternError::UnmatchedBracket { at, .. }
+            | PatternError::NothingToRepeat { at, .. }
+            | PatternError::PerlGroup { at, .. }
+            | PatternError::TrailingBackslash { at, .. }
+            | PatternError::BackReference { at, .. } => Some(*at),
+            PatternError::Invalid { .. } => None,
+        }
+    }
+}
+
+/// The crate's message is multi-line with a caret; keep the gist.
+fn gist(e: &regex::Error) -> String {
+    let msg = e.to_string();
+    msg.lines().last().unwrap_or("invalid").trim().to_string()
+}
 
 /// Translate a POSIX ERE into `regex` crate syntax and compile it.
-pub fn compile(pattern: &str) -> Result<Regex, String> {
+pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
     let translated = translate(pattern)?;
     regex::RegexBuilder::new(&translated)
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| {
-            // The crate's message is multi-line with a caret; keep the gist.
-            let msg = e.to_string();
-            let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
-            format!("invalid regular expression \"{pattern}\": {last}")
+        .map_err(|source| PatternError::Invalid {
+            pattern: pattern.to_string(),
+            source,
         })
 }
 
 /// The translation itself (public for tests and `config explain`).
-pub fn translate(p: &str) -> Result<String, String> {
+pub fn translate(p: &str) -> Result<String, PatternError> {
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 8);
     let mut i = 0;
@@ -30,32 +87,40 @@ pub fn translate(p: &str) -> Result<String, String> {
     let mut have_atom = false;
     // Inside an interval `{m,n}` we emitted.
     let mut in_interval = false;
+    let pattern = || p.to_string();
     while i < chars.len() {
         let c = chars[i];
         match c {
             '[' => {
-                let (class, next) = bracket(&chars, i)
-                    .ok_or_else(|| format!("unterminated '[' in regular expression \"{p}\""))?;
+                let (class, next) =
+                    bracket(&chars, i).ok_or_else(|| PatternError::UnmatchedBracket {
+                        pattern: pattern(),
+                        at: i,
+                    })?;
                 out.push_str(&class);
                 i = next;
                 have_atom = true;
                 continue;
             }
             '\\' => {
-                escape(p, chars.get(i + 1).copied(), &mut out)?;
+                escape(p, i, chars.get(i + 1).copied(), &mut out)?;
                 i += 2;
                 have_atom = true;
                 continue;
             }
             '*' | '+' | '?' if !have_atom => {
-                return Err(format!(
-                    "'{c}' at the start of \"{p}\" repeats nothing (a shell glob is not a \
-                     regular expression: use \".*\" for \"anything\")"
-                ));
+                return Err(PatternError::NothingToRepeat {
+                    pattern: pattern(),
+                    op: c,
+                    at: i,
+                });
             }
             '(' => {
                 if chars.get(i + 1) == Some(&'?') {
-                    return Err(format!("\"(?\" is not POSIX syntax in \"{p}\""));
+                    return Err(PatternError::PerlGroup {
+                        pattern: pattern(),
+                        at: i,
+                    });
                 }
                 out.push('(');
                 have_atom = false;
@@ -97,17 +162,21 @@ pub fn translate(p: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// The translation of `\n` (n the escaped character, None at the end).
-fn escape(p: &str, n: Option<char>, out: &mut String) -> Result<(), String> {
+/// The translation of `\n` (n the escaped character at `at + 1`, None
+/// at the end).
+fn escape(p: &str, at: usize, n: Option<char>, out: &mut String) -> Result<(), PatternError> {
     let Some(n) = n else {
-        return Err(format!(
-            "regular expression \"{p}\" ends with a lone backslash"
-        ));
+        return Err(PatternError::TrailingBackslash {
+            pattern: p.to_string(),
+            at,
+        });
     };
     if n.is_ascii_digit() {
-        return Err(format!(
-            "back-references (\\{n}) are not supported in \"{p}\""
-        ));
+        return Err(PatternError::BackReference {
+            pattern: p.to_string(),
+            digit: n,
+            at,
+        });
     }
     if n.is_ascii_alphanumeric() && !matches!(n, 'w' | 'W' | 's' | 'S' | 'b' | 'B') {
         // glibc treats an unknown escaped letter as the letter.
@@ -284,6 +353,48 @@ mod tests {
         assert!(compile("[abc").is_err());
         assert!(compile(r"(a)\1").is_err());
         assert!(compile("(?i)abc").is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_problem_and_where() {
+        let e = |p: &str| compile(p).unwrap_err();
+        assert!(matches!(
+            e("ab[cd"),
+            PatternError::UnmatchedBracket { at: 2, .. }
+        ));
+        assert!(matches!(
+            e("a|*b"),
+            PatternError::NothingToRepeat { op: '*', at: 2, .. }
+        ));
+        assert!(matches!(e("x(?i)"), PatternError::PerlGroup { at: 1, .. }));
+        assert!(matches!(
+            e("ab\\"),
+            PatternError::TrailingBackslash { at: 2, .. }
+        ));
+        assert!(matches!(
+            e(r"(a)\1"),
+            PatternError::BackReference {
+                digit: '1',
+                at: 3,
+                ..
+            }
+        ));
+        assert_eq!(e("ab[cd").position(), Some(2));
+        let invalid = e("a{2,1}");
+        assert!(matches!(invalid, PatternError::Invalid { .. }), "{invalid}");
+        assert_eq!(invalid.position(), None);
+        assert!(invalid
+            .to_string()
+            .starts_with("invalid regular expression \"a{2,1}\": "));
+        assert_eq!(
+            e("*abc").to_string(),
+            "'*' at the start of \"*abc\" repeats nothing (a shell glob is not a \
+             regular expression: use \".*\" for \"anything\")"
+        );
+        assert_eq!(
+            e(r"(a)\1").to_string(),
+            r#"back-references (\1) are not supported in "(a)\1""#
+        );
     }
 
     #[test]

@@ -290,7 +290,7 @@ impl Prober for RunnerProber {
                         crate::pr::scsi::sync_path(&node, &pr, timeout)
                     })
                     .await;
-                r.pr = Some(sync.unwrap_or_else(crate::pr::PrSync::Failed));
+                r.pr = Some(sync.unwrap_or_else(|e| crate::pr::PrSync::Failed(e.to_string())));
             }
             r
         })

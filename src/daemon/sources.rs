@@ -13,9 +13,18 @@ use crate::{Error, Result};
 
 use super::systemd::notify;
 
+/// Why a socket command is answered `fail` without reaching the daemon.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error(transparent)]
+    Key(#[from] crate::pr::PrError),
+    #[error("{0:?} is not supported by mpathd")]
+    Unsupported(Command),
+}
+
 /// Translate a root-only socket command into a daemon request, or answer
 /// it directly.
-fn to_request(cmd: Command) -> std::result::Result<Request, String> {
+fn to_request(cmd: Command) -> std::result::Result<Request, Refusal> {
     use Command as C;
     Ok(match cmd {
         C::FailPath { path } => Request::Map(MapCommand::FailPath(path)),
@@ -54,9 +63,9 @@ fn to_request(cmd: Command) -> std::result::Result<Request, String> {
         }),
         C::UnsetPrStatus { map } => Request::Map(MapCommand::UnsetPrStatus(map)),
         C::SetPrKey { map, key } => {
-            let key = key.parse::<crate::pr::PrKey>().map_err(|e| e.to_string())?;
+            let key = key.parse::<crate::pr::PrKey>()?;
             if key.key == 0 {
-                return Err(crate::pr::PrError::ZeroKey.to_string());
+                return Err(crate::pr::PrError::ZeroKey.into());
             }
             Request::Map(MapCommand::SetPrKey {
                 map,
@@ -64,7 +73,7 @@ fn to_request(cmd: Command) -> std::result::Result<Request, String> {
             })
         }
         C::UnsetPrKey { map } => Request::Map(MapCommand::SetPrKey { map, key: None }),
-        other => return Err(format!("{other:?} is not supported by mpathd")),
+        other => return Err(Refusal::Unsupported(other)),
     })
 }
 
@@ -90,7 +99,7 @@ pub(super) fn socket_requests(
             let req = match to_request(cmd) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = reply_tx.send(reply::fail(&e));
+                    let _ = reply_tx.send(reply::fail(&e.to_string()));
                     continue;
                 }
             };
@@ -188,4 +197,40 @@ pub(super) fn dm_events() -> mpsc::Receiver<Vec<String>> {
 /// udev: discovery's coalesced batches, the coldplug first.
 pub(super) fn udev_paths(source: &UdevPathSource) -> Result<mpsc::Receiver<PathBatch>> {
     source.start()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn refusal(cmd: Command) -> Refusal {
+        match to_request(cmd) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn refusals_are_answered_at_once() {
+        let key = |k: &str| Command::SetPrKey {
+            map: "mpatha".into(),
+            key: k.into(),
+        };
+        assert!(to_request(key("0x1a")).is_ok());
+        let e = refusal(key("0xzz"));
+        assert!(
+            matches!(e, Refusal::Key(crate::pr::PrError::BadKey(_))),
+            "{e:?}"
+        );
+        let e = refusal(key("0x0"));
+        assert!(
+            matches!(e, Refusal::Key(crate::pr::PrError::ZeroKey)),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), crate::pr::PrError::ZeroKey.to_string());
+        let e = refusal(Command::ShowMaps);
+        assert!(matches!(e, Refusal::Unsupported(Command::ShowMaps)));
+        assert_eq!(e.to_string(), "ShowMaps is not supported by mpathd");
+    }
 }

@@ -54,7 +54,7 @@ impl Claim {
 /// and the daemon's persistent state.
 pub struct ClaimInput<'a> {
     pub path: &'a PathInfo,
-    pub identity_error: Option<String>,
+    pub identity_error: Option<super::identity::NoWwid>,
     pub siblings: &'a [PathInfo],
     pub settings: &'a Settings,
     pub known_hardware: bool,

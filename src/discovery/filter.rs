@@ -30,7 +30,7 @@ pub struct Candidate<'a> {
     /// negative find_multipaths_timeout only such paths wait the full time.
     pub known_hardware: bool,
     /// Why the path has no WWID, when `info.wwid` is None (from identity).
-    pub identity_error: Option<String>,
+    pub identity_error: Option<super::identity::NoWwid>,
 }
 
 /// WWIDs the decision may treat as already multipathed.
@@ -183,8 +183,8 @@ impl Decider<'_> {
         let Some(wwid) = c.info.wwid.clone() else {
             let why = c
                 .identity_error
-                .clone()
-                .unwrap_or_else(|| "identity not read".to_string());
+                .as_ref()
+                .map_or_else(|| "identity not read".to_string(), ToString::to_string);
             return Verdict::skip(dev, format!("no usable WWID: {why}"));
         };
         if let Some(conf) = self.conflict_of.get(wwid.as_str()) {
@@ -286,6 +286,7 @@ impl Verdict {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::discovery::identity::{Gap, NoWwid};
     use std::collections::HashMap;
 
     /// Blacklist with fixed answers per device name.
@@ -353,10 +354,10 @@ mod tests {
                     info,
                     first_seen: self.t0,
                     known_hardware: false,
-                    identity_error: info
-                        .wwid
-                        .is_none()
-                        .then(|| "udev property ID_SERIAL is not set".into()),
+                    identity_error: info.wwid.is_none().then(|| NoWwid {
+                        udev: Some(("ID_SERIAL".into(), Gap::Absent)),
+                        vpd: Gap::Absent,
+                    }),
                 })
                 .collect()
         }
@@ -397,7 +398,10 @@ mod tests {
             v[0].1,
             "find_multipaths strict: WWID 3A is not in the wwids file"
         );
-        assert_eq!(v[3].1, "no usable WWID: udev property ID_SERIAL is not set");
+        assert_eq!(
+            v[3].1,
+            "no usable WWID: udev property ID_SERIAL is not set; no identity in VPD page 0x83"
+        );
         let v = w.run(FindMultipaths::Strict, &file(&["3B"]), &f, Duration::ZERO);
         assert_eq!(flags(&v), [false, false, true, false]);
         assert_eq!(v[2].1, "WWID 3B is in the wwids file");

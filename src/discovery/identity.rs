@@ -2,6 +2,10 @@
 //! check that keeps paths with the same WWID but different devices apart.
 
 use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use crate::model::PathInfo;
 
@@ -11,20 +15,64 @@ pub const SOURCE_VPD_PG83: &str = "vpd_pg83";
 /// multipath-tools' WWID_SIZE is 128 bytes including the NUL.
 pub const MAX_WWID_LEN: usize = 127;
 
+/// Why a string cannot be a WWID (name a map, be a wwids-file line).
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum WwidError {
+    #[error("empty")]
+    Empty,
+    #[error("longer than {MAX_WWID_LEN} bytes")]
+    TooLong,
+    /// Whitespace, a control character or `/`.
+    #[error("contains {0:?}")]
+    ForbiddenChar(char),
+}
+
+/// What an identity source gave instead of a usable WWID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Gap {
+    /// Nothing: the udev property is not set, VPD 0x83 gave no identity.
+    Absent,
+    Unusable(WwidError),
+}
+
+/// Why a path has no usable WWID: what each source it was looked for in
+/// gave.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub struct NoWwid {
+    /// The udev property `uid_attribute` names and what it gave; None when
+    /// `uid_attribute` is empty (VPD page 0x83 only).
+    pub udev: Option<(String, Gap)>,
+    pub vpd: Gap,
+}
+
+impl fmt::Display for NoWwid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.udev {
+            Some((p, Gap::Absent)) => write!(f, "udev property {p} is not set; ")?,
+            Some((p, Gap::Unusable(e))) => write!(f, "udev property {p} is unusable ({e}); ")?,
+            None => {}
+        }
+        match &self.vpd {
+            Gap::Absent => f.write_str("no identity in VPD page 0x83"),
+            Gap::Unusable(e) => write!(f, "VPD page 0x83 identity is unusable ({e})"),
+        }
+    }
+}
+
 /// Checks that `raw` can name a map and a wwids-file line.
-pub fn validate_wwid(raw: &str) -> Result<&str, String> {
+pub fn validate_wwid(raw: &str) -> Result<&str, WwidError> {
     let w = raw.trim();
     if w.is_empty() {
-        return Err("empty".into());
+        return Err(WwidError::Empty);
     }
     if w.len() > MAX_WWID_LEN {
-        return Err(format!("longer than {MAX_WWID_LEN} bytes"));
+        return Err(WwidError::TooLong);
     }
     if let Some(c) = w
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || *c == '/')
     {
-        return Err(format!("contains {c:?}"));
+        return Err(WwidError::ForbiddenChar(c));
     }
     Ok(w)
 }
@@ -34,30 +82,28 @@ pub fn validate_wwid(raw: &str) -> Result<&str, String> {
 /// derived from VPD page 0x83 in sysfs (udev may not have labelled the
 /// device yet). An empty `uid_attribute` means "use VPD page 0x83 only".
 ///
-/// Returns `(wwid, wwid_source)` or the reason there is no usable identity.
+/// Returns `(wwid, wwid_source)` or what each source gave instead.
 pub fn choose_wwid(
     properties: &BTreeMap<String, String>,
     uid_attribute: &str,
     vpd_wwid: Option<&str>,
-) -> Result<(String, String), String> {
-    let mut why = Vec::new();
-    if !uid_attribute.is_empty() {
-        match properties.get(uid_attribute) {
-            Some(v) => match validate_wwid(v) {
-                Ok(w) => return Ok((w.to_string(), uid_attribute.to_string())),
-                Err(e) => why.push(format!("udev property {uid_attribute} is unusable ({e})")),
-            },
-            None => why.push(format!("udev property {uid_attribute} is not set")),
-        }
-    }
-    match vpd_wwid {
-        Some(v) => match validate_wwid(v) {
-            Ok(w) => return Ok((w.to_string(), SOURCE_VPD_PG83.to_string())),
-            Err(e) => why.push(format!("VPD page 0x83 identity is unusable ({e})")),
-        },
-        None => why.push("no identity in VPD page 0x83".to_string()),
-    }
-    Err(why.join("; "))
+) -> Result<(String, String), NoWwid> {
+    let udev = if uid_attribute.is_empty() {
+        None
+    } else {
+        let gap = match properties.get(uid_attribute).map(|v| validate_wwid(v)) {
+            Some(Ok(w)) => return Ok((w.to_string(), uid_attribute.to_string())),
+            Some(Err(e)) => Gap::Unusable(e),
+            None => Gap::Absent,
+        };
+        Some((uid_attribute.to_string(), gap))
+    };
+    let vpd = match vpd_wwid.map(validate_wwid) {
+        Some(Ok(w)) => return Ok((w.to_string(), SOURCE_VPD_PG83.to_string())),
+        Some(Err(e)) => Gap::Unusable(e),
+        None => Gap::Absent,
+    };
+    Err(NoWwid { udev, vpd })
 }
 
 /// Sets `info.wwid` / `info.wwid_source` (see [`choose_wwid`]); on failure
@@ -66,7 +112,7 @@ pub fn assign_wwid(
     info: &mut PathInfo,
     uid_attribute: &str,
     vpd_wwid: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), NoWwid> {
     match choose_wwid(&info.properties, uid_attribute, vpd_wwid) {
         Ok((w, src)) => {
             info.wwid = Some(w);
@@ -209,11 +255,28 @@ mod tests {
     #[test]
     fn no_identity_says_why() {
         let e = choose_wwid(&props(&[("ID_SERIAL", "  ")]), "ID_SERIAL", None).unwrap_err();
-        assert!(e.contains("ID_SERIAL is unusable (empty)"), "{e}");
-        assert!(e.contains("no identity in VPD page 0x83"), "{e}");
+        assert_eq!(
+            e,
+            NoWwid {
+                udev: Some(("ID_SERIAL".into(), Gap::Unusable(WwidError::Empty))),
+                vpd: Gap::Absent,
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "udev property ID_SERIAL is unusable (empty); no identity in VPD page 0x83"
+        );
         let e = choose_wwid(&props(&[]), "SCSI_IDENT_LUN_NAA_REGEXT", Some("a/b")).unwrap_err();
-        assert!(e.contains("SCSI_IDENT_LUN_NAA_REGEXT is not set"), "{e}");
-        assert!(e.contains("contains '/'"), "{e}");
+        assert_eq!(e.vpd, Gap::Unusable(WwidError::ForbiddenChar('/')));
+        assert_eq!(
+            e.to_string(),
+            "udev property SCSI_IDENT_LUN_NAA_REGEXT is not set; \
+             VPD page 0x83 identity is unusable (contains '/')"
+        );
+        // VPD only: the udev side is not mentioned.
+        let e = choose_wwid(&props(&[("ID_SERIAL", "3udev")]), "", None).unwrap_err();
+        assert_eq!(e.udev, None);
+        assert_eq!(e.to_string(), "no identity in VPD page 0x83");
         let mut info = path("sdb", Some("stale"), 1, "", "");
         assert!(assign_wwid(&mut info, "ID_SERIAL", None).is_err());
         assert_eq!((info.wwid, info.wwid_source), (None, None));
@@ -222,8 +285,22 @@ mod tests {
     #[test]
     fn validate() {
         assert_eq!(validate_wwid(" 3600a0b8 \n").unwrap(), "3600a0b8");
-        assert!(validate_wwid(&"3".repeat(200)).is_err());
-        assert!(validate_wwid("36 00").is_err());
+        assert_eq!(validate_wwid(" \t"), Err(WwidError::Empty));
+        assert_eq!(validate_wwid(&"3".repeat(200)), Err(WwidError::TooLong));
+        assert_eq!(
+            validate_wwid(&"3".repeat(MAX_WWID_LEN)).map(str::len),
+            Ok(MAX_WWID_LEN)
+        );
+        assert_eq!(validate_wwid("36 00"), Err(WwidError::ForbiddenChar(' ')));
+        assert_eq!(
+            validate_wwid("36\u{7}"),
+            Err(WwidError::ForbiddenChar('\u{7}'))
+        );
+        assert_eq!(
+            WwidError::TooLong.to_string(),
+            format!("longer than {MAX_WWID_LEN} bytes")
+        );
+        assert_eq!(WwidError::ForbiddenChar(' ').to_string(), "contains ' '");
         assert!(validate_wwid("1Linux_scsi_debug_2000").is_ok());
     }
 

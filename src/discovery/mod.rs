@@ -79,7 +79,7 @@ pub enum BatchKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathNotes {
     /// Why the path has no WWID (when `wwid` is None).
-    pub identity_error: Option<String>,
+    pub identity_error: Option<identity::NoWwid>,
     /// Attributes that were missing or garbled, with reasons.
     pub problems: Vec<String>,
 }

@@ -615,11 +615,11 @@ mod tests {
             kinds,
             ["remove sdx", "change sda Some(\"3A\")", "add sdb None"]
         );
-        assert!(b.notes["sdb"]
-            .identity_error
-            .as_deref()
-            .unwrap()
-            .contains("ID_SERIAL is not set"));
+        let no_wwid = b.notes["sdb"].identity_error.as_ref().unwrap();
+        assert_eq!(
+            no_wwid.udev,
+            Some(("ID_SERIAL".to_string(), identity::Gap::Absent))
+        );
         assert_eq!(known, ["sda".to_string(), "sdb".to_string()].into());
     }
 

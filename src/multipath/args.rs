@@ -85,9 +85,13 @@ pub struct Args {
     pub device: Option<String>,
 }
 
-fn parse_policy(s: &str) -> Result<PgPolicy, String> {
-    s.parse::<PgPolicy>()
-        .map_err(|_| format!("'{s}' is not a valid policy"))
+/// A `-p` value that names no path grouping policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a valid policy")]
+pub struct BadPolicy(pub String);
+
+fn parse_policy(s: &str) -> Result<PgPolicy, BadPolicy> {
+    s.parse::<PgPolicy>().map_err(|_| BadPolicy(s.to_string()))
 }
 
 /// What the command line asks for: one mode, as multipath-tools decides it
@@ -258,5 +262,20 @@ mod tests {
             1
         );
         assert_eq!(Args::parse_words(["multipath", "a", "b"]).unwrap_err(), 1);
+    }
+
+    #[test]
+    fn policy_values() {
+        assert_eq!(parse_policy("group_by_tpg"), Ok(PgPolicy::GroupByTpg));
+        assert_eq!(parse_policy("bogus"), Err(BadPolicy("bogus".into())));
+        assert_eq!(
+            BadPolicy("bogus".into()).to_string(),
+            "'bogus' is not a valid policy"
+        );
+        let e = Args::try_parse_from(["multipath", "-p", "bogus"]).unwrap_err();
+        assert!(
+            e.to_string().contains("'bogus' is not a valid policy"),
+            "{e}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{PrSync, PrSyncRequest};
-use crate::scsi::{Outcome, SgDevice};
+use crate::scsi::{Outcome, ScsiError, SgDevice};
 
 pub const PERSISTENT_RESERVE_IN: u8 = 0x5E;
 pub const PERSISTENT_RESERVE_OUT: u8 = 0x5F;
@@ -74,19 +74,32 @@ pub struct ReadKeys {
     pub truncated: bool,
 }
 
-pub fn parse_read_keys(buf: &[u8]) -> Result<ReadKeys, String> {
+/// Why READ KEYS gave no key list. Apart from [`super::PrError`]: that
+/// one judges key values and compares equal; this one carries the SCSI
+/// layer's I/O errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadKeysError {
+    /// The reply, in bytes, is shorter than the 8-byte header.
+    #[error("READ KEYS: {0} bytes, the header alone is 8")]
+    ShortHeader(usize),
+    /// The ADDITIONAL LENGTH field does not count whole keys.
+    #[error("READ KEYS: additional length {0} is not a multiple of 8")]
+    BadLength(usize),
+    #[error(transparent)]
+    Scsi(#[from] ScsiError),
+    /// The device completed the command with another status.
+    #[error("PR IN READ KEYS: {0}")]
+    Status(Outcome),
+}
+
+pub fn parse_read_keys(buf: &[u8]) -> Result<ReadKeys, ReadKeysError> {
     if buf.len() < 8 {
-        return Err(format!(
-            "READ KEYS: {} bytes, the header alone is 8",
-            buf.len()
-        ));
+        return Err(ReadKeysError::ShortHeader(buf.len()));
     }
     let generation = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
     let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
     if !len.is_multiple_of(8) {
-        return Err(format!(
-            "READ KEYS: additional length {len} is not a multiple of 8"
-        ));
+        return Err(ReadKeysError::BadLength(len));
     }
     let body = &buf[8..];
     let have = len.min(body.len() - body.len() % 8);
@@ -102,17 +115,15 @@ pub fn parse_read_keys(buf: &[u8]) -> Result<ReadKeys, String> {
 }
 
 /// READ KEYS through one path.
-pub fn read_keys(dev: &SgDevice, timeout: Duration) -> Result<ReadKeys, String> {
+pub fn read_keys(dev: &SgDevice, timeout: Duration) -> Result<ReadKeys, ReadKeysError> {
     let mut buf = vec![0u8; usize::from(READ_KEYS_ALLOC)];
-    let r = dev
-        .execute(
-            &cdb_prin(READ_KEYS, READ_KEYS_ALLOC),
-            Some(&mut buf),
-            timeout,
-        )
-        .map_err(|e| e.to_string())?;
+    let r = dev.execute(
+        &cdb_prin(READ_KEYS, READ_KEYS_ALLOC),
+        Some(&mut buf),
+        timeout,
+    )?;
     if !r.outcome.is_good() {
-        return Err(format!("PR IN READ KEYS: {}", r.outcome));
+        return Err(ReadKeysError::Status(r.outcome));
     }
     buf.truncate(r.transferred);
     parse_read_keys(&buf)
@@ -129,7 +140,7 @@ pub fn sync_path(dev: &str, req: &PrSyncRequest, timeout: Duration) -> PrSync {
     };
     let keys = match read_keys(&sg, timeout) {
         Ok(k) => k,
-        Err(e) => return PrSync::Failed(e),
+        Err(e) => return PrSync::Failed(e.to_string()),
     };
     if !keys.keys.contains(&req.key.key) {
         return PrSync::KeyAbsent;
@@ -185,7 +196,21 @@ mod tests {
             parse_read_keys(&[0, 0, 0, 1, 0, 0, 0, 0]).unwrap().keys,
             Vec::<u64>::new()
         );
-        assert!(parse_read_keys(&[0; 7]).is_err());
-        assert!(parse_read_keys(&[0, 0, 0, 1, 0, 0, 0, 5]).is_err());
+        let short = parse_read_keys(&[0; 7]).unwrap_err();
+        assert!(matches!(short, ReadKeysError::ShortHeader(7)), "{short:?}");
+        assert_eq!(
+            short.to_string(),
+            "READ KEYS: 7 bytes, the header alone is 8"
+        );
+        let odd = parse_read_keys(&[0, 0, 0, 1, 0, 0, 0, 5]).unwrap_err();
+        assert!(matches!(odd, ReadKeysError::BadLength(5)), "{odd:?}");
+        assert_eq!(
+            odd.to_string(),
+            "READ KEYS: additional length 5 is not a multiple of 8"
+        );
+        assert_eq!(
+            ReadKeysError::Status(Outcome::ReservationConflict).to_string(),
+            format!("PR IN READ KEYS: {}", Outcome::ReservationConflict)
+        );
     }
 }

@@ -13,11 +13,83 @@ use std::fs;
 use std::str::FromStr;
 use std::time::Duration;
 
+use thiserror::Error;
+
 use crate::model::{PathInfo, Settings};
 use crate::scsi::parse::vpd83_target_port_group;
-use crate::scsi::{AluaState, SgDevice, TpgDescriptor};
+use crate::scsi::{AluaState, Outcome, ScsiError, SgDevice, TpgDescriptor};
 
+pub use vendor::ReplyError;
 pub use weighted::weighted_prio;
+
+/// Why a prioritizer has no answer for a path.
+#[derive(Debug, Error)]
+pub enum PrioError {
+    #[error("'{0}' is not a vendor prioritizer")]
+    NotVendor(String),
+    /// `prio_args` the prioritizer cannot use.
+    #[error(transparent)]
+    Args(#[from] ArgsError),
+    /// The device's reply is short or not laid out as the array's.
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+    /// Opening the device or SG_IO failed.
+    #[error(transparent)]
+    Scsi(#[from] ScsiError),
+    /// A vendor command completed without GOOD status.
+    #[error("{0}")]
+    Status(Outcome),
+    /// path_latency's READ completed without GOOD status.
+    #[error("read failed: {0}")]
+    ReadFailed(Outcome),
+    #[error("{path}: {source}")]
+    Sysfs {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("VPD page 0x83 has no target port group designator")]
+    NoTargetPortGroup,
+    #[error("target port group {0} not in REPORT TARGET PORT GROUPS")]
+    TpgNotReported(u16),
+}
+
+/// `prio_args` a prioritizer refuses, in multipath-tools' terms.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ArgsError {
+    /// A required argument, e.g. `preferredsds=NAME`.
+    #[error("prio_args needs {0}")]
+    Missing(&'static str),
+    #[error("unexpected prio_args word '{0}'")]
+    UnexpectedWord(String),
+    #[error("{name} '{value}' is not a number")]
+    NotANumber { name: &'static str, value: String },
+    #[error("{name} {value} is outside {min}..{max}")]
+    OutOfRange {
+        name: &'static str,
+        value: u32,
+        min: u32,
+        max: u32,
+    },
+    /// datacore's `timeout=MS`, outside 500 to 20000.
+    #[error("prio_args timeout is out of bounds [500:20000]")]
+    TimeoutOutOfBounds(u64),
+    #[error("prio_args preferredsds is too short (2 characters at least)")]
+    SdsTooShort(String),
+    #[error("prio_args preferredip '{0}' is too short")]
+    IpTooShort(String),
+    /// path_latency's arguments without the `|`.
+    #[error("prio_args '{0}' is not io_num|base_num")]
+    NotIoNumBaseNum(String),
+    #[error("weightedpath: no arguments")]
+    NoWeightedArgs,
+    #[error("weightedpath: invalid argument '{0}' (want hbtl, devname, serial or wwn)")]
+    WeightedKind(String),
+}
+
+/// A `prio` name no prioritizer has.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown prioritizer '{0}'")]
+pub struct UnknownPrioritizer(pub String);
 
 /// "No answer": keep whatever priority the path had.
 pub const PRIO_UNDEF: i32 = -1;
@@ -64,7 +136,7 @@ impl Prioritizer {
 }
 
 impl FromStr for Prioritizer {
-    type Err = String;
+    type Err = UnknownPrioritizer;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "const" | "" => Prioritizer::Const,
@@ -81,7 +153,7 @@ impl FromStr for Prioritizer {
             "path_latency" => Prioritizer::Vendor("path_latency"),
             "ontap" => Prioritizer::Vendor("ontap"),
             "ana" => Prioritizer::Unsupported(s.to_string()),
-            _ => return Err(format!("unknown prioritizer '{s}'")),
+            _ => return Err(UnknownPrioritizer(s.to_string())),
         })
     }
 }
@@ -198,14 +270,18 @@ pub fn sysfs_prio_value(access_state: &str, preferred: bool, exclusive_pref_bit:
     }
 }
 
-fn sysfs_attr(dev: &str, attr: &str) -> Result<Vec<u8>, String> {
-    let p = format!("/sys/block/{dev}/device/{attr}");
-    fs::read(&p).map_err(|e| format!("{p}: {e}"))
+fn sysfs_attr(dev: &str, attr: &str) -> Result<Vec<u8>, PrioError> {
+    let path = format!("/sys/block/{dev}/device/{attr}");
+    fs::read(&path).map_err(|source| PrioError::Sysfs { path, source })
 }
 
 /// The target port group of a path: from discovery if known, else the
 /// kernel's cached VPD page 0x83 in sysfs, else VPD 0x83 through SG_IO.
-pub fn target_port_group(path: &PathInfo, sg: &SgDevice, timeout: Duration) -> Result<u16, String> {
+pub fn target_port_group(
+    path: &PathInfo,
+    sg: &SgDevice,
+    timeout: Duration,
+) -> Result<u16, PrioError> {
     if let Some(t) = path.tpg_id {
         return Ok(t);
     }
@@ -214,15 +290,13 @@ pub fn target_port_group(path: &PathInfo, sg: &SgDevice, timeout: Duration) -> R
             return Ok(t);
         }
     }
-    let page = sg.vpd_page(0x83, timeout).map_err(|e| e.to_string())?;
-    vpd83_target_port_group(&page)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "VPD page 0x83 has no target port group designator".to_string())
+    let page = sg.vpd_page(0x83, timeout)?;
+    vpd83_target_port_group(&page)?.ok_or(PrioError::NoTargetPortGroup)
 }
 
 /// The RTPG descriptor of the path's own target port group.
-pub fn alua_group(path: &PathInfo, timeout: Duration) -> Result<TpgDescriptor, String> {
-    let sg = SgDevice::open(&path.dev).map_err(|e| e.to_string())?;
+pub fn alua_group(path: &PathInfo, timeout: Duration) -> Result<TpgDescriptor, PrioError> {
+    let sg = SgDevice::open(&path.dev)?;
     alua_group_on(path, &sg, timeout)
 }
 
@@ -231,15 +305,12 @@ pub fn alua_group_on(
     path: &PathInfo,
     sg: &SgDevice,
     timeout: Duration,
-) -> Result<TpgDescriptor, String> {
+) -> Result<TpgDescriptor, PrioError> {
     let tpg = target_port_group(path, sg, timeout)?;
-    let groups = sg
-        .report_target_port_groups(timeout)
-        .map_err(|e| e.to_string())?;
-    groups
+    sg.report_target_port_groups(timeout)?
         .into_iter()
         .find(|g| g.tpg_id == tpg)
-        .ok_or_else(|| format!("target port group {tpg} not in REPORT TARGET PORT GROUPS"))
+        .ok_or(PrioError::TpgNotReported(tpg))
 }
 
 fn alua(path: &PathInfo, spec: &PrioSpec, timeout: Duration, sg: Option<&SgDevice>) -> PrioResult {
@@ -412,6 +483,43 @@ mod tests {
         let p = PrioSpec::from_settings(&s);
         assert_eq!(p.name, "alua");
         assert!(p.exclusive_pref_bit);
+    }
+
+    #[test]
+    fn errors_say_which_step_failed() {
+        let path = PathInfo {
+            dev: "sdnonexistent".into(),
+            ..Default::default()
+        };
+        let e = alua_group(&path, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(e, PrioError::Scsi(ScsiError::Open(..))), "{e:?}");
+        let e = sysfs_attr("sdnonexistent", "access_state").unwrap_err();
+        let file = "/sys/block/sdnonexistent/device/access_state";
+        assert!(
+            matches!(&e, PrioError::Sysfs { path, .. } if path == file),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with(&format!("{file}: ")), "{e}");
+        assert_eq!(
+            "nope".parse::<Prioritizer>(),
+            Err(UnknownPrioritizer("nope".into()))
+        );
+        assert_eq!(
+            substitute_note("nope").as_deref(),
+            Some("unknown prioritizer 'nope': const (prio 1) runs in its place")
+        );
+        assert_eq!(
+            PrioError::from(ArgsError::NoWeightedArgs).to_string(),
+            "weightedpath: no arguments"
+        );
+        assert_eq!(
+            PrioError::TpgNotReported(3).to_string(),
+            "target port group 3 not in REPORT TARGET PORT GROUPS"
+        );
+        assert_eq!(
+            PrioError::ReadFailed(Outcome::ReservationConflict).to_string(),
+            format!("read failed: {}", Outcome::ReservationConflict)
+        );
     }
 
     #[test]

@@ -15,15 +15,45 @@
 
 use std::time::{Duration, Instant};
 
+use thiserror::Error;
+
+use super::{ArgsError, PrioError};
 use crate::model::PathInfo;
 use crate::scsi::{Outcome, SgDevice};
 
 /// A prioritizer's answer, or why it has none.
-pub type Answer = Result<i32, String>;
+pub type Answer<T = i32> = Result<T, PrioError>;
 
-pub fn rdac_prio(page: &[u8]) -> Answer {
+/// A reply a vendor prioritizer cannot read: short, or not laid out as the
+/// array lays it out.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReplyError {
+    #[error("volume access control page (VPD 0xC9) in unknown format")]
+    RdacPage,
+    #[error("path unit report page (VPD 0xC0) in unknown format")]
+    EmcPage,
+    /// Standard INQUIRY data of this many bytes.
+    #[error("INQUIRY data is {0} bytes, too short for the LDEV and controller fields")]
+    HdsInquiryShort(usize),
+    /// The controller byte and the LDEV's last digit, as read.
+    #[error(
+        "controller '{}' / LDEV digit '{}' are not what an HDS array reports",
+        char::from(*.ctrl).escape_default(),
+        char::from(*.ldev).escape_default()
+    )]
+    NotHds { ctrl: u8, ldev: u8 },
+    /// Standard INQUIRY data of this many bytes.
+    #[error("INQUIRY data is {0} bytes, too short for the SDS name")]
+    DatacoreInquiryShort(usize),
+    #[error("GET VOLUME ATTRIBUTES reply in unknown format")]
+    OntapGva,
+    #[error("proxy info page (VPD 0xC1) in unknown format")]
+    OntapProxyPage,
+}
+
+pub fn rdac_prio(page: &[u8]) -> Result<i32, ReplyError> {
     if page.len() < 10 || page[1] != 0xC9 || page[3] != 0x2C || &page[4..7] != b"vac" {
-        return Err("volume access control page (VPD 0xC9) in unknown format".into());
+        return Err(ReplyError::RdacPage);
     }
     let mut prio = 0;
     if page[8] & 0x01 != 0 {
@@ -38,9 +68,9 @@ pub fn rdac_prio(page: &[u8]) -> Answer {
     Ok(prio)
 }
 
-pub fn emc_prio(page: &[u8]) -> Answer {
+pub fn emc_prio(page: &[u8]) -> Result<i32, ReplyError> {
     if page.len() < 10 || page[1] != 0xC0 || page[9] != 0x00 {
-        return Err("path unit report page (VPD 0xC0) in unknown format".into());
+        return Err(ReplyError::EmcPage);
     }
     // The SP this path leads to is the LUN's default owner.
     Ok(i32::from(page[5] == page[8]))
@@ -77,71 +107,62 @@ fn parity(c: u8) -> Option<bool> {
 
 /// From standard INQUIRY data: the LDEV number is at bytes 44..48 (hex
 /// text), the controller at byte 49.
-pub fn hds_prio(inquiry: &[u8]) -> Answer {
-    let (Some(&ldev_last), Some(&ctrl)) = (inquiry.get(47), inquiry.get(49)) else {
-        return Err(format!(
-            "INQUIRY data is {} bytes, too short for the LDEV and controller fields",
-            inquiry.len()
-        ));
+pub fn hds_prio(inquiry: &[u8]) -> Result<i32, ReplyError> {
+    let (Some(&ldev), Some(&ctrl)) = (inquiry.get(47), inquiry.get(49)) else {
+        return Err(ReplyError::HdsInquiryShort(inquiry.len()));
     };
-    match (parity(ctrl), parity(ldev_last)) {
+    match (parity(ctrl), parity(ldev)) {
         (Some(c), Some(l)) if ctrl.is_ascii_digit() => Ok(i32::from(c == l)),
-        _ => Err(format!(
-            "controller '{}' / LDEV digit '{}' are not what an HDS array reports",
-            char::from(ctrl).escape_default(),
-            char::from(ldev_last).escape_default()
-        )),
+        _ => Err(ReplyError::NotHds { ctrl, ldev }),
     }
 }
 
 /// `prio_args` of datacore: `preferredsds=NAME` and an optional
 /// `timeout=MS` (500 to 20000), in either order.
-pub fn datacore_args(args: &str) -> Result<(String, Duration), String> {
+pub fn datacore_args(args: &str) -> Result<(String, Duration), ArgsError> {
     let mut sds = None;
     let mut timeout = 2000u64;
     for w in args.split_whitespace() {
         if let Some(v) = w.strip_prefix("preferredsds=") {
             sds = Some(v.to_string());
         } else if let Some(v) = w.strip_prefix("timeout=") {
-            timeout = v
-                .parse()
-                .map_err(|_| format!("prio_args timeout '{v}' is not a number"))?;
+            timeout = v.parse().map_err(|_| ArgsError::NotANumber {
+                name: "prio_args timeout",
+                value: v.to_string(),
+            })?;
         } else {
-            return Err(format!("unexpected prio_args word '{w}'"));
+            return Err(ArgsError::UnexpectedWord(w.to_string()));
         }
     }
-    let sds = sds.ok_or("prio_args needs preferredsds=NAME")?;
+    let sds = sds.ok_or(ArgsError::Missing("preferredsds=NAME"))?;
     if sds.len() <= 1 {
-        return Err("prio_args preferredsds is too short (2 characters at least)".into());
+        return Err(ArgsError::SdsTooShort(sds));
     }
     if !(500..=20000).contains(&timeout) {
-        return Err("prio_args timeout is out of bounds [500:20000]".into());
+        return Err(ArgsError::TimeoutOutOfBounds(timeout));
     }
     Ok((sds, Duration::from_millis(timeout)))
 }
 
 /// From standard INQUIRY data: the SDS name is at bytes 112..128.
-pub fn datacore_prio(inquiry: &[u8], preferred_sds: &str) -> Answer {
-    let name = inquiry.get(112..128).ok_or_else(|| {
-        format!(
-            "INQUIRY data is {} bytes, too short for the SDS name",
-            inquiry.len()
-        )
-    })?;
+pub fn datacore_prio(inquiry: &[u8], preferred_sds: &str) -> Result<i32, ReplyError> {
+    let name = inquiry
+        .get(112..128)
+        .ok_or(ReplyError::DatacoreInquiryShort(inquiry.len()))?;
     let name = String::from_utf8_lossy(name);
     Ok(i32::from(name.contains(preferred_sds)))
 }
 
 /// iet: `prio_args "preferredip=A.B.C.D"`; `portal` is the path's iSCSI
 /// portal address, if it has one.
-pub fn iet_prio(args: &str, portal: Option<&str>) -> Answer {
+pub fn iet_prio(args: &str, portal: Option<&str>) -> Result<i32, ArgsError> {
     let ip = args
         .trim()
         .strip_prefix("preferredip=")
         .filter(|ip| !ip.contains(char::is_whitespace))
-        .ok_or("prio_args needs preferredip=ADDRESS")?;
+        .ok_or(ArgsError::Missing("preferredip=ADDRESS"))?;
     if ip.len() <= 7 {
-        return Err(format!("prio_args preferredip '{ip}' is too short"));
+        return Err(ArgsError::IpTooShort(ip.to_string()));
     }
     Ok(if portal == Some(ip) { 20 } else { 10 })
 }
@@ -157,9 +178,9 @@ pub enum OntapGva {
 }
 
 /// Decodes the GVA reply; Err when it is not a GVA reply at all.
-pub fn ontap_gva(results: &[u8]) -> Result<OntapGva, String> {
+pub fn ontap_gva(results: &[u8]) -> Result<OntapGva, ReplyError> {
     if results.get(4..8) != Some(&[0x0a, 0x98, 0x0a, 0x01][..]) {
-        return Err("GET VOLUME ATTRIBUTES reply in unknown format".into());
+        return Err(ReplyError::OntapGva);
     }
     let total = u32::from_be_bytes([results[0], results[1], results[2], results[3]]);
     if total <= 8 || results.get(8) != Some(&0x41) {
@@ -177,19 +198,17 @@ pub fn ontap_gva(results: &[u8]) -> Result<OntapGva, String> {
 
 /// From VPD page 0xC1: whether the path goes through the partner
 /// controller (an FCP proxy path).
-pub fn ontap_proxy(page: &[u8]) -> Result<bool, String> {
+pub fn ontap_proxy(page: &[u8]) -> Result<bool, ReplyError> {
     if page.len() < 20 || page[1] != 0xC1 || page[8..14] != [0x0a, 0x98, 0x0a, 0x00, 0xc1, 0x00] {
-        return Err("proxy info page (VPD 0xC1) in unknown format".into());
+        return Err(ReplyError::OntapProxyPage);
     }
     Ok(page[19] & 0x02 != 0)
 }
 
 /// ontap's numbers: iSCSI HBA 3, iSCSI software 2, FCP proxy path 1,
-/// anything else 4; no GVA answer: 0.
-pub fn ontap_prio(
-    gva: Result<OntapGva, String>,
-    proxy: impl FnOnce() -> Result<bool, String>,
-) -> i32 {
+/// anything else 4; no GVA answer: 0. Why an answer is missing does not
+/// change the number.
+pub fn ontap_prio<G, P>(gva: Result<OntapGva, G>, proxy: impl FnOnce() -> Result<bool, P>) -> i32 {
     match gva {
         Err(_) => 0,
         Ok(OntapGva::IscsiHardware) => 3,
@@ -213,23 +232,28 @@ pub fn random_prio() -> i32 {
 }
 
 /// `prio_args "io_num|base_num"`: 2 to 200 reads, base 2 to 10.
-pub fn path_latency_args(args: &str) -> Result<(u32, u32), String> {
+pub fn path_latency_args(args: &str) -> Result<(u32, u32), ArgsError> {
     let (io, base) = args
         .trim()
         .split_once('|')
-        .ok_or_else(|| format!("prio_args '{args}' is not io_num|base_num"))?;
-    let io: u32 = io
-        .parse()
-        .map_err(|_| format!("io_num '{io}' is not a number"))?;
-    let base: u32 = base
-        .parse()
-        .map_err(|_| format!("base_num '{base}' is not a number"))?;
-    if !(2..=200).contains(&io) {
-        return Err(format!("io_num {io} is outside 2..200"));
-    }
-    if !(2..=10).contains(&base) {
-        return Err(format!("base_num {base} is outside 2..10"));
-    }
+        .ok_or_else(|| ArgsError::NotIoNumBaseNum(args.to_string()))?;
+    let number = |name: &'static str, v: &str, min: u32, max: u32| {
+        let value: u32 = v.parse().map_err(|_| ArgsError::NotANumber {
+            name,
+            value: v.to_string(),
+        })?;
+        if !(min..=max).contains(&value) {
+            return Err(ArgsError::OutOfRange {
+                name,
+                value,
+                min,
+                max,
+            });
+        }
+        Ok(value)
+    };
+    let io = number("io_num", io, 2, 200)?;
+    let base = number("base_num", base, 2, 10)?;
     Ok((io, base))
 }
 
@@ -275,52 +299,51 @@ pub fn vendor_prio(
     sg: &SgDevice,
     timeout: Duration,
 ) -> Answer {
-    let err = |e: crate::scsi::ScsiError| e.to_string();
     match name {
-        "rdac" => rdac_prio(&sg.vpd_page(0xC9, timeout).map_err(err)?),
-        "emc" => emc_prio(&sg.vpd_page(0xC0, timeout).map_err(err)?),
+        "rdac" => Ok(rdac_prio(&sg.vpd_page(0xC9, timeout)?)?),
+        "emc" => Ok(emc_prio(&sg.vpd_page(0xC0, timeout)?)?),
         "hp_sw" => {
-            let mut r = sg.test_unit_ready(timeout).map_err(err)?;
+            let mut r = sg.test_unit_ready(timeout)?;
             if hp_sw_retry(&r.outcome) {
-                r = sg.test_unit_ready(timeout).map_err(err)?;
+                r = sg.test_unit_ready(timeout)?;
             }
             Ok(hp_sw_prio(&r.outcome))
         }
-        "hds" => hds_prio(&sg.inquiry_raw(255, timeout).map_err(err)?),
+        "hds" => Ok(hds_prio(&sg.inquiry_raw(255, timeout)?)?),
         "datacore" => {
             let (sds, t) = datacore_args(args)?;
-            datacore_prio(&sg.inquiry_raw(255, t).map_err(err)?, &sds)
+            Ok(datacore_prio(&sg.inquiry_raw(255, t)?, &sds)?)
         }
-        "iet" => iet_prio(args, iscsi_portal(path).as_deref()),
+        "iet" => Ok(iet_prio(args, iscsi_portal(path).as_deref())?),
         "random" => Ok(random_prio()),
         "ontap" => {
             // NetApp's GET VOLUME ATTRIBUTES, page 0x41.
             let cdb = [0xc0, 0, 0x1, 0xa, 0x98, 0xa, 0x41, 128, 0, 0];
             let mut buf = vec![0u8; 256];
             let gva = match sg.execute(&cdb, Some(&mut buf), timeout) {
-                Ok(r) if r.outcome.is_good() => ontap_gva(&buf[..r.transferred.min(buf.len())]),
-                Ok(r) => Err(r.outcome.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(r) if r.outcome.is_good() => {
+                    ontap_gva(&buf[..r.transferred.min(buf.len())]).map_err(PrioError::from)
+                }
+                Ok(r) => Err(PrioError::Status(r.outcome)),
+                Err(e) => Err(e.into()),
             };
-            Ok(ontap_prio(gva, || {
-                sg.vpd_page(0xC1, timeout)
-                    .map_err(err)
-                    .and_then(|p| ontap_proxy(&p))
+            Ok(ontap_prio(gva, || -> Answer<bool> {
+                Ok(ontap_proxy(&sg.vpd_page(0xC1, timeout)?)?)
             }))
         }
         "path_latency" => {
             let (io_num, base) = path_latency_args(args)?;
             let start = Instant::now();
             for _ in 0..io_num {
-                let r = sg.read_head(4096, timeout).map_err(err)?;
+                let r = sg.read_head(4096, timeout)?;
                 if !r.outcome.is_good() {
-                    return Err(format!("read failed: {}", r.outcome));
+                    return Err(PrioError::ReadFailed(r.outcome));
                 }
             }
             let mean_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(io_num);
             Ok(path_latency_prio(mean_us, base))
         }
-        other => Err(format!("'{other}' is not a vendor prioritizer")),
+        other => Err(PrioError::NotVendor(other.to_string())),
     }
 }
 
@@ -349,7 +372,11 @@ mod tests {
         assert_eq!(rdac_prio(&c9(false, 0x0F)), Ok(0));
         let mut bad = c9(true, 1);
         bad[4] = b'x';
-        assert!(rdac_prio(&bad).unwrap_err().contains("unknown format"));
+        assert_eq!(rdac_prio(&bad), Err(ReplyError::RdacPage));
+        assert_eq!(
+            ReplyError::RdacPage.to_string(),
+            "volume access control page (VPD 0xC9) in unknown format"
+        );
         assert!(rdac_prio(&[0, 0xC9]).is_err());
         assert!(rdac_prio(&[]).is_err());
     }
@@ -400,8 +427,23 @@ mod tests {
         d[49] = b'3';
         assert_eq!(hds_prio(&d), Ok(1));
         d[49] = b'X';
-        assert!(hds_prio(&d).is_err());
-        assert!(hds_prio(&[0; 40]).unwrap_err().contains("too short"));
+        assert_eq!(
+            hds_prio(&d),
+            Err(ReplyError::NotHds {
+                ctrl: b'X',
+                ldev: b'7'
+            })
+        );
+        d[47] = 0;
+        assert_eq!(
+            hds_prio(&d).unwrap_err().to_string(),
+            "controller 'X' / LDEV digit '\\u{0}' are not what an HDS array reports"
+        );
+        assert_eq!(hds_prio(&[0; 40]), Err(ReplyError::HdsInquiryShort(40)));
+        assert_eq!(
+            ReplyError::HdsInquiryShort(40).to_string(),
+            "INQUIRY data is 40 bytes, too short for the LDEV and controller fields"
+        );
     }
 
     #[test]
@@ -409,7 +451,10 @@ mod tests {
         let d = inquiry_with(112, b"SDS-NORTH-01");
         assert_eq!(datacore_prio(&d, "NORTH"), Ok(1));
         assert_eq!(datacore_prio(&d, "SOUTH"), Ok(0));
-        assert!(datacore_prio(&[0; 100], "NORTH").is_err());
+        assert_eq!(
+            datacore_prio(&[0; 100], "NORTH"),
+            Err(ReplyError::DatacoreInquiryShort(100))
+        );
         assert_eq!(
             datacore_args("timeout=1000 preferredsds=NORTH").unwrap(),
             ("NORTH".to_string(), Duration::from_millis(1000))
@@ -418,10 +463,26 @@ mod tests {
             datacore_args("preferredsds=NORTH").unwrap().1,
             Duration::from_millis(2000)
         );
-        assert!(datacore_args("").is_err());
-        assert!(datacore_args("preferredsds=N").is_err());
-        assert!(datacore_args("preferredsds=NORTH timeout=10").is_err());
-        assert!(datacore_args("preferredsds=NORTH bogus").is_err());
+        let e = |a: &str| datacore_args(a).unwrap_err();
+        assert_eq!(e(""), ArgsError::Missing("preferredsds=NAME"));
+        assert_eq!(e("").to_string(), "prio_args needs preferredsds=NAME");
+        assert_eq!(e("preferredsds=N"), ArgsError::SdsTooShort("N".into()));
+        assert_eq!(
+            e("preferredsds=NORTH timeout=10"),
+            ArgsError::TimeoutOutOfBounds(10)
+        );
+        assert_eq!(
+            e("preferredsds=NORTH timeout=10").to_string(),
+            "prio_args timeout is out of bounds [500:20000]"
+        );
+        assert_eq!(
+            e("timeout=1s").to_string(),
+            "prio_args timeout '1s' is not a number"
+        );
+        assert_eq!(
+            e("preferredsds=NORTH bogus"),
+            ArgsError::UnexpectedWord("bogus".into())
+        );
     }
 
     #[test]
@@ -430,8 +491,14 @@ mod tests {
         assert_eq!(iet_prio(args, Some("192.168.201.2")), Ok(20));
         assert_eq!(iet_prio(args, Some("192.168.202.2")), Ok(10));
         assert_eq!(iet_prio(args, None), Ok(10));
-        assert!(iet_prio("", None).is_err());
-        assert!(iet_prio("preferredip=1.2.3", None).is_err());
+        assert_eq!(
+            iet_prio("", None),
+            Err(ArgsError::Missing("preferredip=ADDRESS"))
+        );
+        assert_eq!(
+            iet_prio("preferredip=1.2.3", None).unwrap_err().to_string(),
+            "prio_args preferredip '1.2.3' is too short"
+        );
     }
 
     #[test]
@@ -465,14 +532,20 @@ mod tests {
             r[12..12 + tag.len()].copy_from_slice(tag);
             r
         };
-        let no_proxy = || Ok(false);
+        let no_proxy = || Ok::<_, ReplyError>(false);
         assert_eq!(ontap_prio(ontap_gva(&gva(b"ism_sn")), no_proxy), 3);
         assert_eq!(ontap_prio(ontap_gva(&gva(b"iswt")), no_proxy), 2);
         assert_eq!(ontap_prio(ontap_gva(&gva(b"ism_sw")), no_proxy), 2);
         assert_eq!(ontap_prio(ontap_gva(&gva(b"fcp")), no_proxy), 4);
-        assert_eq!(ontap_prio(ontap_gva(&gva(b"fcp")), || Ok(true)), 1);
-        assert_eq!(ontap_prio(ontap_gva(&gva(b"fcp")), || Err("x".into())), 4);
-        assert!(ontap_gva(&[0; 8]).is_err());
+        assert_eq!(
+            ontap_prio(ontap_gva(&gva(b"fcp")), || Ok::<_, ReplyError>(true)),
+            1
+        );
+        assert_eq!(
+            ontap_prio(ontap_gva(&gva(b"fcp")), || Err(ReplyError::OntapProxyPage)),
+            4
+        );
+        assert_eq!(ontap_gva(&[0; 8]), Err(ReplyError::OntapGva));
         assert!(ontap_gva(&[]).is_err());
         assert_eq!(ontap_prio(ontap_gva(&[1, 2, 3]), no_proxy), 0);
         let mut c1 = vec![0u8; 32];
@@ -482,7 +555,7 @@ mod tests {
         c1[19] = 0x02;
         assert_eq!(ontap_proxy(&c1), Ok(true));
         c1[12] = 0;
-        assert!(ontap_proxy(&c1).is_err());
+        assert_eq!(ontap_proxy(&c1), Err(ReplyError::OntapProxyPage));
         assert!(ontap_proxy(&c1[..10]).is_err());
     }
 
@@ -496,10 +569,21 @@ mod tests {
     #[test]
     fn path_latency_numbers() {
         assert_eq!(path_latency_args("20|10"), Ok((20, 10)));
-        assert!(path_latency_args("20").is_err());
-        assert!(path_latency_args("1|10").is_err());
-        assert!(path_latency_args("20|11").is_err());
-        assert!(path_latency_args("x|2").is_err());
+        let e = |a: &str| path_latency_args(a).unwrap_err().to_string();
+        assert_eq!(e("20"), "prio_args '20' is not io_num|base_num");
+        assert_eq!(e("1|10"), "io_num 1 is outside 2..200");
+        assert_eq!(e("20|11"), "base_num 11 is outside 2..10");
+        assert_eq!(e("x|2"), "io_num 'x' is not a number");
+        assert_eq!(e("2|y"), "base_num 'y' is not a number");
+        assert_eq!(
+            path_latency_args("20|11"),
+            Err(ArgsError::OutOfRange {
+                name: "base_num",
+                value: 11,
+                min: 2,
+                max: 10
+            })
+        );
         // Base 10 over 1 us .. 100 s: 9 steps.
         assert_eq!(path_latency_prio(1.0, 10), 9);
         assert_eq!(path_latency_prio(100.0, 10), 7);

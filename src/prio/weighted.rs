@@ -3,13 +3,14 @@
 
 use regex::Regex;
 
+use super::ArgsError;
 use crate::model::PathInfo;
 
 /// Priority when no regex matches (multipath-tools' DEFAULT_PRIORITY).
 pub const DEFAULT_PRIORITY: i32 = 0;
 
 /// The string weightedpath matches for an identifier kind.
-pub fn weighted_key(path: &PathInfo, kind: &str) -> Result<String, String> {
+pub fn weighted_key(path: &PathInfo, kind: &str) -> Result<String, ArgsError> {
     Ok(match kind {
         "hbtl" => path.hcil.map(|h| h.to_string()).unwrap_or_default(),
         "devname" => path.dev.clone(),
@@ -25,22 +26,16 @@ pub fn weighted_key(path: &PathInfo, kind: &str) -> Result<String, String> {
         .map(|s| s.as_deref().unwrap_or(""))
         .collect::<Vec<_>>()
         .join(":"),
-        other => {
-            return Err(format!(
-                "weightedpath: invalid argument '{other}' (want hbtl, devname, serial or wwn)"
-            ))
-        }
+        other => return Err(ArgsError::WeightedKind(other.to_string())),
     })
 }
 
 /// Priority of `path` by weightedpath's `args`. Pairs whose regex does not
 /// compile are skipped, a priority that is not a number counts as 0, as in
 /// multipath-tools. Errors on a missing or unknown identifier kind.
-pub fn weighted_prio(path: &PathInfo, args: &str) -> Result<i32, String> {
+pub fn weighted_prio(path: &PathInfo, args: &str) -> Result<i32, ArgsError> {
     let mut words = args.split_whitespace();
-    let kind = words
-        .next()
-        .ok_or_else(|| "weightedpath: no arguments".to_string())?;
+    let kind = words.next().ok_or(ArgsError::NoWeightedArgs)?;
     let key = weighted_key(path, kind)?;
     while let (Some(re), Some(prio)) = (words.next(), words.next()) {
         if let Ok(r) = Regex::new(re) {
@@ -90,8 +85,13 @@ mod tests {
     #[test]
     fn odd_args() {
         let p = path();
-        assert!(weighted_prio(&p, "").is_err());
-        assert!(weighted_prio(&p, "label sdc 5").is_err());
+        assert_eq!(weighted_prio(&p, ""), Err(ArgsError::NoWeightedArgs));
+        let e = weighted_prio(&p, "label sdc 5").unwrap_err();
+        assert_eq!(e, ArgsError::WeightedKind("label".into()));
+        assert_eq!(
+            e.to_string(),
+            "weightedpath: invalid argument 'label' (want hbtl, devname, serial or wwn)"
+        );
         // A broken regex is skipped, a non-numeric prio is 0.
         assert_eq!(weighted_prio(&p, "devname ( 5 sdc 6"), Ok(6));
         assert_eq!(weighted_prio(&p, "devname sdc x"), Ok(0));

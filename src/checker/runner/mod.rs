@@ -128,7 +128,25 @@ enum Unanswered {
     Busy(Busy),
     NoSlot,
     TimedOut,
-    Failed(String),
+    Failed(CallFailed),
+}
+
+/// The blocking call panicked, or the runtime cancelled it.
+#[derive(Debug, thiserror::Error)]
+#[error("checker call failed: {0}")]
+pub struct CallFailed(#[source] tokio::task::JoinError);
+
+/// Why a job run by [`CheckRunner::run_on_path`] has no result.
+#[derive(Debug, thiserror::Error)]
+pub enum PathJobError {
+    /// A call on the path is in flight, or no slot came free in time.
+    #[error("the path is busy")]
+    Busy,
+    /// No answer within this timeout; the job still runs to its end.
+    #[error("no answer in {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error(transparent)]
+    Failed(#[from] CallFailed),
 }
 
 /// The async face of a [`PathProbe`]. Cheap to clone; clones share the
@@ -223,13 +241,18 @@ impl<P: PathProbe> CheckRunner<P> {
                 spec.name,
                 timeout.as_millis()
             )),
-            Err(Unanswered::Failed(e)) => PrioResult::undef(e),
+            Err(Unanswered::Failed(e)) => PrioResult::undef(e.to_string()),
         }
     }
 
     /// Run another blocking job on a path (the persistent-reservation
     /// step), under the same one-at-a-time rule and pool as its checks.
-    pub async fn run_on_path<T, F>(&self, dev: &str, timeout: Duration, job: F) -> Result<T, String>
+    pub async fn run_on_path<T, F>(
+        &self,
+        dev: &str,
+        timeout: Duration,
+        job: F,
+    ) -> Result<T, PathJobError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -237,9 +260,9 @@ impl<P: PathProbe> CheckRunner<P> {
         self.run(dev, timeout, move |_: &P| job())
             .await
             .map_err(|u| match u {
-                Unanswered::Failed(e) => e,
-                Unanswered::TimedOut => format!("no answer in {} ms", timeout.as_millis()),
-                Unanswered::Busy(_) | Unanswered::NoSlot => "the path is busy".to_string(),
+                Unanswered::Failed(e) => PathJobError::Failed(e),
+                Unanswered::TimedOut => PathJobError::Timeout(timeout),
+                Unanswered::Busy(_) | Unanswered::NoSlot => PathJobError::Busy,
             })
     }
 
@@ -270,7 +293,7 @@ impl<P: PathProbe> CheckRunner<P> {
         });
         match tokio::time::timeout(timeout, handle).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Unanswered::Failed(format!("checker call failed: {e}"))),
+            Ok(Err(e)) => Err(Unanswered::Failed(CallFailed(e))),
             Err(_) => {
                 lock(&self.shared).abandon(dev, id);
                 Err(Unanswered::TimedOut)
@@ -549,7 +572,9 @@ fn unanswered_check(checker: CheckerKind, timeout: Duration, u: Unanswered) -> C
         .with_detail("no free checker slot"),
         Unanswered::TimedOut => CheckResult::standard(checker, ChkState::Timeout)
             .with_detail(format!("no answer within {} ms", timeout.as_millis())),
-        Unanswered::Failed(e) => CheckResult::standard(checker, ChkState::Down).with_detail(e),
+        Unanswered::Failed(e) => {
+            CheckResult::standard(checker, ChkState::Down).with_detail(e.to_string())
+        }
     }
 }
 

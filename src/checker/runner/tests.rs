@@ -319,3 +319,31 @@ async fn concurrent_checks_of_many_paths() {
     }
     assert_eq!(r.stats().in_flight, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_path_says_why_a_job_has_no_result() {
+    let (_, r) = runner(2);
+    assert_eq!(r.run_on_path("sda", T, || 7).await.unwrap(), 7);
+    // A job that outlives its timeout keeps the path in flight.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let e = r
+        .run_on_path("sda", T, move || rx.recv().is_ok())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PathJobError::Timeout(t) if t == T), "{e:?}");
+    assert_eq!(e.to_string(), "no answer in 100 ms");
+    let e = r.run_on_path("sda", T, || ()).await.unwrap_err();
+    assert!(matches!(e, PathJobError::Busy), "{e:?}");
+    assert_eq!(e.to_string(), "the path is busy");
+    drop(tx);
+    until(|| r.stats().in_flight == 0).await;
+    // Printing the panic's backtrace can take longer than T.
+    let e = r
+        .run_on_path::<(), _>("sdb", Duration::from_secs(10), || {
+            panic!("scripted job panic")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, PathJobError::Failed(_)), "{e:?}");
+    assert!(e.to_string().starts_with("checker call failed: "), "{e}");
+}

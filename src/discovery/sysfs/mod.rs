@@ -92,34 +92,44 @@ pub struct SysfsPath {
     pub problems: Vec<String>,
 }
 
+/// Why an attribute file could not be read. The caller names the file
+/// (`sdc/device/vendor: ...`), so the text is the reason alone.
+#[derive(Debug, thiserror::Error)]
+enum AttrError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("larger than {MAX_ATTR_BYTES} bytes")]
+    TooLarge,
+}
+
+type AttrResult<T> = std::result::Result<T, AttrError>;
+
 /// Reads a small attribute file; `Ok(None)` when it does not exist.
-fn read_bytes(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+fn read_bytes(path: &Path) -> AttrResult<Option<Vec<u8>>> {
     match fs::File::open(path) {
         Ok(f) => read_open(f).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Reads attribute `name` of the directory `dir` is open on: one lookup
 /// instead of a walk through `/sys/block/sdX` and the `device` link, which
 /// under emulation made a coldplug of 1024 paths cost seconds.
-fn read_bytes_at(dir: &OwnedFd, name: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+fn read_bytes_at(dir: &OwnedFd, name: &str) -> AttrResult<Option<Vec<u8>>> {
     match openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => read_open(fs::File::from(fd)).map(Some),
         Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(std::io::Error::from(e).to_string()),
+        Err(e) => Err(std::io::Error::from(e).into()),
     }
 }
 
-fn read_open(f: fs::File) -> std::result::Result<Vec<u8>, String> {
+fn read_open(f: fs::File) -> AttrResult<Vec<u8>> {
     // Room for a whole page up front: no small probe read first.
     let mut buf = Vec::with_capacity(4096);
-    f.take(MAX_ATTR_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
+    f.take(MAX_ATTR_BYTES + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_ATTR_BYTES {
-        return Err(format!("larger than {MAX_ATTR_BYTES} bytes"));
+        return Err(AttrError::TooLarge);
     }
     Ok(buf)
 }
@@ -128,7 +138,7 @@ fn text_of(b: Vec<u8>) -> String {
     String::from_utf8_lossy(&b).trim().to_string()
 }
 
-fn read_text(path: &Path) -> std::result::Result<Option<String>, String> {
+fn read_text(path: &Path) -> AttrResult<Option<String>> {
     Ok(read_bytes(path)?.map(text_of))
 }
 
@@ -156,7 +166,7 @@ impl Reader<'_> {
         self.problems.push(format!("{}/{rel}: {why}", self.dev));
     }
 
-    fn read(&self, rel: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+    fn read(&self, rel: &str) -> AttrResult<Option<Vec<u8>>> {
         match rel.strip_prefix("device/") {
             Some(name) => match &self.device {
                 Some(d) => read_bytes_at(d, name),

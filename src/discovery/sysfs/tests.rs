@@ -334,3 +334,29 @@ fn lists_scsi_disks_in_kernel_order() {
     assert!(SysfsRoot::new("/nonexistent-mpathd").scsi_disks().is_err());
     assert!(is_scsi_disk_name("sdq") && !is_scsi_disk_name("sdq1") && !is_scsi_disk_name("sd"));
 }
+
+#[test]
+fn attribute_read_errors() {
+    let fs_ = FakeSysfs::new("attr-errors");
+    fs_.write("big", vec![b'x'; MAX_ATTR_BYTES as usize + 1]);
+    fs_.write("small", "1\n");
+    let at = |rel: &str| read_bytes(&fs_.root.join(rel));
+    assert!(matches!(at("big"), Err(AttrError::TooLarge)));
+    assert_eq!(
+        at("big").unwrap_err().to_string(),
+        format!("larger than {MAX_ATTR_BYTES} bytes")
+    );
+    assert!(matches!(at("missing"), Ok(None)));
+    assert_eq!(at("small").unwrap(), Some(b"1\n".to_vec()));
+    // A directory opens but does not read: the kernel's reason, unchanged.
+    match at("block") {
+        Err(AttrError::Io(e)) => {
+            assert_eq!(e.raw_os_error(), Some(libc::EISDIR));
+            assert_eq!(
+                AttrError::Io(e).to_string(),
+                std::io::Error::from_raw_os_error(libc::EISDIR).to_string()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -15,6 +15,7 @@ use crate::model::{
 };
 
 use crate::discovery::filter::{decide, Candidate, Decision, WwidsKnown};
+use crate::discovery::identity::NoWwid;
 use crate::discovery::{BatchKind, PathBatch, PathEvent};
 use crate::model::PathFilter;
 
@@ -162,7 +163,7 @@ pub struct Engine {
     logged_conflicts: BTreeSet<String>,
     /// Why discovery found no identity for a path, by path: the reason
     /// `show paths reasons` gives.
-    identity_errors: HashMap<String, String>,
+    identity_errors: HashMap<String, NoWwid>,
     /// The engine's clock origin, for discovery's decision (Instant-based).
     epoch: Instant,
     /// `now_ms` is real time since `epoch` (see `use_real_clock`).

@@ -2,6 +2,7 @@
 
 use super::paths::check_slot;
 use super::*;
+use crate::discovery::identity::Gap;
 use crate::model::{DevState, DevT, FindMultipaths, NoPathRetry, PathInfo, PgPolicy, Settings};
 use crate::policy::StaticPolicy;
 
@@ -338,7 +339,10 @@ fn blacklist_and_missing_identity_explain_why() {
     batch.notes.insert(
         "sdd".into(),
         crate::discovery::PathNotes {
-            identity_error: Some("udev property ID_SERIAL is not set".into()),
+            identity_error: Some(NoWwid {
+                udev: Some(("ID_SERIAL".into(), Gap::Absent)),
+                vpd: Gap::Absent,
+            }),
             problems: Vec::new(),
         },
     );
@@ -353,7 +357,7 @@ fn blacklist_and_missing_identity_explain_why() {
     };
     assert_eq!(
         &*why(&mut e),
-        "no usable WWID: udev property ID_SERIAL is not set"
+        "no usable WWID: udev property ID_SERIAL is not set; no identity in VPD page 0x83"
     );
     e.handle(Event::path_changed(noid), 2_000);
     assert_eq!(&*why(&mut e), "no usable WWID: identity not read");
