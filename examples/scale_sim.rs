@@ -192,6 +192,8 @@ fn main() {
         std::process::exit(1);
     };
     let mut e = Engine::new(Arc::new(ConfigPolicy::new(Arc::new(cfg))), 1);
+    // As the daemon runs it: snapshots carry when each check ran.
+    e.use_real_clock(Instant::now());
     let mut now = 0u64;
     let (coldplug_t, first_checks_t) = coldplug(&mut e, paths, &mut now);
     let t = Instant::now();

@@ -12,8 +12,12 @@ use std::str::FromStr;
 use mpathd::config::Config;
 use mpathd::dm::{MultipathStatus, MultipathTable};
 
-/// Every target by name, as the fuzzer and the corpus directories name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: what it is called (the fuzzer's and the corpus directory's
+/// name) and the function that takes an input.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("multipath_conf", multipath_conf),
     ("multipath_conf_resolves", multipath_conf_resolves),
     ("toml_form", toml_form),
@@ -128,7 +132,10 @@ pub fn state_files(input: &[u8]) {
     let _ = mpathd::discovery::wwids::parse_wwids(&text);
     let _ = mpathd::daemon::bindings::parse_bindings(&text);
     // The prkeys file: whatever it holds, a key set in it reads back.
-    let key = mpathd::pr::PrKey { key: 0x1234, aptpl: false };
+    let key = mpathd::pr::PrKey {
+        key: 0x1234,
+        aptpl: false,
+    };
     let again = prkeys::update(&text, "3600a", Some(key));
     assert_eq!(prkeys::parse(&again).get("3600a"), Some(&key), "{again:?}");
     let gone = prkeys::update(&again, "3600a", None);
@@ -167,7 +174,10 @@ pub fn sysfs_and_udev_attributes(input: &[u8]) {
 /// Every attribute discovery reads, each either its valid sample (None)
 /// or the bytes given, in an iSCSI disk's sysfs tree (so the transport
 /// readers run too).
-pub fn sysfs_with(edits: Vec<Option<Vec<u8>>>, mut props: std::collections::BTreeMap<String, String>) {
+pub fn sysfs_with(
+    edits: Vec<Option<Vec<u8>>>,
+    mut props: std::collections::BTreeMap<String, String>,
+) {
     use mpathd::discovery::{identity, sysfs};
     let tree = SysfsTree::new();
     let values: Vec<Vec<u8>> = ATTRS
@@ -187,7 +197,10 @@ pub fn sysfs_with(edits: Vec<Option<Vec<u8>>>, mut props: std::collections::BTre
         let _ = mpathd::model::DevState::from_sysfs(&text);
         let _ = mpathd::transport::Endpoint::from_path_component(&text);
     }
-    props.insert("ID_SERIAL".into(), String::from_utf8_lossy(&values[0]).into_owned());
+    props.insert(
+        "ID_SERIAL".into(),
+        String::from_utf8_lossy(&values[0]).into_owned(),
+    );
     let vpd = String::from_utf8_lossy(&values[1]).into_owned();
     if let Ok((w, _)) = identity::choose_wwid(&props, "ID_SERIAL", Some(&vpd)) {
         assert!(identity::validate_wwid(&w).is_ok(), "{w:?}");
@@ -258,7 +271,6 @@ pub const SCSI_SEEDS: &[&[u8]] = &[
     b"\x00\xc9\x00\x2cvac1\x00\x00\x00\x00\x11\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
 ];
 
-
 pub const KEY_SEEDS: &[&[u8]] = &[
     b"0x1a2b:aptpl",
     b"file",
@@ -307,7 +319,10 @@ pub const ATTRS: &[(&str, &[u8])] = &[
     ("block/sda/device/access_state", b"active/optimized\n"),
     ("block/sda/device/dh_state", b"alua\n"),
     ("block/sda/device/preferred_path", b"0\n"),
-    ("block/sda/device/vpd_pg80", &[0, 0x80, 0, 4, b'a', b'b', b'c', b'd']),
+    (
+        "block/sda/device/vpd_pg80",
+        &[0, 0x80, 0, 4, b'a', b'b', b'c', b'd'],
+    ),
     (
         "block/sda/device/vpd_pg83",
         &[
@@ -315,11 +330,23 @@ pub const ATTRS: &[(&str, &[u8])] = &[
             0, 1,
         ],
     ),
-    ("block/sda/device/inquiry", b"\0\0\x06\x02\x1fLIO-ORG FILEIO          4.0 "),
+    (
+        "block/sda/device/inquiry",
+        b"\0\0\x06\x02\x1fLIO-ORG FILEIO          4.0 ",
+    ),
     ("class/iscsi_host/host3/ipaddress", b"192.168.201.1\n"),
-    ("class/iscsi_session/session1/targetname", b"iqn.2003-01.org.example:t\n"),
-    ("class/iscsi_connection/connection1:0/persistent_address", b"192.168.201.2\n"),
-    ("class/iscsi_connection/connection1:0/persistent_port", b"3260\n"),
+    (
+        "class/iscsi_session/session1/targetname",
+        b"iqn.2003-01.org.example:t\n",
+    ),
+    (
+        "class/iscsi_connection/connection1:0/persistent_address",
+        b"192.168.201.2\n",
+    ),
+    (
+        "class/iscsi_connection/connection1:0/persistent_port",
+        b"3260\n",
+    ),
 ];
 
 /// A fake sysfs tree: `block/sda` links to an iSCSI-attached disk, as the

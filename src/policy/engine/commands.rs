@@ -166,9 +166,7 @@ impl Engine {
     fn del_path(&mut self, dev: &str) -> Answer {
         let p = self.paths.remove(dev).ok_or(CommandError::NotFound)?;
         self.reindex(dev, p.info.wwid.as_deref(), None);
-        for m in self.maps.values_mut() {
-            m.members.retain(|d| d != dev);
-        }
+        self.drop_member(dev);
         Ok(Vec::new())
     }
 

@@ -33,6 +33,7 @@ mod queueing;
 mod reconcile;
 mod reservation;
 mod snapshot;
+mod tracked;
 mod types;
 
 pub use types::{Action, Event, MapChange, MapCommand, ProbeRequest, ProbeResult};
@@ -40,6 +41,7 @@ pub use types::{Action, Event, MapChange, MapCommand, ProbeRequest, ProbeResult}
 use queueing::QueueState;
 
 use snapshot::MapSnapCache;
+use tracked::Tracked;
 
 /// How long a new map waits for its paths' first check before it is
 /// created anyway (a hung path must not hold back the map).
@@ -148,9 +150,9 @@ pub struct Engine {
     /// their origins map, several KiB) are stored once per array, not once
     /// per path.
     settings_pool: Vec<Arc<Settings>>,
-    paths: BTreeMap<String, Path>,
+    paths: Tracked<Path>,
     /// Maps by WWID.
-    maps: BTreeMap<String, Map>,
+    maps: Tracked<Map>,
     /// Map name -> WWID: kernel feedback and checker results name a map,
     /// and must not scan every map to find it.
     map_wwids: HashMap<String, String>,
@@ -201,6 +203,11 @@ pub struct Engine {
     prkeys: BTreeMap<String, PrKey>,
     /// Paths by WWID: deciding one WWID's paths must not scan every path.
     by_wwid: HashMap<String, BTreeSet<String>>,
+    /// The last snapshot's path order: the i-th path shown is the
+    /// `snap_order[i]`-th of `paths` (kept while no path comes or goes).
+    snap_order: Vec<usize>,
+    /// The prkeys the last snapshot showed (a change revisits every map).
+    snap_prkeys: BTreeMap<String, PrKey>,
 }
 
 fn natural_key(dev: &str) -> (usize, String) {
@@ -242,8 +249,8 @@ impl Engine {
             policy,
             defaults,
             settings_pool: Vec::new(),
-            paths: BTreeMap::new(),
-            maps: BTreeMap::new(),
+            paths: Tracked::default(),
+            maps: Tracked::default(),
             map_wwids: HashMap::new(),
             held: BTreeSet::new(),
             wwids: BTreeSet::new(),
@@ -265,6 +272,8 @@ impl Engine {
             next_due_ms: u64::MAX,
             prkeys: BTreeMap::new(),
             by_wwid: HashMap::new(),
+            snap_order: Vec::new(),
+            snap_prkeys: BTreeMap::new(),
         }
     }
 

@@ -102,8 +102,22 @@ impl Engine {
             self.changed = true;
         }
         self.dirty_paths.remove(dev);
-        for m in self.maps.values_mut() {
-            m.members.retain(|d| d != dev);
+        self.drop_member(dev);
+    }
+
+    /// Take a path that went out of every map's member list, touching
+    /// only the maps that held it.
+    pub(super) fn drop_member(&mut self, dev: &str) {
+        let holding: Vec<String> = self
+            .maps
+            .values()
+            .filter(|m| m.members.iter().any(|d| d == dev))
+            .map(|m| m.wwid.clone())
+            .collect();
+        for w in holding {
+            if let Some(m) = self.maps.get_mut(&w) {
+                m.members.retain(|d| d != dev);
+            }
         }
     }
 
@@ -255,7 +269,8 @@ impl Engine {
         let mut actions = Vec::new();
         let mut next_due = u64::MAX;
         let (maps, prkeys) = (&self.maps, &self.prkeys);
-        for p in self.paths.values_mut() {
+        // in_flight is all this changes, which no snapshot shows.
+        for p in self.paths.values_mut_unshown() {
             // Only paths that are (or may become) multipathed are checked.
             if p.in_flight || (p.map.is_none() && p.why.starts_with("blacklisted")) {
                 continue;

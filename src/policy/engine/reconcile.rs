@@ -346,7 +346,7 @@ impl Engine {
         self.map_wwids
             .entry(name.clone())
             .or_insert_with(|| wwid.to_string());
-        let map = self.maps.entry(wwid.to_string()).or_insert_with(|| {
+        let map = self.maps.get_or_insert_with(wwid, || {
             Map::new(
                 name.clone(),
                 wwid.to_string(),

@@ -1,6 +1,9 @@
 //! Snapshots: the read-only view queries are answered from, rebuilt only
 //! for what changed.
 
+use std::collections::HashSet;
+
+use super::tracked::Touched;
 use super::*;
 
 /// Whether two path snapshots show the same thing: the shared parts by
@@ -132,9 +135,9 @@ fn unchanged<'a>(
         && same_groups
 }
 
-pub(super) fn map_snapshot(
+pub(super) fn map_snapshot<'a>(
     m: &mut Map,
-    paths: &HashMap<&str, &Arc<PathSnapshot>>,
+    snap_of: &dyn Fn(&String) -> Option<&'a Arc<PathSnapshot>>,
     now: u64,
     prkeys: &BTreeMap<String, PrKey>,
 ) -> Arc<MapSnapshot> {
@@ -144,7 +147,6 @@ pub(super) fn map_snapshot(
         (None, PrFlag::Unknown) => PrFlag::Unset,
         (_, f) => f,
     };
-    let snap_of = |d: &String| paths.get(d.as_str()).copied();
     let (mut nr_active, mut write_prot) = (0, false);
     for p in m.members.iter().filter_map(snap_of) {
         nr_active += usize::from(p.dm_state == DmPathState::Active);
@@ -160,7 +162,7 @@ pub(super) fn map_snapshot(
         pr_key,
     };
     if let Some(c) = &m.snap {
-        if c.queueing == queueing && unchanged(c, m, &shown, &snap_of) {
+        if c.queueing == queueing && unchanged(c, m, &shown, snap_of) {
             return Arc::clone(&c.snap);
         }
     }
@@ -256,30 +258,70 @@ impl Engine {
     pub(super) fn forget_snapshots(&mut self) {
         self.paths.values_mut().for_each(|p| p.snap = None);
         self.maps.values_mut().for_each(|m| m.snap = None);
+        self.snap_order.clear();
     }
 
-    /// The read-only view published to the control socket.
+    /// The read-only view published to the control socket. Only the paths
+    /// and maps touched since the last one are looked at again (with the
+    /// maps those paths left or joined); the rest are the last snapshot's
+    /// allocations, in the last snapshot's order.
     pub fn snapshot(&mut self) -> DaemonSnapshot {
         let now = self.now_ms;
         let epoch = self.real_clock.then_some(self.epoch);
-        let mut paths: Vec<Arc<PathSnapshot>> = self
-            .paths
-            .values_mut()
-            .map(|p| Self::path_snapshot(p, now, epoch))
+        let mut touched = self.paths.take_touched();
+        if epoch.is_none() {
+            // On a simulated clock a path shows seconds since its check,
+            // which age without any event.
+            touched = Touched::All;
+        }
+        // Names of the maps a path joined or left, or whose path changed.
+        let mut hit: HashSet<Arc<str>> = HashSet::new();
+        let mut refresh = |p: &mut Path| {
+            let old = p.snap.clone();
+            let new = Self::path_snapshot(p, now, epoch);
+            if !old.as_ref().is_some_and(|o| Arc::ptr_eq(o, &new)) {
+                hit.extend(old.and_then(|o| o.map.clone()));
+                hit.extend(new.map.clone());
+            }
+        };
+        match &touched {
+            Touched::All => self.paths.values_mut_unshown().for_each(&mut refresh),
+            Touched::Some(devs) => {
+                for d in devs {
+                    if let Some(p) = self.paths.get_mut_unshown(d) {
+                        refresh(p);
+                    }
+                }
+            }
+        }
+        let paths = self.ordered_path_snapshots();
+        let mut maps_touched = self.maps.take_touched();
+        if epoch.is_none() || self.snap_prkeys != self.prkeys {
+            self.snap_prkeys.clone_from(&self.prkeys);
+            maps_touched = Touched::All;
+        }
+        let hit_wwids: HashSet<&str> = hit
+            .iter()
+            .filter_map(|n| self.map_wwids.get(&**n).map(String::as_str))
             .collect();
-        paths.sort_unstable_by(|a, b| natural_cmp(&a.info.dev, &b.info.dev));
-        // Hashed, not the BTreeMap: three string searches per path were
-        // most of a snapshot at a thousand paths.
-        let by_dev: HashMap<&str, &Arc<PathSnapshot>> =
-            paths.iter().map(|p| (p.info.dev.as_str(), p)).collect();
-        let prkeys = &self.prkeys;
+        let (engine_paths, prkeys) = (&self.paths, &self.prkeys);
+        let snap_of = |d: &String| engine_paths.get(d).and_then(|p| p.snap.as_ref());
         let maps: Vec<Arc<MapSnapshot>> = self
             .maps
-            .values_mut()
+            .values_mut_unshown()
             .filter(|m| m.in_kernel)
-            .map(|m| map_snapshot(m, &by_dev, now, prkeys))
+            .map(|m| match &m.snap {
+                // A countdown shows seconds left: it ages too.
+                Some(c)
+                    if !maps_touched.contains(&m.wwid)
+                        && !hit_wwids.contains(m.wwid.as_str())
+                        && !matches!(m.queue.mode, Queueing::Retrying { .. }) =>
+                {
+                    Arc::clone(&c.snap)
+                }
+                _ => map_snapshot(m, &snap_of, now, prkeys),
+            })
             .collect();
-        drop(by_dev);
         DaemonSnapshot {
             maps,
             paths,
@@ -292,5 +334,29 @@ impl Engine {
             pid: self.pid,
             ..DaemonSnapshot::default()
         }
+    }
+
+    /// Every path's current snapshot in natural device order (sda, sdb,
+    /// ..., sdz, sdaa), the order sorted again only when paths came or
+    /// went.
+    fn ordered_path_snapshots(&mut self) -> Vec<Arc<PathSnapshot>> {
+        let (now, epoch) = (self.now_ms, self.real_clock.then_some(self.epoch));
+        let by_key: Vec<Arc<PathSnapshot>> = self
+            .paths
+            .values_mut_unshown()
+            .map(|p| match &p.snap {
+                Some(s) => Arc::clone(s),
+                None => Self::path_snapshot(p, now, epoch),
+            })
+            .collect();
+        if self.paths.take_keys_changed() || self.snap_order.len() != by_key.len() {
+            let mut order: Vec<usize> = (0..by_key.len()).collect();
+            order.sort_unstable_by(|&a, &b| natural_cmp(&by_key[a].info.dev, &by_key[b].info.dev));
+            self.snap_order = order;
+        }
+        self.snap_order
+            .iter()
+            .map(|&i| Arc::clone(&by_key[i]))
+            .collect()
     }
 }

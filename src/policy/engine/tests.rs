@@ -1030,7 +1030,19 @@ fn a_snapshot_shares_what_did_not_change_with_the_last() {
 
 #[test]
 fn reused_snapshots_equal_ones_built_from_scratch() {
+    reused_snapshots_equal_fresh_ones(false);
+}
+
+#[test]
+fn on_the_real_clock_snapshots_revisit_what_changed_and_equal_fresh_ones() {
+    reused_snapshots_equal_fresh_ones(true);
+}
+
+fn reused_snapshots_equal_fresh_ones(real_clock: bool) {
     let mut e = engine(settings());
+    if real_clock {
+        e.use_real_clock(Instant::now());
+    }
     let mut now = 0u64;
     let mut seed = 11u64;
     let mut rnd = |n: u64| {
@@ -1055,6 +1067,25 @@ fn reused_snapshots_equal_ones_built_from_scratch() {
         let reused = e.snapshot();
         e.forget_snapshots();
         assert_eq!(reused, e.snapshot(), "step {step}");
+        if step % 7 == 0 {
+            // Operator commands and dm status touch maps, not paths.
+            let name = format!("36{:02}", rnd(8));
+            let _ = e.command(MapCommand::DisableQueueing(Some(name.clone())), now);
+            let _ = e.command(
+                MapCommand::SetPrKey {
+                    map: name.clone(),
+                    key: Some(PrKey {
+                        key: 0x1a2b,
+                        aptpl: false,
+                    }),
+                },
+                now,
+            );
+            let _ = e.command(MapCommand::ResetStats(Some(name)), now);
+            let reused = e.snapshot();
+            e.forget_snapshots();
+            assert_eq!(reused, e.snapshot(), "step {step}, after commands");
+        }
     }
     assert!(!e.snapshot().maps.is_empty());
 }
