@@ -1,6 +1,6 @@
 #!/bin/bash
 # rig-timeout: 900
-# Boot from SAN, part 1, done in the guest as an admin would: install
+# Boot from SAN, part 1 (initramfs-tools), done in the guest as an admin would: install
 # mpathd and mpathd-boot (whose postinst rebuilds the initramfs with the
 # mpathd hook), with the root LUN's WWID in the wwids file. Leaves for part
 # 2 (20-san-root.host, run on the host after this guest ends) the
@@ -64,6 +64,8 @@ cp /etc/multipath.conf "$root/etc/"
 cp /etc/multipath/wwids "$root/etc/multipath/"
 install -m755 "$REPO/tests/vm/cases/boot/san-init" "$root/sbin/init"
 echo "$wwid" >"$root/etc/rig-wwid"
+# systemd's switch-root (the dracut boot) wants an OS tree.
+printf 'NAME="SAN root"\nID=sanroot\n' >"$root/etc/os-release"
 truncate -s 160M "$CASE_OUT/root.img"
 mkfs.ext4 -q -F -U "$fs_uuid" -d "$root" "$CASE_OUT/root.img"
 echo "$fs_uuid" >"$CASE_OUT/root.uuid"
