@@ -13,24 +13,15 @@ deb=$(ls "$REPO"/target/debian/mpathd_*.deb 2>/dev/null | head -1)
 boot=$(ls "$REPO"/target/debian/mpathd-boot_*.deb 2>/dev/null | head -1)
 [ -n "$deb" ] && [ -n "$boot" ] || fail "no mpathd/mpathd-boot .deb under target/debian (tests/run-all builds them)"
 kver=$(uname -r)
-# The WWID QEMU's scsi-hd reports for wwn=0x5000c50015ea71ac (NAA 5, as
-# scsi_id prints it); 20-san-root.host gives both disks that wwn.
-wwid=35000c50015ea71ac
+. "$REPO/tests/vm/cases/boot/san-conf.sh"
 # The root filesystem's UUID, so the kernel command line can say root=UUID=.
 fs_uuid=4d9a6b0e-5a1f-4c55-9d53-6a0c2d1e7f01
 
 # Quick to build under TCG: the modules a virtio-scsi root needs, not most.
-mkdir -p /etc/initramfs-tools/conf.d /etc/multipath
+mkdir -p /etc/initramfs-tools/conf.d
 echo "MODULES=list" >/etc/initramfs-tools/conf.d/rig.conf
 printf '%s\n' virtio_pci virtio_scsi sd_mod ext4 >>/etc/initramfs-tools/modules
-cat >/etc/multipath.conf <<'EOF'
-defaults {
-    find_multipaths strict
-    user_friendly_names no
-    polling_interval 2
-}
-EOF
-printf '# Multipath wwids, Version : 1.0\n/%s/\n' "$wwid" >/etc/multipath/wwids
+write_san_config
 # Fault injection, the rig's own (not part of mpathd-boot): before mpathd
 # starts, the disk behind the HBA named by rig_offline_hba= goes offline.
 install -D -m755 "$REPO/tests/vm/cases/boot/rig-offline-path" \

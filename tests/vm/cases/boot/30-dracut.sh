@@ -3,13 +3,15 @@
 # Boot from SAN with dracut, part 1: the RPM mpathd-boot's dracut module
 # (packaging/dracut/90mpathd, put where the RPM puts it) built into a
 # systemd-based initramfs by Debian's dracut-core, in this guest, where
-# 10-initramfs.sh installed mpathd and wrote the SAN root's configuration
+# 10-initramfs.sh installed mpathd, with the SAN root's configuration
 # (multipath.conf, the wwids file). 40-dracut-root.host boots it.
 set -euo pipefail
 . "$REPO/tests/vm/lib.sh"
+. "$REPO/tests/vm/cases/boot/san-conf.sh"
 
 command -v dracut >/dev/null || fail "no dracut (tests/vm/install-deps installs dracut-core)"
 [ -x /usr/sbin/mpathd ] || fail "mpathd is not installed (10-initramfs installs it)"
+write_san_config
 mkdir -p /usr/lib/dracut/modules.d
 cp -r "$REPO/packaging/dracut/90mpathd" /usr/lib/dracut/modules.d/
 chmod 755 /usr/lib/dracut/modules.d/90mpathd/*.sh
