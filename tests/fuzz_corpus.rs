@@ -19,6 +19,9 @@ fn corpora_replay() {
         };
         for e in entries.flatten() {
             let input = std::fs::read(e.path()).expect("corpus file");
+            if std::env::var_os("MPATHD_CORPUS_TRACE").is_some() {
+                eprintln!("{name}: {}", e.path().display());
+            }
             let r = std::panic::catch_unwind(|| target(&input));
             assert!(r.is_ok(), "{name}: {} panics", e.path().display());
             replayed += 1;

@@ -66,11 +66,18 @@ fn gist(e: &regex::Error) -> String {
     msg.lines().last().unwrap_or("invalid").trim().to_string()
 }
 
+/// How deep groups and repetitions may nest in a pattern.
+const NEST_LIMIT: u32 = 32;
+
 /// Translate a POSIX ERE into `regex` crate syntax and compile it.
 pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
     let translated = translate(pattern)?;
     regex::RegexBuilder::new(&translated)
         .size_limit(1 << 20)
+        // Stacked repetitions (`a****...`) nest, and compiling a deep nest
+        // recurses: a bound far above any real pattern keeps a pasted
+        // config from exhausting a thread's stack.
+        .nest_limit(NEST_LIMIT)
         .build()
         .map_err(|source| PatternError::Invalid {
             pattern: pattern.to_string(),
@@ -326,6 +333,21 @@ mod tests {
 
     fn m(p: &str, s: &str) -> bool {
         compile(p).map(|r| r.is_match(s)).unwrap_or(false)
+    }
+
+    #[test]
+    fn deep_nests_are_refused_not_a_stack_overflow() {
+        // Found by the fuzzer: ~300 stacked `*` overflowed a 2 MiB stack
+        // while the regex crate compiled them.
+        let deep = format!("^sd{}", "*".repeat(300));
+        let e = compile(&deep).unwrap_err();
+        assert!(matches!(e, PatternError::Invalid { .. }), "{e}");
+        assert!(e.to_string().contains("nest"), "{e}");
+        let groups = format!("{}a{}", "(".repeat(40), ")".repeat(40));
+        assert!(compile(&groups).is_err());
+        // Stacked operators a real config may hold still work.
+        assert!(m("^sda**", "sdaaa"));
+        assert!(m("((a|b)(c|d))+", "acbd"));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! weightedpath: `prio_args "<hbtl|devname|serial|wwn> <regex> <prio> ..."`.
 //! The first regex matching the path's identifier gives its priority.
 
-use regex::Regex;
 
 use super::ArgsError;
 use crate::model::PathInfo;
@@ -38,7 +37,8 @@ pub fn weighted_prio(path: &PathInfo, args: &str) -> Result<i32, ArgsError> {
     let kind = words.next().ok_or(ArgsError::NoWeightedArgs)?;
     let key = weighted_key(path, kind)?;
     while let (Some(re), Some(prio)) = (words.next(), words.next()) {
-        if let Ok(r) = Regex::new(re) {
+        // POSIX EREs, as multipath-tools' regcomp reads them.
+        if let Ok(r) = crate::config::posix::compile(re) {
             if r.is_match(&key) {
                 return Ok(prio.parse().unwrap_or(0));
             }
