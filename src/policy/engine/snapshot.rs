@@ -269,17 +269,24 @@ impl Engine {
         let now = self.now_ms;
         let epoch = self.real_clock.then_some(self.epoch);
         let mut touched = self.paths.take_touched();
+        let mut maps_touched = self.maps.take_touched();
         if epoch.is_none() {
             // On a simulated clock a path shows seconds since its check,
             // which age without any event.
             touched = Touched::All;
         }
-        // Names of the maps a path joined or left, or whose path changed.
+        if epoch.is_none() || self.snap_prkeys != self.prkeys {
+            self.snap_prkeys.clone_from(&self.prkeys);
+            maps_touched = Touched::All;
+        }
+        // Names of the maps a path joined or left, or whose path changed
+        // (not needed when every map is looked at again anyway).
+        let track_hits = !matches!(maps_touched, Touched::All);
         let mut hit: HashSet<Arc<str>> = HashSet::new();
         let mut refresh = |p: &mut Path| {
             let old = p.snap.clone();
             let new = Self::path_snapshot(p, now, epoch);
-            if !old.as_ref().is_some_and(|o| Arc::ptr_eq(o, &new)) {
+            if track_hits && !old.as_ref().is_some_and(|o| Arc::ptr_eq(o, &new)) {
                 hit.extend(old.and_then(|o| o.map.clone()));
                 hit.extend(new.map.clone());
             }
@@ -295,11 +302,6 @@ impl Engine {
             }
         }
         let paths = self.ordered_path_snapshots();
-        let mut maps_touched = self.maps.take_touched();
-        if epoch.is_none() || self.snap_prkeys != self.prkeys {
-            self.snap_prkeys.clone_from(&self.prkeys);
-            maps_touched = Touched::All;
-        }
         let hit_wwids: HashSet<&str> = hit
             .iter()
             .filter_map(|n| self.map_wwids.get(&**n).map(String::as_str))
