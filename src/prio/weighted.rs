@@ -1,7 +1,6 @@
 //! weightedpath: `prio_args "<hbtl|devname|serial|wwn> <regex> <prio> ..."`.
 //! The first regex matching the path's identifier gives its priority.
 
-
 use super::ArgsError;
 use crate::model::PathInfo;
 
