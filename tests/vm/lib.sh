@@ -425,6 +425,19 @@ IP
     esac
 }
 
+# iscsi_diag IP: what the initiator side and the target namespace look
+# like when IP cannot be reached (for a fixture that did not come up).
+iscsi_diag() {
+    echo "--- iSCSI fixture diagnostics ($ISCSI_LAYOUT, portal $1)"
+    ip -br addr
+    ip neigh
+    ip -n "$ISCSI_NS" -br addr
+    [ -e /proc/net/bonding/rigbond0 ] && grep -E 'Slave|Status|Active' /proc/net/bonding/rigbond0
+    ping -c 1 -W 1 "$1" 2>&1 | tail -2
+    ip netns exec "$ISCSI_NS" ss -ltn 2>/dev/null | grep 3260
+    echo "---"
+}
+
 # iscsi_san [LUNS] [SIZE_MB] [fast|default]: target, two links, login on
 # both portals; `default` leaves open-iscsi's own timeouts (120 s replacement).
 iscsi_san() {
@@ -505,7 +518,7 @@ CONF
     # selection): discovery is retried for a while.
     for n in 0 1; do
         ip=$(iscsi_portal_ip $n)
-        wait_for "iscsiadm -m discovery -t sendtargets -p $ip" 60 || return 1
+        wait_for "iscsiadm -m discovery -t sendtargets -p $ip" 60 || { iscsi_diag "$ip"; return 1; }
     done
     for n in 0 1; do
         iscsiadm -m node -T "$ISCSI_IQN" -p "$(iscsi_portal_ip $n):3260" --login || return 1
