@@ -301,7 +301,7 @@ impl Engine {
                 }
             }
         }
-        let paths = self.ordered_path_snapshots();
+        let paths = self.ordered_path_snapshots(now, epoch);
         let hit_wwids: HashSet<&str> = hit
             .iter()
             .filter_map(|n| self.map_wwids.get(&**n).map(String::as_str))
@@ -341,8 +341,11 @@ impl Engine {
     /// Every path's current snapshot in natural device order (sda, sdb,
     /// ..., sdz, sdaa), the order sorted again only when paths came or
     /// went.
-    fn ordered_path_snapshots(&mut self) -> Vec<Arc<PathSnapshot>> {
-        let (now, epoch) = (self.now_ms, self.real_clock.then_some(self.epoch));
+    fn ordered_path_snapshots(
+        &mut self,
+        now: u64,
+        epoch: Option<Instant>,
+    ) -> Vec<Arc<PathSnapshot>> {
         let by_key: Vec<Arc<PathSnapshot>> = self
             .paths
             .values_mut_unshown()

@@ -1,6 +1,6 @@
 //! Paths and maps by key, remembering which entries were handed out
-//! mutably since the last snapshot: publishing then revisits those alone,
-//! so a path event costs the same at 64 paths as at 64,000.
+//! mutably since the last snapshot: publishing then rebuilds those alone
+//! (what is left per publish is copying the pointers to every entry).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Deref;
