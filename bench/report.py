@@ -40,10 +40,14 @@ ROWS = [
     ("topo_reconf_median_ms", "show topology, reconfigure every {reconf_s} s (snapshot vs live): median of answered", "ms", 1),
     ("topo_reconf_p99_ms", "show topology, reconfigure every {reconf_s} s: p99 of answered", "ms", 1),
     ("topo_reconf_failed", "show topology, reconfigure every {reconf_s} s: failed or timed out", "of n", 1),
-    ("topo_reconf_count", "reconfigures answered ok during that row", "", 1),
+    ("topo_reconf_secs", "show topology, reconfigure every {reconf_s} s: length of the row", "s", 1),
+    ("topo_reconf_count", "reconfigures answered ok during that row", "of n", 1),
 ]
 # Rows whose value is a count out of the row's requests.
-OF_N = {"topo_idle_failed": "topo_idle_n", "topo_reconf_failed": "topo_reconf_n"}
+OF_N = {"topo_idle_failed": "topo_idle_n", "topo_reconf_failed": "topo_reconf_n",
+        "topo_reconf_count": "topo_reconf_sent"}
+# Rows that describe the measurement rather than rank the daemons.
+NO_VERDICT = {"topo_reconf_secs"}
 DAEMONS = ("mpathd", "multipathd")
 
 
@@ -106,6 +110,12 @@ def main():
             raw.setdefault(w[0], {})[w[1]] = w[2]
             turns.setdefault(w[0], {}).setdefault(w[1], []).append(w[2])
 
+    # Reconfigures sent = answered ok + failed, per turn.
+    for m in turns.values():
+        ok, bad = m.get("topo_reconf_count", []), m.get("topo_reconf_count_failed", [])
+        if ok and len(ok) == len(bad):
+            m["topo_reconf_sent"] = [str((num(o) or 0) + (num(b) or 0)) for o, b in zip(ok, bad)]
+
     if a.peer:
         with open(a.peer, encoding="utf-8") as f:
             for line in f:
@@ -115,6 +125,11 @@ def main():
 
     steady = raw.get("mpathd", {}).get("steady_secs") or raw.get("multipathd", {}).get(
         "steady_secs") or "60"
+
+    def label_of(label):
+        return label.format(luns=a.luns, hot=a.hot, steady=steady,
+                            reconf_s=f"{a.reconf_ms / 1000:g}")
+
     rows = []
     for key, label, unit, scale in ROWS:
         vals, spread, of_n = {}, {}, {}
@@ -128,12 +143,13 @@ def main():
         if key.startswith("hot_add") and a.hot == 0:
             continue  # no hot add in this run
         ratio = None
-        if vals["mpathd"] is not None and vals["multipathd"] and key not in OF_N:
+        if (vals["mpathd"] is not None and vals["multipathd"] and key not in OF_N
+                and key not in NO_VERDICT):
             ratio = vals["mpathd"] / vals["multipathd"]
         # A difference within either daemon's own spread between turns is
         # a tie; with one turn each, the spread is unknown.
         verdict = "-"
-        if ratio is not None and key not in OF_N and key != "topo_reconf_count":
+        if ratio is not None and key not in OF_N and key not in NO_VERDICT:
             sp = [s for s in spread.values() if s is not None]
             diff = abs(vals["mpathd"] - vals["multipathd"])
             if len(sp) == 2 and diff <= max(sp):
@@ -144,8 +160,7 @@ def main():
                     verdict += " (one turn: spread unknown)"
         rows.append({
             "metric": key,
-            "label": label.format(luns=a.luns, hot=a.hot, steady=steady,
-                                  reconf_s=f"{a.reconf_ms / 1000:g}"),
+            "label": label_of(label),
             "unit": unit,
             "mpathd": vals["mpathd"],
             "multipathd": vals["multipathd"],
@@ -228,7 +243,7 @@ def main():
                for d in DAEMONS
                if any(num(v) is not None for v in repeated.get(d, {}).get(key, []))]
         if per:
-            line = (f"{label.format(luns=a.luns, hot=a.hot, steady=steady)}: mean of "
+            line = (f"{label_of(label)}: mean of "
                     f"turns in run order, {'; '.join(per)}")
             print(line)
             md += ["", line[0].upper() + line[1:] + "."]

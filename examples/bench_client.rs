@@ -88,9 +88,9 @@ enum Cmd {
         /// whether they answer at once or when done.
         #[arg(long, value_name = "MS")]
         reconfigure_every: Option<u64>,
-        /// Keep asking for this long even after `n` requests, so both
-        /// daemons get the same number of reconfigures whether their
-        /// answers are fast or time out.
+        /// Ask for exactly this long instead of `n` times, so both daemons
+        /// get the same window and the same number of reconfigures whether
+        /// their answers are fast or time out.
         #[arg(long, value_name = "SECS")]
         for_secs: Option<u64>,
     },
@@ -359,7 +359,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// `show topology` `n` times. Only answered requests are timed: a `fail`
+/// `show topology` `n` times, or for `window` when given. Only answered requests are timed: a `fail`
 /// or `timeout` reply, or a broken connection, is counted as failed and
 /// never averaged in as a latency.
 fn topology(
@@ -401,9 +401,12 @@ fn topology(
     let mut bytes = 0;
     let mut errors = 0;
     let mut failed = 0;
-    let window = window.unwrap_or_default();
     let mut asked = 0;
-    while asked < n || t0.elapsed() < window {
+    let more = |asked: usize| match window {
+        Some(w) => t0.elapsed() < w,
+        None => asked < n,
+    };
+    while more(asked) {
         asked += 1;
         let t = Instant::now();
         match client.request("show topology") {
@@ -423,6 +426,7 @@ fn topology(
             break;
         }
     }
+    let secs = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = bg {
         let _ = h.join();
@@ -430,7 +434,7 @@ fn topology(
     times.sort_by(|a, b| a.total_cmp(b));
     let asked = times.len() + failed + errors;
     Ok(format!(
-        "n={asked} answered={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} failed={failed} reconfigures={} reconfigures_failed={}",
+        "n={asked} secs={secs:.1} answered={} median_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes={bytes} errors={errors} failed={failed} reconfigures={} reconfigures_failed={}",
         times.len(),
         percentile(&times, 0.5),
         percentile(&times, 0.99),

@@ -5,7 +5,9 @@
 //! `stall_reader DEV SECONDS [--mark FILE]`: prints one line
 //! `reads=N errors=E max_stall_ms=M stall_start_s=S` when done. A read in
 //! flight when the time is up is waited for, so a stall longer than the
-//! run is measured whole. With `--mark FILE`, the time of each failed
+//! run is measured whole. The wait for the first read is the reader's own
+//! start (open, first I/O on a fresh map), not a stall; if no read ever
+//! completes, the whole run is one. With `--mark FILE`, the time of each failed
 //! read's error is appended to FILE (seconds since start).
 
 use std::fs::OpenOptions;
@@ -53,7 +55,8 @@ fn run() -> Result<(), String> {
     let start = Instant::now();
     let until = start + Duration::from_secs(secs);
     let (mut reads, mut errors) = (0u64, 0u64);
-    let mut last = start;
+    // When the last read completed; None until the first one has.
+    let mut last: Option<Instant> = None;
     let (mut max_stall, mut stall_start) = (Duration::ZERO, Duration::ZERO);
     let mut n = 0u64;
     while Instant::now() < until {
@@ -63,11 +66,11 @@ fn run() -> Result<(), String> {
         match r {
             Ok(_) => {
                 reads += 1;
-                if now - last > max_stall {
-                    max_stall = now - last;
-                    stall_start = last - start;
+                if let Some(l) = last.filter(|&l| now - l > max_stall) {
+                    max_stall = now - l;
+                    stall_start = l - start;
                 }
-                last = now;
+                last = Some(now);
             }
             Err(e) => {
                 errors += 1;
@@ -85,10 +88,11 @@ fn run() -> Result<(), String> {
         }
     }
     // A stall still open at the end counts too.
-    let tail = Instant::now() - last;
+    let from = last.unwrap_or(start);
+    let tail = Instant::now() - from;
     if tail > max_stall {
         max_stall = tail;
-        stall_start = last - start;
+        stall_start = from - start;
     }
     // SAFETY: allocated above with this layout.
     unsafe { std::alloc::dealloc(ptr, layout) };

@@ -314,11 +314,12 @@ bench_daemon() { # DAEMON TURN
         result "$D" topo_idle_n "$(kv n "$line")"
         result "$D" topo_idle_failed "$(($(kv failed "$line") + $(kv errors "$line")))"
     }
-    [ "$TOPO_N" -gt 0 ] && line=$("$BC" --timeout 240 topology --n "$TOPO_N" --reconfigure-every "$RECONF_MS" --for-secs 60) && {
+    [ "$TOPO_N" -gt 0 ] && line=$("$BC" --timeout 240 topology --reconfigure-every "$RECONF_MS" --for-secs 60) && {
         echo "$line" >"$pre-topology-reconf.txt"
         result "$D" topo_reconf_median_ms "$(kv median_ms "$line")"
         result "$D" topo_reconf_p99_ms "$(kv p99_ms "$line")"
         result "$D" topo_reconf_n "$(kv n "$line")"
+        result "$D" topo_reconf_secs "$(kv secs "$line")"
         result "$D" topo_reconf_failed "$(($(kv failed "$line") + $(kv errors "$line")))"
         result "$D" topo_reconf_count "$(kv reconfigures "$line")"
         result "$D" topo_reconf_count_failed "$(kv reconfigures_failed "$line")"
