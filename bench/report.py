@@ -17,6 +17,7 @@ import sys
 # (metric key, row label, unit, scale). Lower is better for every row.
 ROWS = [
     ("cold_start_s", "cold start: {luns} LUNs x 4 paths, all maps complete", "s", 1),
+    ("cold_udev_settled_s", "cold start: until udev has handled every event it caused", "s", 1),
     ("hot_add_s", "hot add: {hot} LUNs x 4 paths at once, all maps complete", "s", 1),
     ("hot_add_cpu_s", "hot add: daemon CPU", "s", 1),
     ("hot_add_map_loads", "hot add: table loads (creates + reloads)", "", 1),

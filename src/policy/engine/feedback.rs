@@ -75,11 +75,12 @@ impl Engine {
         let map_name = m.name.clone();
         let mut actions = Vec::new();
         if created {
-            actions.extend(
-                members
-                    .iter()
-                    .map(|d| Action::TriggerUevent { dev: d.clone() }),
-            );
+            let unclaimed = members.iter().filter(|d| {
+                self.paths
+                    .get(d.as_str())
+                    .is_none_or(|p| !claimed_by_udev(&p.info.properties))
+            });
+            actions.extend(unclaimed.map(|d| Action::TriggerUevent { dev: d.clone() }));
         }
         for d in members {
             if let Some(p) = self.paths.get_mut(&d) {
@@ -174,4 +175,17 @@ impl Engine {
         }
         self.update_queueing(&wwid)
     }
+}
+
+/// Whether udev's rules already claimed a path for multipath
+/// (`DM_MULTIPATH_DEVICE_PATH=1`, not in find_multipaths' "maybe" wait).
+/// Such a path needs no change uevent when its map is created: one per
+/// path would only make udev run every rule again (at start-up, one for
+/// every path of the SAN), as multipathd's trigger_paths_udev_change
+/// also skips them.
+fn claimed_by_udev(props: &std::collections::BTreeMap<String, String>) -> bool {
+    props.get("DM_MULTIPATH_DEVICE_PATH").map(String::as_str) == Some("1")
+        && props
+            .get("FIND_MULTIPATHS_WAIT_UNTIL")
+            .is_none_or(|w| w == "0")
 }

@@ -1123,6 +1123,59 @@ fn tunes(actions: &[Action]) -> Vec<(String, transport::Plan)> {
         .collect()
 }
 
+#[test]
+fn a_new_map_triggers_uevents_only_for_paths_udev_has_not_claimed() {
+    let with = |dev: &str, minor: u32, props: &[(&str, &str)]| PathInfo {
+        properties: props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..path(dev, minor, "3600a")
+    };
+    let mut e = engine(settings());
+    let a = e.handle_batch(
+        vec![
+            Event::path_added(with("sdb", 16, &[("DM_MULTIPATH_DEVICE_PATH", "1")])),
+            Event::path_added(with(
+                "sdc",
+                32,
+                &[
+                    ("DM_MULTIPATH_DEVICE_PATH", "1"),
+                    ("FIND_MULTIPATHS_WAIT_UNTIL", "0"),
+                ],
+            )),
+            // find_multipaths' "maybe": the rules must run again to claim it.
+            Event::path_added(with(
+                "sdd",
+                48,
+                &[
+                    ("DM_MULTIPATH_DEVICE_PATH", "1"),
+                    ("FIND_MULTIPATHS_WAIT_UNTIL", "1000010"),
+                ],
+            )),
+            Event::path_added(with("sde", 64, &[("DM_MULTIPATH_DEVICE_PATH", "0")])),
+            Event::path_added(with("sdf", 80, &[])),
+        ],
+        0,
+    );
+    e.handle_batch(
+        probes(&a)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 50))
+            .collect(),
+        10,
+    );
+    let a = e.handle(applied_3600a(None), 20);
+    let uevents: Vec<_> = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::TriggerUevent { dev } => Some(dev.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uevents, vec!["sdd", "sde", "sdf"]);
+}
+
 fn iscsi_path(dev: &str, minor: u32, session: &str) -> PathInfo {
     PathInfo {
         endpoint: Some(transport::Endpoint::Iscsi {

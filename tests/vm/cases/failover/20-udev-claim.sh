@@ -74,17 +74,34 @@ echo "ok: both paths of the hot-added LUN are claimed (DM_MULTIPATH_DEVICE_PATH=
 
 # The path that came second was claimed on its very first event: before
 # blkid or LVM's rules ran on it.
-claimed_on_add=0
+# udev events of one kind (add, change) for one device.
+events_of() { # ACTION DEV
+    awk -v want="$1" -v dev="DEVNAME=/dev/$2" '
+        /^UDEV  \[/ { ev = $3 }
+        $0 == dev && ev == want { n++ }
+        END { print n + 0 }' "$CASE_OUT/uevents.txt"
+}
+claimed_on_add=()
 for d in "${new[@]}"; do
     awk -v dev="DEVNAME=/dev/$d" '
         /^UDEV  \[/ { ev = $3; adddone = 0; inblk = 0 }
         $0 == dev { inblk = 1 }
         $0 == "DM_MULTIPATH_DEVICE_PATH=1" { dm = 1 }
         /^$/ { if (inblk && ev == "add" && dm) found = 1; inblk = 0; dm = 0 }
-        END { exit !found }' "$CASE_OUT/uevents.txt" && claimed_on_add=$((claimed_on_add + 1))
+        END { exit !found }' "$CASE_OUT/uevents.txt" && claimed_on_add+=("$d")
 done
-[ "$claimed_on_add" -ge 1 ] || fail "no path of the new LUN was claimed on its add event"
-echo "ok: $claimed_on_add of 2 paths claimed on their add event (the other by the change event after the map)"
+[ "${#claimed_on_add[@]}" -ge 1 ] || fail "no path of the new LUN was claimed on its add event"
+echo "ok: ${#claimed_on_add[@]} of 2 paths claimed on their add event (the other by the change event after the map)"
+# A path udev claimed already needs no change event when its map is made:
+# at start-up one per path of the SAN would only make udev run every rule
+# again. Only the unclaimed path gets one.
+for d in "${new[@]}"; do
+    echo "$d: $(events_of change "$d") change event(s)"
+done
+for d in "${claimed_on_add[@]}"; do
+    assert_eq 0 "$(events_of change "$d")" "change events for $d, claimed on its add event"
+done
+echo "ok: no change event for a path udev had claimed already"
 
 pvs 2>"$CASE_OUT/pvs.err" | tee "$CASE_OUT/pvs.txt"
 cat "$CASE_OUT/pvs.err"
