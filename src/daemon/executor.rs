@@ -228,6 +228,7 @@ impl Executor {
                 }
                 Action::TriggerUevent { dev } => match &self.transport {
                     Some(t) => {
+                        debug!(path = %dev, "change uevent sent, so udev's rules claim the path");
                         if let Err(e) = t.trigger_change(&dev) {
                             warn!(path = %dev, error = %e, "cannot trigger a change uevent");
                         }
