@@ -1166,14 +1166,19 @@ fn a_new_map_triggers_uevents_only_for_paths_udev_has_not_claimed() {
         10,
     );
     let a = e.handle(applied_3600a(None), 20);
-    let uevents: Vec<_> = a
+    let uevents = uevents(&a);
+    assert_eq!(uevents, vec!["sdd", "sde", "sdf"]);
+}
+
+/// The paths sent a change uevent, in order.
+fn uevents(actions: &[Action]) -> Vec<&str> {
+    actions
         .iter()
         .filter_map(|x| match x {
             Action::TriggerUevent { dev } => Some(dev.as_str()),
             _ => None,
         })
-        .collect();
-    assert_eq!(uevents, vec!["sdd", "sde", "sdf"]);
+        .collect()
 }
 
 fn iscsi_path(dev: &str, minor: u32, session: &str) -> PathInfo {
@@ -1223,13 +1228,7 @@ fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
     );
     // The create lands: both paths get a change uevent for udev's rules.
     let a = e.handle(applied_3600a(None), 20);
-    let uevents: Vec<_> = a
-        .iter()
-        .filter_map(|x| match x {
-            Action::TriggerUevent { dev } => Some(dev.as_str()),
-            _ => None,
-        })
-        .collect();
+    let uevents = uevents(&a);
     assert_eq!(uevents, vec!["sdb", "sdc"]);
     // The writer's report shows in the path's reason.
     let report = transport::Report {
