@@ -150,7 +150,7 @@ def main():
         # A difference within either daemon's own spread between turns is
         # a tie; with one turn each, the spread is unknown.
         verdict = "-"
-        if ratio is not None and key not in OF_N and key not in NO_VERDICT:
+        if ratio is not None:
             sp = [s for s in spread.values() if s is not None]
             diff = abs(vals["mpathd"] - vals["multipathd"])
             if len(sp) == 2 and diff <= max(sp):

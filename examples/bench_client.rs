@@ -359,9 +359,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// `show topology` `n` times, or for `window` when given. Only answered requests are timed: a `fail`
-/// or `timeout` reply, or a broken connection, is counted as failed and
-/// never averaged in as a latency.
+/// `show topology` `n` times, or for `window` when given. Only answered
+/// requests are timed: a `fail` or `timeout` reply, or a broken
+/// connection, is counted as failed and never averaged in as a latency.
 fn topology(
     n: usize,
     reconfigure_every: Option<Duration>,

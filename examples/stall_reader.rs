@@ -7,8 +7,8 @@
 //! flight when the time is up is waited for, so a stall longer than the
 //! run is measured whole. The wait for the first read is the reader's own
 //! start (open, first I/O on a fresh map), not a stall; if no read ever
-//! completes, the whole run is one. With `--mark FILE`, the time of each failed
-//! read's error is appended to FILE (seconds since start).
+//! completes, the whole run is one. With `--mark FILE`, the time of each
+//! failed read's error is appended to FILE (seconds since start).
 
 use std::fs::OpenOptions;
 use std::io::Write;

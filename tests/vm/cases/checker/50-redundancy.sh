@@ -65,9 +65,10 @@ iscsi_teardown
 echo "ok: one initiator NIC for both sessions is named with its subnet (exit $RC)"
 
 ISCSI_LAYOUT=bond
-# The bond layout has once failed to come up after the one-link layout
-# (discovery unanswered for 60 s; diagnostics above if so): the fixture,
-# not the audit, so it is built once more before the case gives up.
+# The bond fixture can fail to come up right after the one-link layout
+# (discovery unanswered for 60 s; iscsi_diag prints why): that is the
+# fixture, not the audit under test, so it is built once more before the
+# case gives up.
 iscsi_san 1 || { log "bond fixture did not come up: building it once more"; iscsi_teardown; sleep 2; iscsi_san 1; }
 iscsi_pair
 run_audit bond "$W"

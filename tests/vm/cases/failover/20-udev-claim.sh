@@ -72,8 +72,6 @@ for d in "${new[@]}"; do
 done
 echo "ok: both paths of the hot-added LUN are claimed (DM_MULTIPATH_DEVICE_PATH=1, SYSTEMD_READY=0, ID_FS_TYPE=mpath_member)"
 
-# The path that came second was claimed on its very first event: before
-# blkid or LVM's rules ran on it.
 # udev events of one kind (add, change) for one device.
 events_of() { # ACTION DEV
     awk -v want="$1" -v dev="DEVNAME=/dev/$2" '
@@ -81,6 +79,8 @@ events_of() { # ACTION DEV
         $0 == dev && ev == want { n++ }
         END { print n + 0 }' "$CASE_OUT/uevents.txt"
 }
+# The path that came second was claimed on its very first event: before
+# blkid or LVM's rules ran on it.
 claimed_on_add=()
 for d in "${new[@]}"; do
     awk -v dev="DEVNAME=/dev/$d" '
