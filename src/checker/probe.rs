@@ -1,24 +1,26 @@
 //! The real probe: sysfs device state, then the checker's SCSI/O_DIRECT I/O.
 
 use std::collections::HashMap;
-use std::fs;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{io, CheckResult, CheckerKind, PathProbe};
 use crate::model::{ChkState, DevState, PathInfo};
-use crate::prio::{get_prio, get_prio_on, PrioResult, PrioSpec};
+use crate::prio::{get_prio, get_prio_on, Held, PrioResult, PrioSpec};
+use crate::scsi::attrs::{Attr, AttrValue, DeviceAttrs};
 use crate::scsi::SgDevice;
 
 /// Checks and prios against the kernel.
 ///
-/// Holds each path's device open between checks, as multipathd does: a
-/// block device open and close per TUR and again per RTPG was most of a
-/// healthy path's check cost. A held fd that fails is dropped and the
-/// check retried once on a fresh open (the name may now be another disk).
+/// Holds each path's device and its per-check sysfs attribute files open
+/// between checks, as multipathd holds the device: an open and close per
+/// TUR, per RTPG and per attribute was most of a healthy path's check
+/// cost. A held fd that fails is dropped and the step retried once on a
+/// fresh open (the name may now be another disk).
 #[derive(Debug, Default)]
 pub struct SysProbe {
     open: Mutex<HashMap<String, Arc<SgDevice>>>,
+    attrs: Mutex<HashMap<String, Arc<DeviceAttrs>>>,
     checks: std::sync::atomic::AtomicU64,
 }
 
@@ -48,13 +50,50 @@ impl SysProbe {
     /// Stop holding a path that went away.
     pub fn close(&self, dev: &str) {
         self.forget(dev);
+        if let Ok(mut m) = self.attrs.lock() {
+            m.remove(dev);
+        }
     }
 
-    /// Let go of devices that are gone (removed paths are not checked
-    /// again, so their fds would otherwise be held forever).
+    fn attrs_of(&self, dev: &str) -> Option<Arc<DeviceAttrs>> {
+        let mut m = self.attrs.lock().ok()?;
+        if let Some(a) = m.get(dev) {
+            return Some(a.clone());
+        }
+        let a = Arc::new(DeviceAttrs::new(dev));
+        m.insert(dev.to_string(), a.clone());
+        Some(a)
+    }
+
+    fn cached_attrs(&self, dev: &str) -> Option<Arc<DeviceAttrs>> {
+        self.attrs.lock().ok()?.get(dev).cloned()
+    }
+
+    /// The SCSI device's `state`; None when the device is gone.
+    fn read_state(&self, dev: &str) -> Option<AttrValue> {
+        if let Some(v) = self.attrs_of(dev).and_then(|a| a.read(Attr::State).ok()) {
+            return Some(v);
+        }
+        // A held file fails once its device is deleted, and the name may
+        // now be another disk's: let go, and decide on a fresh open.
+        self.close(dev);
+        let v = self.attrs_of(dev).and_then(|a| a.read(Attr::State).ok());
+        if v.is_none() {
+            self.close(dev);
+        }
+        v
+    }
+
+    /// Let go of devices that are gone: the daemon closes a removed path,
+    /// this is the net under it (a path never checked again would hold
+    /// its fds forever).
     fn prune(&self) {
+        let exists = |dev: &String| std::path::Path::new(&format!("/sys/block/{dev}")).exists();
         if let Ok(mut m) = self.open.lock() {
-            m.retain(|dev, _| std::path::Path::new(&format!("/sys/block/{dev}")).exists());
+            m.retain(|dev, _| exists(dev));
+        }
+        if let Ok(mut m) = self.attrs.lock() {
+            m.retain(|dev, _| exists(dev));
         }
     }
 }
@@ -74,26 +113,26 @@ pub fn precheck_state(sysfs_state: &str) -> Option<(ChkState, &'static str)> {
 
 impl PathProbe for SysProbe {
     fn check(&self, dev: &str, checker: CheckerKind, timeout: Duration) -> CheckResult {
-        const PRUNE_EVERY: u64 = 1024;
+        // Rare: it walks every held name (a stat each), and removed paths
+        // are closed by the daemon anyway.
+        const PRUNE_EVERY: u64 = 16384;
         let n = self
             .checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n % PRUNE_EVERY == PRUNE_EVERY - 1 {
             self.prune();
         }
-        let sysfs_state = fs::read_to_string(format!("/sys/block/{dev}/device/state")).ok();
-        let dev_state = sysfs_state.as_deref().map(DevState::from_sysfs);
+        let sysfs_state = self.read_state(dev);
+        let dev_state = sysfs_state
+            .as_ref()
+            .map(|s| DevState::from_sysfs(s.as_str()));
         if let Some(s) = &sysfs_state {
-            if let Some((st, why)) = precheck_state(s) {
+            if let Some((st, why)) = precheck_state(s.as_str()) {
                 let mut r =
-                    CheckResult::new(st, why).with_detail(format!("device state {}", s.trim()));
+                    CheckResult::new(st, why).with_detail(format!("device state {}", s.as_str()));
                 r.dev_state = dev_state;
                 return r;
             }
-        }
-        if sysfs_state.is_none() {
-            // No such SCSI device (any more): let go of a held fd.
-            self.forget(dev);
         }
         let mut r = match checker {
             CheckerKind::Tur => self.tur(dev, timeout),
@@ -110,11 +149,16 @@ impl PathProbe for SysProbe {
 
     fn prio(&self, path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
         let sg = self.cached(&path.dev);
-        let r = get_prio_on(path, spec, timeout, sg.as_deref());
+        let attrs = self.cached_attrs(&path.dev);
+        let held = Held {
+            sg: sg.as_deref(),
+            attrs: attrs.as_deref(),
+        };
+        let r = get_prio_on(path, spec, timeout, held);
         // A prioritizer that fell back (e.g. alua answered with const)
         // may have hit a stale fd: ask again on a fresh open.
-        if sg.is_some() && r.prioritizer != spec.name {
-            self.forget(&path.dev);
+        if (sg.is_some() || attrs.is_some()) && r.prioritizer != spec.name {
+            self.close(&path.dev);
             return get_prio(path, spec, timeout);
         }
         r
@@ -188,5 +232,15 @@ mod tests {
     fn none_checker() {
         let r = SysProbe::new().check("sdnonexistent", CheckerKind::None, Duration::from_secs(1));
         assert_eq!(r.state, ChkState::Up);
+    }
+
+    #[test]
+    fn nothing_is_held_for_a_device_that_is_not_there() {
+        let p = SysProbe::new();
+        let r = p.check("sdnonexistent", CheckerKind::Tur, Duration::from_secs(1));
+        assert_eq!(r.state, ChkState::Down);
+        assert_eq!(r.dev_state, None);
+        assert!(p.attrs.lock().unwrap().is_empty());
+        assert!(p.open.lock().unwrap().is_empty());
     }
 }

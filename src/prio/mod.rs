@@ -16,6 +16,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::model::{PathInfo, Settings};
+use crate::scsi::attrs::{self, Attr, AttrValue, DeviceAttrs};
 use crate::scsi::parse::vpd83_target_port_group;
 use crate::scsi::{AluaState, Outcome, ScsiError, SgDevice, TpgDescriptor};
 
@@ -275,6 +276,26 @@ fn sysfs_attr(dev: &str, attr: &str) -> Result<Vec<u8>, PrioError> {
     fs::read(&path).map_err(|source| PrioError::Sysfs { path, source })
 }
 
+/// A per-check attribute, through the caller's held file when it has one.
+fn read_attr(dev: &str, attr: Attr, held: Option<&DeviceAttrs>) -> Result<AttrValue, PrioError> {
+    match held {
+        Some(a) => a.read(attr),
+        None => attrs::read_once(dev, attr),
+    }
+    .map_err(|source| PrioError::Sysfs {
+        path: attrs::attr_path(dev, attr),
+        source,
+    })
+}
+
+/// What the caller holds open for the path (the checker does, between
+/// checks), so that a prioritizer need not open it again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Held<'a> {
+    pub sg: Option<&'a SgDevice>,
+    pub attrs: Option<&'a DeviceAttrs>,
+}
+
 /// The target port group of a path: from discovery if known, else the
 /// kernel's cached VPD page 0x83 in sysfs, else VPD 0x83 through SG_IO.
 pub fn target_port_group(
@@ -335,9 +356,9 @@ fn alua(path: &PathInfo, spec: &PrioSpec, timeout: Duration, sg: Option<&SgDevic
     }
 }
 
-fn sysfs(path: &PathInfo, spec: &PrioSpec) -> PrioResult {
-    let state = match sysfs_attr(&path.dev, "access_state") {
-        Ok(s) => String::from_utf8_lossy(&s).trim().to_string(),
+fn sysfs(path: &PathInfo, spec: &PrioSpec, held: Option<&DeviceAttrs>) -> PrioResult {
+    let state = match read_attr(&path.dev, Attr::AccessState, held) {
+        Ok(s) => s,
         Err(e) => {
             return PrioResult::fallback_const(format!(
                 "{}: sysfs prio failed ({e}); using const",
@@ -345,17 +366,12 @@ fn sysfs(path: &PathInfo, spec: &PrioSpec) -> PrioResult {
             ))
         }
     };
-    let preferred = sysfs_attr(&path.dev, "preferred_path")
-        .map(|v| {
-            String::from_utf8_lossy(&v)
-                .trim()
-                .parse::<i64>()
-                .unwrap_or(0)
-                > 0
-        })
+    let preferred = read_attr(&path.dev, Attr::PreferredPath, held)
+        .map(|v| v.as_str().parse::<i64>().unwrap_or(0) > 0)
         .unwrap_or(false);
+    let state = state.as_str();
     PrioResult::new(
-        sysfs_prio_value(&state, preferred, spec.exclusive_pref_bit),
+        sysfs_prio_value(state, preferred, spec.exclusive_pref_bit),
         "sysfs",
     )
     .with_msg(format!(
@@ -396,21 +412,22 @@ fn vendor_on(
 
 /// Run the prioritizer `spec` names for `path` (blocking: sysfs and SG_IO).
 pub fn get_prio(path: &PathInfo, spec: &PrioSpec, timeout: Duration) -> PrioResult {
-    get_prio_on(path, spec, timeout, None)
+    get_prio_on(path, spec, timeout, Held::default())
 }
 
-/// [`get_prio`], issuing SCSI commands through `sg` when given (a device
-/// the checker holds open) instead of opening the path again.
+/// [`get_prio`], through what the caller holds open for the path (the
+/// checker's device and attribute files) instead of opening it again.
 pub fn get_prio_on(
     path: &PathInfo,
     spec: &PrioSpec,
     timeout: Duration,
-    sg: Option<&SgDevice>,
+    held: Held<'_>,
 ) -> PrioResult {
+    let sg = held.sg;
     match spec.name.parse::<Prioritizer>() {
         Ok(Prioritizer::Const) => PrioResult::new(PRIO_CONST, "const"),
         Ok(Prioritizer::Alua) => alua(path, spec, timeout, sg),
-        Ok(Prioritizer::Sysfs) => sysfs(path, spec),
+        Ok(Prioritizer::Sysfs) => sysfs(path, spec, held.attrs),
         Ok(Prioritizer::WeightedPath) => match weighted_prio(path, &spec.args) {
             Ok(p) => PrioResult::new(p, "weightedpath"),
             Err(e) => PrioResult::new(weighted::DEFAULT_PRIORITY, "weightedpath")
@@ -493,7 +510,7 @@ mod tests {
         };
         let e = alua_group(&path, Duration::from_secs(1)).unwrap_err();
         assert!(matches!(e, PrioError::Scsi(ScsiError::Open(..))), "{e:?}");
-        let e = sysfs_attr("sdnonexistent", "access_state").unwrap_err();
+        let e = read_attr("sdnonexistent", Attr::AccessState, None).unwrap_err();
         let file = "/sys/block/sdnonexistent/device/access_state";
         assert!(
             matches!(&e, PrioError::Sysfs { path, .. } if path == file),

@@ -5,6 +5,7 @@
 //! classification); [`sgio`] is the thin ioctl edge. SG_IO blocks the
 //! calling thread: never call it on the async runtime.
 
+pub mod attrs;
 pub mod parse;
 pub mod sense;
 pub mod sgio;
