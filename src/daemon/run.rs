@@ -41,6 +41,10 @@ pub fn run_daemon(cli: &Cli) -> ExitCode {
     limit_malloc_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Checks fall due together every max_polling_interval (20 s by
+        // default): keep the blocking pool's threads across that gap
+        // instead of ending and starting them again for each burst.
+        .thread_keep_alive(Duration::from_secs(60))
         .enable_all()
         .build()
     {

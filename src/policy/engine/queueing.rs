@@ -156,7 +156,17 @@ impl Engine {
                 self.dirty.insert(m.wwid.clone());
             }
         }
-        let wwids: Vec<String> = self.maps.keys().cloned().collect();
+        // Only maps with a countdown running: a mutable visit marks a map
+        // for the next snapshot, and this runs every second.
+        let wwids: Vec<String> = self
+            .maps
+            .values()
+            .filter(|m| {
+                matches!(m.queue.mode, Queueing::Retrying { deadline_ms } if now >= deadline_ms)
+                    || m.failback_at_ms.is_some()
+            })
+            .map(|m| m.wwid.clone())
+            .collect();
         for wwid in wwids {
             if let Some(m) = self.maps.get_mut(&wwid) {
                 if let Queueing::Retrying { deadline_ms } = m.queue.mode {

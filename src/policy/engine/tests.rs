@@ -675,6 +675,18 @@ fn unchanged_checks_change_nothing() {
     assert!(e.take_changed());
 }
 
+#[test]
+fn a_tick_without_a_countdown_marks_no_map_for_the_snapshot() {
+    let mut e = two_path_map(settings());
+    e.snapshot();
+    e.handle(Event::Tick, 5_000);
+    let touched = e.maps.take_touched();
+    assert!(
+        matches!(&touched, super::tracked::Touched::Some(s) if s.is_empty()),
+        "{touched:?}"
+    );
+}
+
 fn probe_reqs(actions: &[Action]) -> Vec<&ProbeRequest> {
     actions
         .iter()
