@@ -31,6 +31,13 @@ cpu_ticks() { # PID -> utime+stime
     echo $((f[13] + f[14]))
 }
 
+cpu_per_minute() { # PID SECS -> the PID's CPU over SECS, scaled to 60 s
+    local hz=$(getconf CLK_TCK) t0=$(date +%s%N) c0=$(cpu_ticks "$1")
+    sleep "$2"
+    awk -v a="$c0" -v b="$(cpu_ticks "$1")" -v hz="$hz" -v w="$(($(date +%s%N) - t0))" \
+        'BEGIN { printf "%.2f", (b - a) / hz * 60e9 / w }'
+}
+
 flush_maps() {
     multipath -F >/dev/null 2>&1 || true
     dmsetup remove_all --force >/dev/null 2>&1 || true
@@ -49,14 +56,7 @@ for turn in $TURNS; do
     udev_settle 600
     # Let the checker intervals grow to max_polling_interval first.
     sleep 45
-    hz=$(getconf CLK_TCK)
-    w0=$(date +%s%N)
-    c0=$(cpu_ticks "$pid")
-    sleep "$WINDOW"
-    c1=$(cpu_ticks "$pid")
-    w1=$(date +%s%N)
-    log "STEADY turn $n $turn: $(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v w="$((w1 - w0))" \
-        'BEGIN { printf "%.2f s CPU per 60 s", (b - a) / hz * 60e9 / w }')"
+    log "STEADY turn $n $turn: $(cpu_per_minute "$pid" "$WINDOW") s CPU per 60 s"
     if [ "$turn" = new ] && [ ! -e "$CASE_OUT/steady.perf" ]; then
         perf record -q -F 499 -g -p "$pid" -o "$CASE_OUT/steady.perf" -- sleep 40 >/dev/null 2>&1
         perf report -q --stdio --no-children -g none -i "$CASE_OUT/steady.perf" \
