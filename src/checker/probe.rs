@@ -71,13 +71,15 @@ impl SysProbe {
 
     /// The SCSI device's `state`; None when the device is gone.
     fn read_state(&self, dev: &str) -> Option<AttrValue> {
-        if let Some(v) = self.attrs_of(dev).and_then(|a| a.read(Attr::State).ok()) {
-            return Some(v);
+        if let Some(held) = self.cached_attrs(dev) {
+            if let Ok(v) = held.read(Attr::State) {
+                return Some(v);
+            }
+            // A held file fails once its device is deleted, and the name
+            // may now be another disk's: let go, and decide on a fresh open.
+            self.close(dev);
         }
-        // A held file fails once its device is deleted, and the name may
-        // now be another disk's: let go, and decide on a fresh open.
-        self.close(dev);
-        let v = self.attrs_of(dev).and_then(|a| a.read(Attr::State).ok());
+        let v = self.attrs_of(dev)?.read(Attr::State).ok();
         if v.is_none() {
             self.close(dev);
         }

@@ -423,17 +423,16 @@ pub fn get_prio_on(
     timeout: Duration,
     held: Held<'_>,
 ) -> PrioResult {
-    let sg = held.sg;
     match spec.name.parse::<Prioritizer>() {
         Ok(Prioritizer::Const) => PrioResult::new(PRIO_CONST, "const"),
-        Ok(Prioritizer::Alua) => alua(path, spec, timeout, sg),
+        Ok(Prioritizer::Alua) => alua(path, spec, timeout, held.sg),
         Ok(Prioritizer::Sysfs) => sysfs(path, spec, held.attrs),
         Ok(Prioritizer::WeightedPath) => match weighted_prio(path, &spec.args) {
             Ok(p) => PrioResult::new(p, "weightedpath"),
             Err(e) => PrioResult::new(weighted::DEFAULT_PRIORITY, "weightedpath")
                 .with_msg(format!("{}: {e}", path.dev)),
         },
-        Ok(Prioritizer::Vendor(n)) => vendor_on(n, path, spec, timeout, sg),
+        Ok(Prioritizer::Vendor(n)) => vendor_on(n, path, spec, timeout, held.sg),
         Ok(Prioritizer::Unsupported(n)) => {
             PrioResult::fallback_const(format!("prioritizer '{n}' is not supported; using const"))
         }
