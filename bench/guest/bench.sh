@@ -140,20 +140,6 @@ map_loads() {
 
 daemon_idle() { client "$1" show daemon 2>/dev/null | grep -qE "idle|running"; }
 
-flush_maps() {
-    local i
-    for i in 1 2 3 4 5; do
-        multipath -F >/dev/null 2>&1 || true
-        dmsetup remove_all --force >/dev/null 2>&1 || true
-        udev_settle 600
-        [ "$(mpath_map_count)" = 0 ] && break
-        sleep 2
-    done
-    rm -f /etc/multipath/wwids
-    udev_settle 600
-    log "maps left: $(mpath_map_count)"
-}
-
 stop_daemon() { # DAEMON PID
     log "stopping $1 ($2)"
     kill -TERM "$2" 2>/dev/null
@@ -165,12 +151,6 @@ stop_daemon() { # DAEMON PID
     kill -9 "$2" 2>/dev/null || true
 }
 
-cpu_ticks() { # PID -> utime+stime
-    local f
-    read -r -a f <"/proc/$1/stat"
-    # Fields 14 and 15 (1-based); comm has no blanks for our daemons.
-    echo $((f[13] + f[14]))
-}
 
 status_kb() { # PID FIELD -> kB
     local k v _
@@ -409,7 +389,7 @@ bench_daemon() { # DAEMON TURN
     result "$D" cpu_all_s "$(awk -v a="$(cpu_ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.2f", a / hz }')"
     client "$D" show topology >"$pre-topology.txt" 2>&1
     stop_daemon "$D" "$pid"
-    flush_maps
+    flush_mpath_maps
     [ "$HOT" -gt 0 ] && hot_remove
     return 0
 }

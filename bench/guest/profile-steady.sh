@@ -25,11 +25,6 @@ TURNS="new"
 
 binary_of() { case "$1" in base) echo "$BIN/mpathd-base" ;; new) echo "$BIN/mpathd" ;; esac; }
 
-cpu_ticks() { # PID -> utime+stime
-    local f
-    read -r -a f <"/proc/$1/stat"
-    echo $((f[13] + f[14]))
-}
 
 cpu_per_minute() { # PID SECS -> the PID's CPU over SECS, scaled to 60 s
     local hz=$(getconf CLK_TCK) t0=$(date +%s%N) c0=$(cpu_ticks "$1")
@@ -38,12 +33,6 @@ cpu_per_minute() { # PID SECS -> the PID's CPU over SECS, scaled to 60 s
         'BEGIN { printf "%.2f", (b - a) / hz * 60e9 / w }'
 }
 
-flush_maps() {
-    multipath -F >/dev/null 2>&1 || true
-    dmsetup remove_all --force >/dev/null 2>&1 || true
-    rm -f /etc/multipath/wwids
-    udev_settle 600
-}
 
 n=0
 for turn in $TURNS; do
@@ -68,5 +57,5 @@ for turn in $TURNS; do
     fi
     kill -TERM "$pid"
     wait_for "! kill -0 $pid 2>/dev/null" 60
-    flush_maps
+    flush_mpath_maps
 done

@@ -728,6 +728,30 @@ mpath_map_count() {
     dmsetup table --target multipath 2>/dev/null | awk '$4 == "multipath" { n++ } END { print n + 0 }'
 }
 
+# flush_mpath_maps: remove every multipath map (a few tries: udev may hold
+# one open a moment) and the wwids file, then let udev settle.
+flush_mpath_maps() {
+    local i
+    for i in 1 2 3 4 5; do
+        multipath -F >/dev/null 2>&1 || true
+        dmsetup remove_all --force >/dev/null 2>&1 || true
+        udev_settle 600
+        [ "$(mpath_map_count)" = 0 ] && break
+        sleep 2
+    done
+    rm -f /etc/multipath/wwids
+    udev_settle 600
+    log "maps left: $(mpath_map_count)"
+}
+
+# cpu_ticks PID -> its utime+stime in clock ticks (fields 14 and 15 of
+# /proc/PID/stat; the daemons' comm has no blanks).
+cpu_ticks() {
+    local f
+    read -r -a f <"/proc/$1/stat"
+    echo $((f[13] + f[14]))
+}
+
 # ---------------------------------------------------------------- cleanup
 # running NAME: is a process with this exact name alive? (no process start)
 running() {
