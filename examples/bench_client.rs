@@ -174,23 +174,49 @@ fn table_paths(params: &str) -> usize {
         .count()
 }
 
-/// Poll until `want` maps are complete; returns seconds since `t0` and the
-/// time the first map appeared.
+/// When the maps appeared and completed, in seconds since `t0`.
+struct MapTimes {
+    /// The first map in the kernel.
+    first: f64,
+    /// Half of `want` complete.
+    half: f64,
+    /// All of `want` complete.
+    all: f64,
+}
+
+impl MapTimes {
+    fn fields(&self) -> String {
+        format!(
+            "secs={:.3} first_map={:.3} half_maps={:.3}",
+            self.all, self.first, self.half
+        )
+    }
+}
+
+/// Poll until `want` maps are complete.
 fn wait_maps(
     dm: &RealDm,
     want: usize,
     paths: usize,
     t0: Instant,
     limit: Duration,
-) -> Res<(f64, f64)> {
-    let mut first = None;
+) -> Res<MapTimes> {
+    let (mut first, mut half) = (None, None);
     loop {
         let (n, full) = count_ready(dm, paths)?;
+        let now = t0.elapsed().as_secs_f64();
         if n > 0 && first.is_none() {
-            first = Some(t0.elapsed().as_secs_f64());
+            first = Some(now);
+        }
+        if 2 * full >= want && half.is_none() {
+            half = Some(now);
         }
         if full >= want {
-            return Ok((t0.elapsed().as_secs_f64(), first.unwrap_or(0.0)));
+            return Ok(MapTimes {
+                first: first.unwrap_or(0.0),
+                half: half.unwrap_or(now),
+                all: now,
+            });
         }
         if t0.elapsed() > limit {
             return Err(format!(
@@ -222,10 +248,10 @@ fn start_wait(
         .spawn()
         .map_err(|e| format!("{prog}: {e}"))?;
     std::fs::write(pidfile, format!("{}\n", child.id())).map_err(|e| format!("{pidfile}: {e}"))?;
-    let (secs, first) = wait_maps(&dm, maps, paths, t0, limit)?;
+    let times = wait_maps(&dm, maps, paths, t0, limit)?;
     // The child is left running on purpose; the script stops it.
     std::mem::forget(child);
-    Ok(format!("secs={secs:.3} first_map={first:.3}"))
+    Ok(times.fields())
 }
 
 fn run_wait(maps: usize, paths: usize, argv: &[String], limit: Duration) -> Res<String> {
@@ -241,10 +267,8 @@ fn run_wait(maps: usize, paths: usize, argv: &[String], limit: Duration) -> Res<
         return Err(format!("{prog} failed: {st}"));
     }
     let cmd_secs = t0.elapsed().as_secs_f64();
-    let (secs, first) = wait_maps(&dm, maps, paths, t0, limit)?;
-    Ok(format!(
-        "secs={secs:.3} cmd={cmd_secs:.3} first_map={first:.3}"
-    ))
+    let times = wait_maps(&dm, maps, paths, t0, limit)?;
+    Ok(format!("{} cmd={cmd_secs:.3}", times.fields()))
 }
 
 fn majmin(dev: &str) -> Res<String> {

@@ -623,6 +623,8 @@ fn p_state_kind(chk: ChkState) -> StateKind {
 }
 
 #[cfg(test)]
+mod claim_tests;
+#[cfg(test)]
 mod pr_tests;
 #[cfg(test)]
 mod tests;
