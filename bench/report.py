@@ -235,6 +235,12 @@ def main():
         line = f"warm-up hot add with no daemon running (until udev settled): {alone:g} s"
         print(line)
         md += ["", line[0].upper() + line[1:] + "."]
+    claims = num(raw.get("san", {}).get("claim_warmup_s"))
+    if claims is not None:
+        line = (f"warm-up cold start before the turns, so every turn finds the paths claimed"
+                f" by udev (until udev settled and the maps were gone): {claims:g} s")
+        print(line)
+        md += ["", line[0].upper() + line[1:] + "."]
     def scaled(v, scale):
         x = num(v)
         return None if x is None else x * scale
