@@ -23,6 +23,7 @@
 //!       --reconfigure-every a second connection sends `reconfigure` at
 //!       that fixed rate meanwhile.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -143,20 +144,43 @@ fn dm() -> Res<RealDm> {
     RealDm::new().map_err(|e| e.to_string())
 }
 
-/// Number of multipath maps, and how many of them have `paths` paths.
-fn count_ready(dm: &RealDm, paths: usize) -> Res<(usize, usize)> {
-    let maps = dm.list_maps().map_err(|e| e.to_string())?;
-    let mut full = 0;
-    for m in &maps {
-        // A map may vanish or be mid-create between list and query.
-        let Ok((_, params)) = dm.table(&m.name) else {
-            continue;
-        };
-        if table_paths(&params) >= paths {
-            full += 1;
-        }
+/// Counts dm devices and complete multipath maps while a start runs. The
+/// poll shares the guest's CPUs with what it measures, so it lists names
+/// (one ioctl) and reads only the tables of maps not yet complete: a
+/// table query for every map every poll was 25,000 ioctls a second at 256
+/// maps.
+struct ReadyPoll {
+    dm: devicemapper::DM,
+    done: HashSet<String>,
+}
+
+impl ReadyPoll {
+    fn new() -> Res<Self> {
+        Ok(ReadyPoll {
+            dm: devicemapper::DM::new().map_err(|e| e.to_string())?,
+            done: HashSet::new(),
+        })
     }
-    Ok((maps.len(), full))
+
+    /// dm devices, and how many of them are maps with `paths` paths.
+    fn count(&mut self, rdm: &RealDm, paths: usize) -> Res<(usize, usize)> {
+        let devices = self.dm.list_devices().map_err(|e| e.to_string())?;
+        for (name, _, _) in &devices {
+            let name = name.to_string();
+            if self.done.contains(&name) {
+                continue;
+            }
+            // Not a multipath map, or mid-create or gone between the list
+            // and the query.
+            let Ok((_, params)) = rdm.table(&name) else {
+                continue;
+            };
+            if table_paths(&params) >= paths {
+                self.done.insert(name);
+            }
+        }
+        Ok((devices.len(), self.done.len()))
+    }
 }
 
 /// Paths in a multipath table: its MAJ:MIN words.
@@ -202,8 +226,9 @@ fn wait_maps(
     limit: Duration,
 ) -> Res<MapTimes> {
     let (mut first, mut half) = (None, None);
+    let mut poll = ReadyPoll::new()?;
     loop {
-        let (n, full) = count_ready(dm, paths)?;
+        let (n, full) = poll.count(dm, paths)?;
         let now = t0.elapsed().as_secs_f64();
         if n > 0 && first.is_none() {
             first = Some(now);
