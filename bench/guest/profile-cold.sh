@@ -12,7 +12,7 @@ set -u
 # shellcheck source=../../tests/vm/lib.sh
 . "$REPO/tests/vm/lib.sh"
 # The rig passes no host environment into the guest: edit the size here.
-LUNS=64
+LUNS=256
 # shellcheck source=profile-lib.sh
 . "$REPO/bench/guest/profile-lib.sh"
 
