@@ -8,6 +8,17 @@ use super::*;
 use crate::model::{ChkState, PathInfo};
 use crate::policy::StaticPolicy;
 
+/// Every path the actions probe answers up (prio 50) at `now`.
+fn all_up(e: &mut Engine, actions: &[Action], now: u64) -> Vec<Action> {
+    e.handle_batch(
+        probes(actions)
+            .into_iter()
+            .map(|d| probed(&d, ChkState::Up, 50))
+            .collect(),
+        now,
+    )
+}
+
 fn tunes(actions: &[Action]) -> Vec<(String, transport::Plan)> {
     actions
         .iter()
@@ -53,13 +64,7 @@ fn a_new_map_triggers_uevents_only_for_paths_udev_has_not_claimed() {
         ],
         0,
     );
-    e.handle_batch(
-        probes(&a)
-            .into_iter()
-            .map(|d| probed(&d, ChkState::Up, 50))
-            .collect(),
-        10,
-    );
+    all_up(&mut e, &a, 10);
     let a = e.handle(applied_3600a(None), 20);
     let uevents = uevents(&a);
     assert_eq!(uevents, vec!["sdd", "sde", "sdf"]);
@@ -95,13 +100,7 @@ fn map_members_get_transport_timeouts_before_the_create_then_a_change_uevent() {
         ],
         0,
     );
-    let a = e.handle_batch(
-        probes(&a)
-            .into_iter()
-            .map(|d| probed(&d, ChkState::Up, 50))
-            .collect(),
-        10,
-    );
+    let a = all_up(&mut e, &a, 10);
     let t = tunes(&a);
     assert_eq!(t.len(), 2, "{a:?}");
     assert_eq!(
@@ -192,13 +191,7 @@ fn no_path_retry_raises_dev_loss_for_fc_members() {
         ],
         0,
     );
-    let a = e.handle_batch(
-        probes(&a)
-            .into_iter()
-            .map(|d| probed(&d, ChkState::Up, 50))
-            .collect(),
-        10,
-    );
+    let a = all_up(&mut e, &a, 10);
     let t = tunes(&a);
     assert_eq!(
         t[0].1.writes.last(),
