@@ -86,6 +86,13 @@ make_san() {
     return 0
 }
 
+# The benchmark's multipath.conf and no wwids file: where every start begins.
+fresh_config() {
+    printf '%s\n' "$CONF" >/etc/multipath.conf
+    mkdir -p /etc/multipath
+    rm -f /etc/multipath/wwids
+}
+
 # Every path claimed once before the first turn, by a cold start of the
 # first daemon that is not measured. A daemon sends a change uevent to each
 # path of a new map that udev's database does not show claimed
@@ -97,9 +104,7 @@ make_san() {
 warm_up_claims() {
     local D=${DAEMONS%% *} t0=$SECONDS line
     log "warm-up: a cold start of $D claims every path (not measured)"
-    printf '%s\n' "$CONF" >/etc/multipath.conf
-    mkdir -p /etc/multipath
-    rm -f /etc/multipath/wwids
+    fresh_config
     # shellcheck disable=SC2046
     line=$("$BC" --timeout 1800 start-wait --maps "$LUNS" --paths "$PATHS" \
         --pidfile "$OUT/warmup.pid" --log "$OUT/warmup.log" -- $(daemon_cmd "$D")) || {
@@ -262,9 +267,7 @@ bench_daemon() { # DAEMON TURN
     for d in $(san_paths); do
         [ "$(path_scsi_state "$d")" = running ] || echo running >"/sys/block/$d/device/state"
     done
-    printf '%s\n' "$CONF" >/etc/multipath.conf
-    mkdir -p /etc/multipath
-    rm -f /etc/multipath/wwids
+    fresh_config
     udev_settle 600
 
     # --- cold start

@@ -19,11 +19,6 @@ LUNS=256
 # shellcheck source=profile-lib.sh
 . "$REPO/bench/guest/profile-lib.sh"
 
-TURNS="new"
-[ -x "$BIN/mpathd-base" ] && TURNS="base new new base"
-
-binary_of() { case "$1" in base) echo "$BIN/mpathd-base" ;; new) echo "$BIN/mpathd" ;; esac; }
-
 # udev's finished events per second from `udevadm monitor --udev` lines
 # ("UDEV  [12.345] change /devices/... (block)"): seconds since T0 (the
 # monitor's clock is CLOCK_MONOTONIC, as /proc/uptime is near enough).

@@ -20,3 +20,9 @@ blacklist {
 	devnode "^(sr|vd|loop|ram)"
 }
 EOF
+
+# The A/B scripts' turns: the new build alone, or base, new, new, base when
+# target/release/mpathd-base holds the other build.
+TURNS="new"
+[ -x "$BIN/mpathd-base" ] && TURNS="base new new base"
+binary_of() { case "$1" in base) echo "$BIN/mpathd-base" ;; new) echo "$BIN/mpathd" ;; esac; }

@@ -20,19 +20,12 @@ WINDOW=60
 # shellcheck source=profile-lib.sh
 . "$REPO/bench/guest/profile-lib.sh"
 
-TURNS="new"
-[ -x "$BIN/mpathd-base" ] && TURNS="base new new base"
-
-binary_of() { case "$1" in base) echo "$BIN/mpathd-base" ;; new) echo "$BIN/mpathd" ;; esac; }
-
-
 cpu_per_minute() { # PID SECS -> the PID's CPU over SECS, scaled to 60 s
     local hz=$(getconf CLK_TCK) t0=$(date +%s%N) c0=$(cpu_ticks "$1")
     sleep "$2"
     awk -v a="$c0" -v b="$(cpu_ticks "$1")" -v hz="$hz" -v w="$(($(date +%s%N) - t0))" \
         'BEGIN { printf "%.2f", (b - a) / hz * 60e9 / w }'
 }
-
 
 n=0
 for turn in $TURNS; do
