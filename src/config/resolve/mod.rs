@@ -42,7 +42,10 @@ use crate::model::{
     PgPolicy, RrWeight, SanPathErr, Settings, Tmo, Transport,
 };
 
+mod key;
 mod settings;
+pub(crate) use key::PathKey;
+use key::SettingsCache;
 pub(crate) use settings::resolve;
 
 /// The built-in device entries as `Entry` values.
@@ -259,6 +262,8 @@ pub(crate) struct Compiled {
     user_devices: Vec<DeviceMatcher>,
     pub(crate) blacklist: Rules,
     pub(crate) exceptions: Rules,
+    /// Settings resolved so far, per path key.
+    settings: SettingsCache,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -316,6 +321,7 @@ impl Compiled {
             user_devices: cfg.devices.iter().map(DeviceMatcher::new).collect(),
             blacklist,
             exceptions,
+            settings: SettingsCache::default(),
         }
     }
 }
@@ -356,7 +362,7 @@ impl Layer<'_> {
 }
 
 /// The layers that apply to a path, highest precedence first.
-fn layers<'a>(cfg: &'a Config, info: Option<&PathInfo>) -> Vec<Layer<'a>> {
+fn layers<'a>(cfg: &'a Config, info: Option<&PathKey>) -> Vec<Layer<'a>> {
     let mut out = Vec::new();
     if let Some(info) = info {
         if let Some(wwid) = info.wwid.as_deref().filter(|w| !w.is_empty()) {
@@ -388,9 +394,9 @@ fn layers<'a>(cfg: &'a Config, info: Option<&PathInfo>) -> Vec<Layer<'a>> {
     });
     if let Some(info) = info {
         let (v, p, r) = (
-            info.vendor.trim_end(),
-            info.product.trim_end(),
-            info.rev.trim_end(),
+            info.vendor.as_str(),
+            info.product.as_str(),
+            info.rev.as_str(),
         );
         let compiled = cfg.compiled();
         for (i, e) in cfg.devices.iter().enumerate().rev() {
@@ -435,13 +441,13 @@ pub(crate) fn matching_devices(
     product: &str,
     rev: &str,
 ) -> Vec<String> {
-    let info = PathInfo {
-        vendor: vendor.into(),
-        product: product.into(),
-        rev: rev.into(),
+    let key = PathKey {
+        vendor: vendor.trim_end().into(),
+        product: product.trim_end().into(),
+        rev: rev.trim_end().into(),
         ..Default::default()
     };
-    layers(cfg, Some(&info))
+    layers(cfg, Some(&key))
         .iter()
         .filter(|l| l.kind == LayerKind::Device)
         .map(|l| {
@@ -568,18 +574,24 @@ impl Config {
     /// Settings for one path. See the module docs of `config` and
     /// `resolve` for precedence and autodetection.
     pub fn resolve(&self, info: &PathInfo) -> Settings {
-        resolve(self, Some(info)).settings
+        self.cached_settings(Some(PathKey::of(self, info)))
     }
 
     /// [`Config::resolve`] with where each setting came from.
     pub fn resolve_explained(&self, info: &PathInfo) -> Explained {
-        resolve(self, Some(info))
+        resolve(self, Some(&PathKey::of(self, info)))
     }
 
     /// Settings of no particular device: defaults over built-in defaults,
     /// no autodetection.
     pub fn defaults_settings(&self) -> Settings {
-        resolve(self, None).settings
+        self.cached_settings(None)
+    }
+
+    fn cached_settings(&self, key: Option<PathKey>) -> Settings {
+        self.compiled()
+            .settings
+            .get_or_resolve(key, |k| resolve(self, k).settings)
     }
 
     /// [`Config::defaults_settings`] with where each came from.
@@ -657,7 +669,7 @@ impl PathFilter for Config {
         // exception or a blacklist rule decides; if none matches and the
         // uid_attribute property is present, the device is blacklisted.
         if !info.properties.is_empty() {
-            let uid = resolve(self, Some(info)).settings.uid_attribute;
+            let uid = self.resolve(info).uid_attribute;
             let mut res = None;
             for name in info.properties.keys() {
                 if let Some(e) = c.exceptions.property.iter().find(|r| r.matches(name)) {

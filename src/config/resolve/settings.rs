@@ -64,7 +64,7 @@ fn remove_feature(features: &str, word: &str) -> String {
     }
 }
 
-pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Explained {
+pub(crate) fn resolve(cfg: &Config, info: Option<&PathKey>) -> Explained {
     let mut r = Resolver {
         layers: layers(cfg, info),
         origins: BTreeMap::new(),
@@ -94,7 +94,7 @@ pub(crate) fn resolve(cfg: &Config, info: Option<&PathInfo>) -> Explained {
 /// What resolution knows of the path.
 #[derive(Clone, Copy)]
 struct PathCtx<'a> {
-    info: Option<&'a PathInfo>,
+    info: Option<&'a PathKey>,
     /// TPGS bits from INQUIRY (0 when unknown).
     tpgs: u8,
     /// A SCSI path (not NVMe).
@@ -131,7 +131,7 @@ fn resolve_prio(
 ) -> (String, String) {
     let PathCtx { info, tpgs, scsi } = *p;
     let (mut prio, mut prio_args) = if detect_prio && scsi && tpgs != 0 {
-        let access = info.is_some_and(|i| i.access_state.is_some());
+        let access = info.is_some_and(|i| i.access_state);
         let prio = if (tpgs == 2 || !rdac) && access {
             "sysfs"
         } else {
@@ -338,10 +338,7 @@ fn resolve_hardware_handler(r: &mut Resolver<'_>, s: &mut Settings, p: &PathCtx<
     let PathCtx { info, tpgs, .. } = *p;
     // hardware_handler
     let retain = r.yes("retain_attached_hw_handler", d.retain_attached_hw_handler);
-    let attached = info
-        .and_then(|i| i.dh_state.as_deref())
-        .map(str::trim)
-        .filter(|h| !h.is_empty() && *h != "detached");
+    let attached = info.and_then(|i| i.dh_state.as_deref());
     let mut hardware_handler = match (retain, attached) {
         (true, Some(h)) => {
             r.note(
