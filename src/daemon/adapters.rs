@@ -12,14 +12,14 @@ use tracing::{info, warn};
 use super::{
     spawn_probe, ExistingMap, LoadedConfig, MapKernel, ProbeRequest, ProbeResult, Prober, WwidStore,
 };
-use crate::checker::{CheckOutcome, CheckRunner, CheckerKind, ChunkItem, SysProbe};
+use crate::checker::{CheckOutcome, CheckRunner, ChunkItem, SysProbe};
 use crate::config::{Config, ConfigPaths};
 use crate::discovery::WwidsFile;
 use crate::dm::{DmMessage, DmOps, MultipathStatus, MultipathTable};
 use crate::model::{FilterResult, PathFilter, PathInfo, Settings};
 use crate::policy::Resolver;
 use crate::pr::PrKey;
-use crate::prio::{PrioSpec, PRIO_UNDEF};
+use crate::prio::PRIO_UNDEF;
 use crate::{Error, Result};
 
 use super::systemd::apply_verbosity;
@@ -204,21 +204,11 @@ pub struct RunnerProber(pub Arc<CheckRunner<SysProbe>>);
 const CHUNK: usize = 16;
 
 fn chunk_item(req: &ProbeRequest) -> ChunkItem {
-    let timeout = Duration::from_secs(u64::from(req.timeout_secs.max(1)));
-    let (kind, unknown) = CheckerKind::resolve(&req.checker);
-    if let Some(u) = unknown {
-        warn!(path = %req.info.dev, checker = %u, "checker not supported; using {}", kind.name());
-    }
-    let spec = req.with_prio.then(|| {
-        let mut spec = PrioSpec::new(req.prio.clone(), req.prio_args.clone());
-        spec.exclusive_pref_bit |= req.exclusive_pref_bit;
-        spec
-    });
     ChunkItem {
         path: req.info.clone(),
-        checker: kind,
-        spec,
-        timeout,
+        checker: req.checker,
+        spec: Some(req.prio.clone()),
+        timeout: Duration::from_secs(u64::from(req.timeout_secs.max(1))),
     }
 }
 

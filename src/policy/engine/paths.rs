@@ -2,6 +2,8 @@
 //! damping and transport timeouts.
 
 use super::*;
+use crate::checker::CheckerKind;
+use crate::prio::PrioSpec;
 
 /// When a check is next due: `interval_s` from now, rounded down to a whole
 /// second of the engine clock. Checks then fall due together on second
@@ -287,17 +289,15 @@ impl Engine {
                 .max(1);
             p.in_flight = true;
             // detect_checker / detect_prio are applied by the resolver.
-            let checker = p.settings.path_checker.clone();
-            let prio = p.settings.prio.clone();
+            // A substitute (tur for a checker mpathd lacks) is named in the
+            // path's reasons.
+            let (checker, _) = CheckerKind::resolve(&p.settings.path_checker);
             let pr = super::reservation::pr_request(p, maps, prkeys);
             actions.push(Action::Probe(Box::new(ProbeRequest {
                 info: p.info.clone(),
                 checker,
                 timeout_secs: timeout,
-                prio,
-                prio_args: p.settings.prio_args.clone(),
-                with_prio: true,
-                exclusive_pref_bit: p.settings.exclusive_pref_bit,
+                prio: PrioSpec::from_settings(&p.settings),
                 solo: !matches!(p.chk, ChkState::Up | ChkState::Ghost) || pr.is_some(),
                 pr,
             })));

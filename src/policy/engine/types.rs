@@ -74,12 +74,12 @@ pub struct ProbeResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRequest {
     pub info: Arc<PathInfo>,
-    pub checker: String,
+    /// The configured checker, or tur where mpathd does not implement the
+    /// configured one (the path's reasons and the config lint say so).
+    pub checker: crate::checker::CheckerKind,
     pub timeout_secs: u32,
-    pub prio: String,
-    pub prio_args: String,
-    pub with_prio: bool,
-    pub exclusive_pref_bit: bool,
+    /// The prioritizer run after the check.
+    pub prio: crate::prio::PrioSpec,
     /// The path's last check was not good (or there was none): check it on
     /// its own, since a hung check would hold up checks batched with it.
     pub solo: bool,
@@ -90,7 +90,7 @@ pub struct ProbeRequest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Run the checker (and the prioritizer when `with_prio`) on a path.
+    /// Run the checker and the prioritizer on a path.
     Probe(Box<ProbeRequest>),
     /// Create, reload or remove a map.
     Map(MapChange),
