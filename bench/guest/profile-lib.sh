@@ -22,7 +22,18 @@ blacklist {
 EOF
 
 # The A/B scripts' turns: the new build alone, or base, new, new, base when
-# target/release/mpathd-base holds the other build.
-TURNS="new"
-[ -x "$BIN/mpathd-base" ] && TURNS="base new new base"
-binary_of() { case "$1" in base) echo "$BIN/mpathd-base" ;; new) echo "$BIN/mpathd" ;; esac; }
+# target/release/mpathd-base holds the other build, after a first turn
+# that claims the SAN's paths (udev's database keeps the claim, so only
+# that turn pays udev for it: compare the turns after it). A script that
+# sets TURNS first keeps its own (a turn may also be Debian's multipathd).
+if [ -z "${TURNS:-}" ]; then
+    TURNS="new"
+    [ -x "$BIN/mpathd-base" ] && TURNS="new base new new base"
+fi
+binary_of() {
+    case "$1" in
+    base) echo "$BIN/mpathd-base" ;;
+    new) echo "$BIN/mpathd" ;;
+    multipathd) command -v multipathd ;;
+    esac
+}
