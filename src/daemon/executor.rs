@@ -11,11 +11,20 @@ use super::{MapKernel, ProbeResult, Prober, WwidStore};
 use crate::policy::{Action, Event, MapChange};
 use crate::transport::{self, Outcome, TransportWriter};
 
-/// Map loads and removals that may run at once, off the run loop so it
-/// stays responsive. A remove still waits for udev (the devicemapper
-/// crate's udev sync), which takes seconds under a uevent storm: a slot is
-/// mostly a parked thread, so the bound is high.
-const DM_SLOTS: usize = 256;
+/// Map removals that may run at once, off the run loop so it stays
+/// responsive. A remove still waits for udev (the devicemapper crate's
+/// udev sync), which takes seconds under a uevent storm: a slot is mostly
+/// a parked thread, so the bound is high.
+const REMOVE_SLOTS: usize = 256;
+
+/// Map creates and reloads that may run at once. A load does not wait for
+/// udev but works in the kernel (a new map allocates its request queue),
+/// so more loads at once only queue for the CPUs, where they starved the
+/// first checks of paths whose maps were still to come (a cold start at
+/// 1,024 paths waited seconds on a few of them). Few enough that checks
+/// (up to 64 at once) keep most of the CPUs, enough that one load's
+/// waits in the kernel overlap others' work.
+const LOAD_SLOTS: usize = 16;
 
 pub struct Executor {
     pub(crate) kernel: Arc<dyn MapKernel>,
@@ -27,7 +36,8 @@ pub struct Executor {
     errors: Vec<crate::Error>,
     /// Where background map changes report; None: apply them inline.
     applied_tx: Option<mpsc::Sender<Vec<Event>>>,
-    slots: Arc<Semaphore>,
+    remove_slots: Arc<Semaphore>,
+    load_slots: Arc<Semaphore>,
 }
 
 /// A map change, run inline or on a blocking thread.
@@ -116,7 +126,8 @@ impl Executor {
             transport: None,
             errors: Vec::new(),
             applied_tx: None,
-            slots: Arc::new(Semaphore::new(DM_SLOTS)),
+            remove_slots: Arc::new(Semaphore::new(REMOVE_SLOTS)),
+            load_slots: Arc::new(Semaphore::new(LOAD_SLOTS)),
         }
     }
 
@@ -159,7 +170,10 @@ impl Executor {
             tokio::runtime::Handle::try_current(),
         ) {
             let kernel = self.kernel.clone();
-            let slots = self.slots.clone();
+            let slots = match change {
+                MapChange::Remove { .. } => self.remove_slots.clone(),
+                MapChange::Create { .. } | MapChange::Reload { .. } => self.load_slots.clone(),
+            };
             let name = change.name().to_string();
             handle.spawn(async move {
                 let _permit = slots.acquire_owned().await;
@@ -259,5 +273,138 @@ impl Executor {
             }
         }
         events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dm::{DmMessage, LiveMap, MultipathTable};
+    use crate::policy::ProbeResult;
+
+    /// How many calls of one kind were inside the kernel at once.
+    #[derive(Default)]
+    struct Gauge {
+        now: AtomicUsize,
+        max: AtomicUsize,
+    }
+
+    impl Gauge {
+        fn hold(&self) {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(40));
+            self.now.fetch_sub(1, Ordering::SeqCst);
+        }
+        fn max(&self) -> usize {
+            self.max.load(Ordering::SeqCst)
+        }
+    }
+
+    #[derive(Default)]
+    struct CountingKernel {
+        loads: Gauge,
+        removes: Gauge,
+    }
+
+    fn no(what: &str) -> crate::Error {
+        crate::Error::Other(format!("{what}: not in this test"))
+    }
+
+    impl MapKernel for CountingKernel {
+        fn existing_maps(&self) -> crate::Result<Vec<super::super::ExistingMap>> {
+            Ok(Vec::new())
+        }
+        fn create(
+            &self,
+            _: &str,
+            _: &str,
+            _: u64,
+            _: &MultipathTable,
+            _: bool,
+        ) -> crate::Result<Option<u32>> {
+            self.loads.hold();
+            Ok(None)
+        }
+        fn reload(&self, _: &str, _: u64, _: &MultipathTable, _: bool) -> crate::Result<()> {
+            self.loads.hold();
+            Ok(())
+        }
+        fn remove(&self, _: &str, _: bool) -> crate::Result<()> {
+            self.removes.hold();
+            Ok(())
+        }
+        fn message(&self, _: &str, _: &DmMessage) -> crate::Result<()> {
+            Err(no("message"))
+        }
+        fn status(&self, _: &str) -> crate::Result<LiveMap> {
+            Err(no("status"))
+        }
+        fn suspend(&self, _: &str) -> crate::Result<()> {
+            Err(no("suspend"))
+        }
+        fn resume(&self, _: &str) -> crate::Result<()> {
+            Err(no("resume"))
+        }
+    }
+
+    struct NoProber;
+    impl Prober for NoProber {
+        fn probe(
+            &self,
+            _: crate::policy::ProbeRequest,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    struct NoWwids;
+    impl WwidStore for NoWwids {
+        fn load(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn add(&self, _: &str) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn loads_run_a_few_at_a_time_and_removes_do_not_queue_behind_them() {
+        let kernel = Arc::new(CountingKernel::default());
+        let mut exec = Executor::new(kernel.clone(), Arc::new(NoProber), Arc::new(NoWwids));
+        let (tx, mut rx) = mpsc::channel(1024);
+        exec.set_background(Some(tx));
+        let (probe_tx, _probe_rx) = mpsc::channel(1);
+        let n = 64;
+        let mut actions = Vec::new();
+        for i in 0..n {
+            actions.push(Action::Map(MapChange::Create {
+                name: format!("new{i}"),
+                uuid: format!("mpath-new{i}"),
+                size: 8,
+                table: MultipathTable::default(),
+                skip_kpartx: true,
+            }));
+            actions.push(Action::Map(MapChange::Remove {
+                name: format!("old{i}"),
+                deferred: false,
+            }));
+        }
+        exec.apply(actions, &probe_tx);
+        let mut applied = 0;
+        while applied < 2 * n {
+            let events = rx.recv().await.unwrap();
+            applied += events
+                .iter()
+                .filter(|e| matches!(e, Event::MapApplied { ok: true, .. }))
+                .count();
+        }
+        let (loads, removes) = (kernel.loads.max(), kernel.removes.max());
+        assert!((2..=LOAD_SLOTS).contains(&loads), "loads at once: {loads}");
+        assert!(removes > LOAD_SLOTS, "removes at once: {removes}");
     }
 }
