@@ -283,8 +283,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::daemon::tests::{MemWwids, SimProber};
     use crate::dm::{DmMessage, LiveMap, MultipathTable};
-    use crate::policy::ProbeResult;
 
     /// How many calls of one kind were inside the kernel at once.
     #[derive(Default)]
@@ -352,30 +352,14 @@ mod tests {
         }
     }
 
-    struct NoProber;
-    impl Prober for NoProber {
-        fn probe(
-            &self,
-            _: crate::policy::ProbeRequest,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ProbeResult> + Send>> {
-            Box::pin(std::future::pending())
-        }
-    }
-
-    struct NoWwids;
-    impl WwidStore for NoWwids {
-        fn load(&self) -> Vec<String> {
-            Vec::new()
-        }
-        fn add(&self, _: &str) -> crate::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn loads_run_a_few_at_a_time_and_removes_do_not_queue_behind_them() {
         let kernel = Arc::new(CountingKernel::default());
-        let mut exec = Executor::new(kernel.clone(), Arc::new(NoProber), Arc::new(NoWwids));
+        let mut exec = Executor::new(
+            kernel.clone(),
+            Arc::new(SimProber),
+            Arc::new(MemWwids::default()),
+        );
         let (tx, mut rx) = mpsc::channel(1024);
         exec.set_background(Some(tx));
         let (probe_tx, _probe_rx) = mpsc::channel(1);

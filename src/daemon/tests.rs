@@ -140,7 +140,7 @@ impl MapKernel for SimKernel {
     }
 }
 
-struct SimProber;
+pub(super) struct SimProber;
 impl Prober for SimProber {
     fn probe(
         &self,
@@ -162,7 +162,7 @@ impl Prober for SimProber {
 }
 
 #[derive(Default)]
-struct MemWwids(Mutex<Vec<String>>);
+pub(super) struct MemWwids(Mutex<Vec<String>>);
 impl WwidStore for MemWwids {
     fn load(&self) -> Vec<String> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
