@@ -75,6 +75,7 @@ failover_try() { # DAEMON PID PREFIX TRY
     wait $!
     kill "$smp"
     wait "$smp" 2>/dev/null
+    echo "reader_start=$t0 fault=$tf" >>"$pre-try$i.txt"
     line=$(cat "$pre-try$i.txt")
     kv max_stall_ms "$line" >>"$pre-failover-stall.txt"
     log "FAILOVER $D try $i ($map, ${a[*]}): $line; stall began $(awk -v t0="$t0" -v tf="$tf" -v s="$(kv stall_start_s "$line")" 'BEGIN { printf "%+.3f", t0 + s - tf }') s from the fault"
