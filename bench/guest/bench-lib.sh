@@ -79,9 +79,7 @@ warm_up_claims() {
     local D=${DAEMONS%% *} t0=$SECONDS line
     log "warm-up: a cold start of $D claims every path (not measured)"
     fresh_config
-    # shellcheck disable=SC2046
-    line=$("$BC" --timeout 1800 start-wait --maps "$LUNS" --paths "$PATHS" \
-        --pidfile "$OUT/warmup.pid" --log "$OUT/warmup.log" -- $(daemon_cmd "$D")) || {
+    line=$(cold_start "$D" "$OUT/warmup") || {
         log "warm-up failed: $line"
         return 1
     }
@@ -129,6 +127,15 @@ daemon_cmd() {
     mpathd) echo "$BENCH_BIN/mpathd -d -v2" ;;
     multipathd) echo "/sbin/multipathd -d -s -v2" ;;
     esac
+}
+
+# Start DAEMON and wait until every LUN's map is complete: bench_client's
+# line ("secs=... first_map=..."); the daemon's PID in PRE.pid, its log
+# in PRE.log.
+cold_start() { # DAEMON PRE
+    # shellcheck disable=SC2046
+    "$BC" --timeout 1800 start-wait --maps "$LUNS" --paths "$PATHS" \
+        --pidfile "$2.pid" --log "$2.log" -- $(daemon_cmd "$1")
 }
 
 client() { # DAEMON ARGS... -> the daemon's own client

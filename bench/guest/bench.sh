@@ -45,9 +45,7 @@ bench_daemon() { # DAEMON TURN
     udev_settle 600
 
     # --- cold start
-    # shellcheck disable=SC2046
-    line=$("$BC" --timeout 1800 start-wait --maps "$LUNS" --paths "$PATHS" \
-        --pidfile "$pre.pid" --log "$pre.log" -- $(daemon_cmd "$D")) || {
+    line=$(cold_start "$D" "$pre") || {
         log "$D cold start failed: $line"
         return 1
     }

@@ -94,10 +94,7 @@ for D in $DAEMONS; do
     log "======== $D, turn ${turn[$D]}"
     fresh_config
     udev_settle 600
-    # shellcheck disable=SC2046
-    line=$("$BC" --timeout 1800 start-wait --maps "$LUNS" --paths "$PATHS" \
-        --pidfile "$pre.pid" --log "$pre.log" -- $(daemon_cmd "$D")) ||
-        fail "$D cold start failed: $line"
+    line=$(cold_start "$D" "$pre") || fail "$D cold start failed: $line"
     pid=$(cat "$pre.pid")
     wait_for "daemon_idle $D" 300
     udev_settle 600
