@@ -533,7 +533,7 @@ fn sd_names() -> Res<Vec<String>> {
 /// the SCSI disks with their udev properties.
 fn udev_cost() -> Res<String> {
     type Way = fn() -> Res<(usize, usize)>;
-    let ways: [(&str, Way); 5] = [
+    let ways: [(&str, Way); 7] = [
         ("enum_prop_match", || enum_cost(true, true)),
         ("enum_sysname", || enum_cost(false, true)),
         ("enum_only_no_props", || enum_cost(false, false)),
@@ -547,6 +547,25 @@ fn udev_cost() -> Res<String> {
                 }
             }
             Ok((n, bytes))
+        }),
+        ("readdir_db_direct", || {
+            let root = mpathd::discovery::sysfs::SysfsRoot::default();
+            let mut n = 0;
+            let mut bytes = 0;
+            for name in sd_names()? {
+                let p = mpathd::discovery::udevdb::properties(&root, &name);
+                n += usize::from(!p.is_empty());
+                bytes += p.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            }
+            Ok((n, bytes))
+        }),
+        ("readdir_sysfs_read_path", || {
+            let root = mpathd::discovery::sysfs::SysfsRoot::default();
+            let mut n = 0;
+            for name in sd_names()? {
+                n += usize::from(mpathd::discovery::sysfs::read_path(&root, &name).is_ok());
+            }
+            Ok((n, 0))
         }),
         ("readdir_from_syspath", || {
             let mut n = 0;

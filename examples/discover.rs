@@ -11,6 +11,10 @@
 //!                           reasons go to stderr
 //! discover --monitor SECS   coldplug, then one JSON line per event batch
 //!                           for SECS seconds
+//! discover --udev-props     for every SCSI disk, "dev same N" when the
+//!                           properties mpathd reads from udev's database
+//!                           equal libudev's (N of them), else
+//!                           "dev differ KEY ..." with the keys that differ
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,7 +38,7 @@ impl PathFilter for AllowAll {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: discover [--lines | --groups MODE | --monitor SECS]");
+    eprintln!("usage: discover [--lines | --groups MODE | --monitor SECS | --udev-props]");
     std::process::exit(2)
 }
 
@@ -81,6 +85,43 @@ fn event_json(e: &PathEvent) -> serde_json::Value {
     }
 }
 
+/// mpathd's direct read of udev's record against libudev's lookup.
+fn compare_udev_properties() {
+    let root = SysfsRoot::default();
+    for dev in root.scsi_disks().unwrap_or_else(|e| die(e)) {
+        let ours = mpathd::discovery::udevdb::properties(&root, &dev);
+        let theirs: BTreeMap<String, String> =
+            match udev::Device::from_subsystem_sysname("block".into(), dev.clone()) {
+                Ok(d) => d
+                    .properties()
+                    .map(|p| {
+                        (
+                            p.name().to_string_lossy().into_owned(),
+                            p.value().to_string_lossy().into_owned(),
+                        )
+                    })
+                    .filter(|(k, _)| {
+                        !mpathd::discovery::udevdb::VOLATILE_PROPERTIES.contains(&k.as_str())
+                    })
+                    .collect(),
+                Err(e) => die(format!("{dev}: libudev: {e}")),
+            };
+        let differ: Vec<&String> = ours
+            .keys()
+            .chain(theirs.keys())
+            .filter(|k| ours.get(*k) != theirs.get(*k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if differ.is_empty() {
+            println!("{dev} same {}", ours.len());
+        } else {
+            let keys: Vec<&str> = differ.iter().map(|k| k.as_str()).collect();
+            println!("{dev} differ {}", keys.join(" "));
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let source = UdevPathSource::new(UdevConfig::default());
@@ -95,6 +136,7 @@ fn main() {
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
+        Some("--udev-props") => compare_udev_properties(),
         Some("--lines") => {
             let batch = source.coldplug().unwrap_or_else(|e| die(e));
             let paths = paths_of(&batch);

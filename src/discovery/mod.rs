@@ -20,6 +20,7 @@ pub mod identity;
 pub mod sim;
 pub mod sysfs;
 pub mod udev;
+pub mod udevdb;
 pub mod vpd;
 pub mod wwids;
 

@@ -23,6 +23,7 @@ use crate::{Error, Result};
 
 use super::coalesce::{BatchWindow, Batcher, DevEvent};
 use super::sysfs::{self, SysfsRoot};
+use super::udevdb::{self, VOLATILE_PROPERTIES};
 use super::{
     default_uid_attribute, identity, BatchKind, PathBatch, PathEvent, PathNotes, PathSource,
     UidAttributeFn,
@@ -33,9 +34,6 @@ pub const DEFAULT_RECV_BUFFER: usize = 128 * 1024 * 1024;
 
 /// Events handled per wakeup before letting other tasks run.
 const MAX_EVENTS_PER_WAKEUP: usize = 4096;
-
-/// Properties that differ on every event and say nothing about the path.
-const VOLATILE_PROPERTIES: &[&str] = &["ACTION", "SEQNUM", "SYNTH_UUID"];
 
 #[derive(Debug, Clone)]
 pub struct UdevConfig {
@@ -110,13 +108,11 @@ enum Props {
 }
 
 impl Props {
-    /// The properties; a lookup asks udev's database, except under a test
-    /// sysfs root, which udev knows nothing of.
+    /// The properties; a lookup reads udev's database (a test tree's own).
     fn get(self, root: &SysfsRoot, dev: &str) -> BTreeMap<String, String> {
         match self {
             Props::Given(p) => p,
-            Props::Lookup if *root == SysfsRoot::default() => udev_properties(dev),
-            Props::Lookup => BTreeMap::new(),
+            Props::Lookup => udevdb::properties(root, dev),
         }
     }
 }
@@ -554,11 +550,7 @@ impl PathSource for UdevPathSource {
     }
 
     fn read_path(&self, dev: &str) -> Result<(PathInfo, PathNotes)> {
-        let props = if self.cfg.sysfs == SysfsRoot::default() {
-            udev_properties(dev)
-        } else {
-            BTreeMap::new()
-        };
+        let props = Props::Lookup.get(&self.cfg.sysfs, dev);
         build_path(&self.cfg.sysfs, dev, props, &self.uid_fn())
     }
 }

@@ -42,6 +42,14 @@ done <ours.txt
 log "ok: dev_t, ID_SERIAL, VPD 0x83 WWID and access_state agree for $(wc -l <ours.txt) paths"
 log "example WWID: $(awk 'NR==1{print $4}' ours.txt)"
 
+# 2b. The udev properties mpathd reads straight from udev's database are
+# libudev's, key for key, for every disk (and there are some).
+"$DISCOVER" --udev-props >props.txt
+if grep -v ' same ' props.txt; then fail "udev properties differ from libudev's"; fi
+assert_eq "$npaths" "$(wc -l <props.txt)" "disks compared"
+awk '$3 < 10 { exit 1 }' props.txt || fail "too few udev properties: $(head -n 1 props.txt)"
+log "ok: udev properties read directly == libudev's ($(head -n 1 props.txt))"
+
 # 3. Grouping by WWID equals Debian multipath's (find_multipaths no, dry run).
 printf '%s\n' "$PEER_CONF_DEFAULT" >/etc/multipath.conf
 mkdir -p /etc/multipath
