@@ -339,6 +339,11 @@ impl Daemon {
         }
     }
 
+    /// Ready is still to be told and the first coldplug not yet applied.
+    fn starting(&self) -> bool {
+        self.ready.is_some() && !(self.seen_coldplug && self.engine.settled())
+    }
+
     fn publish(&mut self) {
         let t0 = Instant::now();
         self.engine.take_changed();
@@ -508,10 +513,14 @@ impl Daemon {
                 f();
             }
             let next_check = self.next_check_at();
-            let backlog = !(inputs.paths.is_empty()
-                && inputs.dm_events.is_empty()
-                && self.probe_rx.is_empty()
-                && self.applied_rx.is_empty());
+            // Until the first coldplug is applied, snapshots serve only
+            // queries (which see `busy`) and the readiness check: publish
+            // as in a storm, not once per map created.
+            let backlog = self.starting()
+                || !(inputs.paths.is_empty()
+                    && inputs.dm_events.is_empty()
+                    && self.probe_rx.is_empty()
+                    && self.applied_rx.is_empty());
             self.publish_when_idle(backlog);
             let publish_at = self.publisher.due().map(tokio::time::Instant::from_std);
             tokio::select! {
