@@ -106,10 +106,23 @@ fn compare_udev_properties() {
                     .collect(),
                 Err(e) => die(format!("{dev}: libudev: {e}")),
             };
+        // libudev keeps links in a hash set: their order means nothing.
+        let links = |m: &BTreeMap<String, String>| {
+            let mut v: Vec<String> = m
+                .get("DEVLINKS")
+                .map(|l| l.split(' ').map(str::to_string).collect())
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        let (ours_links, their_links) = (links(&ours), links(&theirs));
         let differ: Vec<&String> = ours
             .keys()
             .chain(theirs.keys())
-            .filter(|k| ours.get(*k) != theirs.get(*k))
+            .filter(|k| match k.as_str() {
+                "DEVLINKS" => ours_links != their_links,
+                _ => ours.get(*k) != theirs.get(*k),
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();

@@ -107,6 +107,8 @@ fn merge(
         }
     }
     if !links.is_empty() {
+        // libudev's order comes from a hash set; sorted, ours is stable.
+        links.sort();
         props.insert("DEVLINKS".into(), links.join(" "));
     }
     for (key, list) in [("TAGS", tags), ("CURRENT_TAGS", current_tags)] {
